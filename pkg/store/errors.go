@@ -1,0 +1,73 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors returned by every Store implementation. Match them with
+// errors.Is; implementations wrap them with what was being done.
+var (
+	// ErrNotFound means the run, batch, definition or flow does not exist.
+	ErrNotFound = errors.New("not found")
+
+	// ErrConflict means the operation lost a race or contradicts the current
+	// state: the batch is claimed by a live attempt, the claim token is stale,
+	// the planning cursor or watermark moved, or the state transition is
+	// illegal. The HTTP API maps it to 409.
+	ErrConflict = errors.New("conflict")
+
+	// ErrIllegalTransition means a run or batch cannot move from its current
+	// state to the requested one. Errors matching it are *TransitionError and
+	// also match ErrConflict.
+	ErrIllegalTransition = errors.New("illegal state transition")
+
+	// ErrInvalidArgument means the caller passed something the store refuses
+	// before touching any data: a malformed cursor, a negative limit, an empty
+	// name. Errors matching it are usually *ArgumentError.
+	ErrInvalidArgument = errors.New("invalid argument")
+
+	// ErrSchemaTooNew means the database was migrated by a newer dripflow than
+	// this binary; the binary refuses to use it rather than corrupt it.
+	ErrSchemaTooNew = errors.New("store schema is newer than this binary")
+
+	// ErrSchemaOutdated means the database has not been migrated to the schema
+	// this binary needs; run `dripflow migrate`.
+	ErrSchemaOutdated = errors.New("store schema is out of date")
+)
+
+// TransitionError reports an illegal state transition of a run or a batch.
+// It matches ErrIllegalTransition and ErrConflict.
+type TransitionError struct {
+	Entity string // "run" or "batch"
+	ID     string // run id, or "run/seq" for a batch
+	From   string
+	To     string
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("%s %s: cannot go from %s to %s", e.Entity, e.ID, e.From, e.To)
+}
+
+// Is makes a *TransitionError match ErrIllegalTransition and ErrConflict.
+func (e *TransitionError) Is(target error) bool {
+	return target == ErrIllegalTransition || target == ErrConflict
+}
+
+// ArgumentError reports a bad argument and the field that carries it. It
+// matches ErrInvalidArgument.
+type ArgumentError struct {
+	Field   string
+	Message string
+}
+
+func (e *ArgumentError) Error() string {
+	return fmt.Sprintf("invalid %s: %s", e.Field, e.Message)
+}
+
+// Is makes an *ArgumentError match ErrInvalidArgument.
+func (e *ArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
+
+func argErr(field, format string, args ...any) error {
+	return &ArgumentError{Field: field, Message: fmt.Sprintf(format, args...)}
+}

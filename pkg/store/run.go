@@ -1,0 +1,186 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Kind says what a definition is.
+type Kind string
+
+// Definition kinds.
+const (
+	KindBackfill Kind = "backfill"
+	KindFlow     Kind = "flow"
+)
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { return k == KindBackfill || k == KindFlow }
+
+// Limits on run options; larger values are refused as bad input.
+const (
+	MaxBatchSize   = 1_000_000
+	MaxMaxInFlight = 10_000
+	MaxMaxAttempts = 1_000
+)
+
+// RunOptions are the knobs of one run. The engine fills them from the
+// definition's defaults and the run's overrides; the store validates and keeps
+// them.
+type RunOptions struct {
+	// BatchSize is the number of keys per batch (1..MaxBatchSize).
+	BatchSize int `json:"batch_size"`
+	// MaxAttempts is how many times a batch is tried before it is failed.
+	MaxAttempts int `json:"max_attempts"`
+	// MaxInFlight caps the batches of the run that are queued or running.
+	MaxInFlight int `json:"max_in_flight"`
+	// Sleep is a pause between two batches of the run (0: none).
+	Sleep time.Duration `json:"sleep"`
+	// RowsPerSecond limits the run's throughput (0: unlimited).
+	RowsPerSecond int `json:"rows_per_second"`
+	// BatchTimeout bounds one attempt of a batch (0: no timeout).
+	BatchTimeout time.Duration `json:"batch_timeout"`
+	// ErrorBudget stops the run once this many batches have failed
+	// (0: never stop early; the run ends failed if any batch failed).
+	ErrorBudget int `json:"error_budget"`
+}
+
+// Validate reports the first option that is out of range.
+func (o RunOptions) Validate() error {
+	switch {
+	case o.BatchSize < 1 || o.BatchSize > MaxBatchSize:
+		return argErr("batch_size", "must be between 1 and %d, got %d", MaxBatchSize, o.BatchSize)
+	case o.MaxAttempts < 1 || o.MaxAttempts > MaxMaxAttempts:
+		return argErr("max_attempts", "must be between 1 and %d, got %d", MaxMaxAttempts, o.MaxAttempts)
+	case o.MaxInFlight < 1 || o.MaxInFlight > MaxMaxInFlight:
+		return argErr("max_in_flight", "must be between 1 and %d, got %d", MaxMaxInFlight, o.MaxInFlight)
+	case o.Sleep < 0:
+		return argErr("sleep", "must not be negative, got %s", o.Sleep)
+	case o.RowsPerSecond < 0:
+		return argErr("rows_per_second", "must not be negative, got %d", o.RowsPerSecond)
+	case o.BatchTimeout < 0:
+		return argErr("batch_timeout", "must not be negative, got %s", o.BatchTimeout)
+	case o.ErrorBudget < 0:
+		return argErr("error_budget", "must not be negative, got %d", o.ErrorBudget)
+	}
+	return nil
+}
+
+// Counters are a run's totals, kept on the run and updated in the same atomic
+// step as every batch transition, so they are exact and read in O(1).
+type Counters struct {
+	BatchesPending   int64 `json:"batches_pending"`
+	BatchesEnqueued  int64 `json:"batches_enqueued"`
+	BatchesRunning   int64 `json:"batches_running"`
+	BatchesSucceeded int64 `json:"batches_succeeded"`
+	BatchesFailed    int64 `json:"batches_failed"`
+	BatchesCancelled int64 `json:"batches_cancelled"`
+
+	// Row counts add up over succeeded batches only.
+	RowsRead    int64 `json:"rows_read"`
+	RowsWritten int64 `json:"rows_written"`
+	RowsSkipped int64 `json:"rows_skipped"`
+}
+
+// Batches returns the number of the run's batches in state s.
+func (c Counters) Batches(s BatchState) int64 {
+	switch s {
+	case BatchPending:
+		return c.BatchesPending
+	case BatchEnqueued:
+		return c.BatchesEnqueued
+	case BatchRunning:
+		return c.BatchesRunning
+	case BatchSucceeded:
+		return c.BatchesSucceeded
+	case BatchFailed:
+		return c.BatchesFailed
+	case BatchCancelled:
+		return c.BatchesCancelled
+	}
+	return 0
+}
+
+// BatchesTotal is the number of batches planned so far.
+func (c Counters) BatchesTotal() int64 {
+	return c.BatchesPending + c.BatchesEnqueued + c.BatchesRunning +
+		c.BatchesSucceeded + c.BatchesFailed + c.BatchesCancelled
+}
+
+// InFlight is the number of batches queued or running.
+func (c Counters) InFlight() int64 {
+	return c.BatchesPending + c.BatchesEnqueued + c.BatchesRunning
+}
+
+// Run is one execution of a definition with its params.
+type Run struct {
+	ID         int64           `json:"id"`
+	Definition string          `json:"definition"`
+	Kind       Kind            `json:"kind"`
+	Params     json.RawMessage `json:"params"`
+	State      RunState        `json:"state"`
+	CreatedBy  string          `json:"created_by"`
+	Options    RunOptions      `json:"options"`
+
+	// StartAt is when the run should start; nil means as soon as possible.
+	StartAt *time.Time `json:"start_at,omitempty"`
+
+	// Total is the number of records in scope, or -1 when unknown;
+	// TotalEstimated says it is an estimate (a huge table).
+	Total          int64 `json:"total"`
+	TotalEstimated bool  `json:"total_estimated"`
+
+	// PlanCursor is the encoded upper bound of the last planned batch ("" before
+	// the first); PlanDone says every batch has been planned.
+	PlanCursor string `json:"plan_cursor"`
+	PlanDone   bool   `json:"plan_done"`
+
+	Counters
+
+	// Error summarises why the run failed.
+	Error string `json:"error,omitempty"`
+
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// NewRun is what CreateRun needs. The run starts in state scheduled.
+type NewRun struct {
+	Definition string
+	Kind       Kind
+	Params     json.RawMessage // JSON object; nil is stored as {}
+	CreatedBy  string
+	Options    RunOptions
+	StartAt    *time.Time
+}
+
+// Validate reports the first field of n that the store refuses.
+func (n NewRun) Validate() error {
+	if n.Definition == "" {
+		return argErr("definition", "must not be empty")
+	}
+	if len(n.Definition) > 200 {
+		return argErr("definition", "must be at most 200 bytes")
+	}
+	if !n.Kind.Valid() {
+		return argErr("kind", "must be %q or %q, got %q", KindBackfill, KindFlow, n.Kind)
+	}
+	if len(n.CreatedBy) > 200 {
+		return argErr("created_by", "must be at most 200 bytes")
+	}
+	if len(n.Params) > 0 {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(n.Params, &obj); err != nil || obj == nil {
+			return argErr("params", "must be a JSON object")
+		}
+	}
+	return n.Options.Validate()
+}
+
+// TransitionOptions carry what a run transition records besides its state.
+type TransitionOptions struct {
+	// Error is the run's error summary (kept when moving to failed).
+	Error string
+}

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Store is where runs, batches, definitions and flow state live. Every method
+// is safe for concurrent use by many processes. Arguments are validated before
+// anything is written: bad input returns an error matching ErrInvalidArgument
+// and changes nothing.
+//
+// Times are stored with microsecond precision in UTC.
+type Store interface {
+	// CreateRun stores a new run in state scheduled with zeroed counters and
+	// Total -1, and returns it with its id.
+	CreateRun(ctx context.Context, n NewRun) (Run, error)
+
+	// GetRun returns a run with its counters, or ErrNotFound.
+	GetRun(ctx context.Context, id int64) (Run, error)
+
+	// ListRuns returns runs newest first (by id, descending), filtered, with
+	// keyset pagination.
+	ListRuns(ctx context.Context, f RunFilter) (Page[Run], error)
+
+	// TransitionRun moves a run to state to if RunState.CanTransition allows
+	// it from its current state, else returns a *TransitionError and changes
+	// nothing. Moving to running sets StartedAt the first time; moving to a
+	// terminal state sets FinishedAt; moving out of one clears it. opts.Error
+	// is kept as the run's Error when moving to failed; moving to running
+	// clears Error.
+	TransitionRun(ctx context.Context, id int64, to RunState, opts *TransitionOptions) (Run, error)
+
+	// SetRunTotal records the number of records in the run's scope.
+	SetRunTotal(ctx context.Context, id int64, total int64, estimated bool) error
+
+	// CancelRun atomically cancels the run's pending and enqueued batches
+	// and moves the run to cancelling when batches are still running,
+	// otherwise to cancelled. It is a *TransitionError for a run that is
+	// already succeeded, failed or cancelled, or is cancelling.
+	CancelRun(ctx context.Context, id int64) (Run, error)
+
+	// AppendBatches applies one planning step: if the run is running or
+	// paused, its PlanDone is false and its PlanCursor equals step.From, it
+	// creates step.Batches as pending batches numbered after the run's
+	// existing ones (Seq 1, 2, …), sets PlanCursor to step.To and PlanDone to
+	// step.Done, and adds them to the counters. Otherwise it returns an error
+	// matching ErrConflict and creates nothing. It returns the new batches.
+	AppendBatches(ctx context.Context, runID int64, step PlanStep) ([]Batch, error)
+
+	// GetBatch returns one batch, or ErrNotFound.
+	GetBatch(ctx context.Context, runID, seq int64) (Batch, error)
+
+	// ListBatches returns a run's batches in Seq order, filtered, with keyset
+	// pagination. ErrNotFound if the run does not exist.
+	ListBatches(ctx context.Context, runID int64, f BatchFilter) (Page[Batch], error)
+
+	// EnqueueBatch moves a pending batch to enqueued and sets EnqueuedAt. It
+	// is a *TransitionError from any other state.
+	EnqueueBatch(ctx context.Context, runID, seq int64) (Batch, error)
+
+	// ClaimBatch starts an attempt: atomically, if the run is running and the
+	// batch is pending, enqueued, failed, or running under a claim whose
+	// lease has expired, the batch becomes running under c (Attempts+1,
+	// Worker, ClaimToken, LeaseUntil = now+c.Lease, StartedAt = now, Error
+	// kept) and the counters move with it. Otherwise nothing changes and the
+	// error matches ErrBatchFinished (succeeded or cancelled), ErrBatchClaimed
+	// (live claim), ErrRunNotRunning, or ErrNotFound.
+	ClaimBatch(ctx context.Context, runID, seq int64, c Claim) (Batch, error)
+
+	// ExtendClaim pushes the lease of a running batch claimed with token to
+	// now+lease. ErrStaleClaim if the claim is not current.
+	ExtendClaim(ctx context.Context, runID, seq int64, token string, lease time.Duration) (Batch, error)
+
+	// CompleteBatch ends the attempt holding token successfully: atomically,
+	// if the batch is running under that token, it becomes succeeded with
+	// r's counts, duration and FinishedAt (Error and ErrorStack cleared,
+	// ClaimToken and LeaseUntil cleared, Worker kept), the run's counters
+	// move and r's row counts are added to the run. Otherwise nothing changes and the error
+	// matches ErrBatchFinished (already succeeded or cancelled) or
+	// ErrStaleClaim. A completion is accepted after its lease expired as long
+	// as no other attempt claimed the batch.
+	CompleteBatch(ctx context.Context, runID, seq int64, token string, r Result) (Batch, error)
+
+	// FailBatch ends the attempt holding token with an error: the batch
+	// becomes failed (f.Final, with FinishedAt) or enqueued for another
+	// attempt, keeping f.Message and f.Stack as Error and ErrorStack and
+	// f.Duration as Duration, and releasing the claim (ClaimToken and
+	// LeaseUntil cleared, Worker kept). Errors as CompleteBatch.
+	FailBatch(ctx context.Context, runID, seq int64, token string, f Failure) (Batch, error)
+
+	// RetryBatches moves failed batches of the run back to pending
+	// (Retries+1, FinishedAt cleared) — all of them when seq is nil, else
+	// just that one — and moves a failed run back to running, all in one
+	// atomic step. It returns how many batches it moved. A succeeded or
+	// cancelled run, or a cancelling one, is a *TransitionError; retrying
+	// one batch that is not failed is a *TransitionError for that batch.
+	RetryBatches(ctx context.Context, runID int64, seq *int64) (int64, error)
+
+	// UpsertDefinition creates or replaces a definition's metadata. For a
+	// definition of kind flow it also creates the flow's state (inactive,
+	// no watermark) if missing, and keeps it otherwise.
+	UpsertDefinition(ctx context.Context, d Definition) (Definition, error)
+
+	// GetDefinition returns one definition, or ErrNotFound.
+	GetDefinition(ctx context.Context, name string) (Definition, error)
+
+	// ListDefinitions returns every definition ordered by name.
+	ListDefinitions(ctx context.Context) ([]Definition, error)
+
+	// GetFlow returns a flow's state, or ErrNotFound.
+	GetFlow(ctx context.Context, name string) (FlowState, error)
+
+	// ListFlows returns every flow's state ordered by name.
+	ListFlows(ctx context.Context) ([]FlowState, error)
+
+	// SetFlowActive activates or deactivates a flow. ErrNotFound for an
+	// unknown flow.
+	SetFlowActive(ctx context.Context, name string, active bool) (FlowState, error)
+
+	// AdvanceWatermark sets a flow's watermark to to if it is still from,
+	// else returns an error matching ErrConflict and changes nothing.
+	AdvanceWatermark(ctx context.Context, name, from, to string) (FlowState, error)
+
+	// Ping reports whether the store's backend is reachable.
+	Ping(ctx context.Context) error
+
+	// Close releases the store's connections.
+	Close() error
+}
