@@ -8,9 +8,9 @@ import (
 // Definition is the persisted metadata of a registered backfill or flow, so
 // that every process (and the UI) can show it and rebuild its configuration.
 type Definition struct {
-	Name        string          `json:"name"`
-	Kind        Kind            `json:"kind"`
-	Description string          `json:"description"`
+	Name        string `json:"name"`
+	Kind        Kind   `json:"kind"`
+	Description string `json:"description"`
 	// ParamsSchema describes the definition's typed params (JSON).
 	ParamsSchema json.RawMessage `json:"params_schema"`
 	// Defaults are the definition's default run options (JSON).
