@@ -64,8 +64,9 @@ type Store interface {
 	// lease has expired, the batch becomes running under c (Attempts+1,
 	// Worker, ClaimToken, LeaseUntil = now+c.Lease, StartedAt = now, Error
 	// kept) and the counters move with it. Otherwise nothing changes and the
-	// error matches ErrBatchFinished (succeeded or cancelled), ErrBatchClaimed
-	// (live claim), ErrRunNotRunning, or ErrNotFound.
+	// error matches, checked in this order, ErrNotFound, ErrBatchFinished
+	// (succeeded or cancelled, whatever the run's state), ErrRunNotRunning,
+	// or ErrBatchClaimed (live claim).
 	ClaimBatch(ctx context.Context, runID, seq int64, c Claim) (Batch, error)
 
 	// ExtendClaim pushes the lease of a running batch claimed with token to
