@@ -31,7 +31,9 @@ type Store interface {
 	// clears Error.
 	TransitionRun(ctx context.Context, id int64, to RunState, opts *TransitionOptions) (Run, error)
 
-	// SetRunTotal records the number of records in the run's scope.
+	// SetRunTotal records the number of records in the run's scope (-1:
+	// unknown); estimated says it is an estimate. A total below -1 is an
+	// *ArgumentError for field "total".
 	SetRunTotal(ctx context.Context, id int64, total int64, estimated bool) error
 
 	// CancelRun atomically cancels the run's pending and enqueued batches
