@@ -1,0 +1,43 @@
+# dripflow — run `make help` for the targets.
+
+SHELL := /usr/bin/env bash
+GO    ?= go
+PKGS  ?= ./...
+# Test flags: `make test TESTFLAGS='-run Conformance -v'`.
+TESTFLAGS ?=
+# The whole suite must stay well under 20 minutes on a 2-core machine.
+TEST_TIMEOUT ?= 20m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: services
+services: ## start (or install) Redis, PostgreSQL and MariaDB for the tests
+	@bash scripts/test-services.sh >/dev/null
+
+.PHONY: test
+test: ## run every test with -race against real Redis, PostgreSQL, MariaDB and SQLite
+	@. scripts/test-services.sh && \
+	  $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
+
+.PHONY: test-short
+test-short: ## run the tests that need no service (-short)
+	$(GO) test -short -count=1 $(TESTFLAGS) $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt, go vet, staticcheck and a tidy go.mod
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	$(GO) mod tidy -diff
+
+.PHONY: fmt
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: build
+build: ## build every package and command without cgo
+	CGO_ENABLED=0 $(GO) build $(PKGS)

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# test-services.sh makes the services dripflow's tests need reachable on this
+# machine — Redis, PostgreSQL and MariaDB — and exports the URLs the tests read.
+#
+#   . scripts/test-services.sh          # start/install, then export the URLs
+#   scripts/test-services.sh            # same, printing the export lines
+#
+# For each service: if it answers, it is left alone; if it is installed but
+# stopped, it is started; if it is missing, it is installed with apt-get
+# (as root, or through sudo). URLs already set in the environment are kept
+# and not managed (point them anywhere you like).
+#
+# Exports DRIPFLOW_TEST_REDIS_URL, DRIPFLOW_TEST_POSTGRES_URL,
+# DRIPFLOW_TEST_MYSQL_URL. Tests create their own throwaway databases and key
+# prefixes under these, so packages run in parallel without sharing state.
+
+_dft_main() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; else sudo=""; fi
+  fi
+  local apt_updated=""
+
+  _dft_log() { echo "test-services: $*" >&2; }
+
+  _dft_install() { # packages…
+    if ! command -v apt-get >/dev/null 2>&1; then
+      _dft_log "cannot install $* (no apt-get); install it yourself or set the service URL"
+      return 1
+    fi
+    if [ -z "$apt_updated" ]; then
+      _dft_log "apt-get update"
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq >&2 || return 1
+      apt_updated=1
+    fi
+    _dft_log "installing $*"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
+  }
+
+  _dft_wait() { # description command…
+    local what=$1; shift
+    local i
+    for i in $(seq 1 60); do
+      if "$@" >/dev/null 2>&1; then return 0; fi
+      sleep 0.5
+    done
+    _dft_log "$what did not become ready in 30s"
+    return 1
+  }
+
+  # ---- Redis ----------------------------------------------------------
+  if [ -z "${DRIPFLOW_TEST_REDIS_URL:-}" ]; then
+    export DRIPFLOW_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
+    if ! (command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG); then
+      command -v redis-server >/dev/null 2>&1 || _dft_install redis-server redis-tools || true
+      if command -v redis-server >/dev/null 2>&1; then
+        _dft_log "starting Redis"
+        $sudo mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+        $sudo redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+          --dir /var/lib/redis --logfile /var/log/redis/dripflow-test.log >&2 || true
+        _dft_wait Redis redis-cli -h 127.0.0.1 -p 6379 ping || true
+      fi
+    fi
+  fi
+
+  # ---- PostgreSQL -----------------------------------------------------
+  if [ -z "${DRIPFLOW_TEST_POSTGRES_URL:-}" ]; then
+    export DRIPFLOW_TEST_POSTGRES_URL="postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable"
+    if ! (command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432); then
+      command -v pg_ctlcluster >/dev/null 2>&1 || _dft_install postgresql postgresql-client || true
+      if command -v pg_ctlcluster >/dev/null 2>&1; then
+        local ver
+        ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+        if [ -n "$ver" ]; then
+          _dft_log "starting PostgreSQL $ver"
+          $sudo pg_ctlcluster --skip-systemctl-redirect "$ver" main start >&2 || true
+          _dft_wait PostgreSQL pg_isready -q -h 127.0.0.1 -p 5432 || true
+        fi
+      fi
+    fi
+    if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+      # A fresh Debian cluster wants a password over TCP: give the postgres
+      # role the one in the URL (trust-auth machines ignore it).
+      if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
+        _dft_log "setting the postgres role's password for TCP access"
+        $sudo su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >&2 || true
+      fi
+      if ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -Atqc "select 1 from pg_database where datname='test'" 2>/dev/null | grep -q 1; then
+        PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE test' >&2 || true
+      fi
+    fi
+  fi
+
+  # ---- MariaDB --------------------------------------------------------
+  if [ -z "${DRIPFLOW_TEST_MYSQL_URL:-}" ]; then
+    export DRIPFLOW_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/test"
+    if ! (command -v mysqladmin >/dev/null && mysqladmin -h 127.0.0.1 -P 3306 -uroot ping >/dev/null 2>&1); then
+      command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || _dft_install mariadb-server mariadb-client || true
+      if [ -x /usr/sbin/mariadbd ]; then
+        _dft_log "starting MariaDB"
+        $sudo mkdir -p /run/mysqld && $sudo chown mysql:mysql /run/mysqld 2>/dev/null || true
+        $sudo start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd >&2 || true
+        _dft_wait MariaDB mysqladmin --protocol=socket -uroot ping || true
+        # A fresh install lets root in only through the socket: allow the
+        # empty password over TCP too, as the URL says.
+        if ! mysql -h 127.0.0.1 -P 3306 -uroot -e 'select 1' >/dev/null 2>&1; then
+          _dft_log "allowing root over TCP for tests"
+          $sudo mysql --protocol=socket -uroot -e "ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(''); CREATE USER IF NOT EXISTS root@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL ON *.* TO root@'127.0.0.1' WITH GRANT OPTION; FLUSH PRIVILEGES;" >&2 || true
+        fi
+      fi
+    fi
+    mysql -h 127.0.0.1 -P 3306 -uroot -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null 2>&1 || true
+  fi
+
+  # ---- report ---------------------------------------------------------
+  local ok=1
+  redis-cli -u "$DRIPFLOW_TEST_REDIS_URL" ping >/dev/null 2>&1 || { _dft_log "Redis NOT reachable at $DRIPFLOW_TEST_REDIS_URL"; ok=0; }
+  psql "$DRIPFLOW_TEST_POSTGRES_URL" -Atqc 'select 1' >/dev/null 2>&1 || { _dft_log "PostgreSQL NOT reachable at $DRIPFLOW_TEST_POSTGRES_URL"; ok=0; }
+  mysqladmin -h 127.0.0.1 -P 3306 -uroot ping >/dev/null 2>&1 || { _dft_log "MariaDB NOT reachable at $DRIPFLOW_TEST_MYSQL_URL"; ok=0; }
+  [ "$ok" = 1 ] && _dft_log "Redis, PostgreSQL and MariaDB are ready"
+  unset -f _dft_log _dft_install _dft_wait
+  return 0
+}
+
+_dft_main
+unset -f _dft_main
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  echo "export DRIPFLOW_TEST_REDIS_URL='$DRIPFLOW_TEST_REDIS_URL'"
+  echo "export DRIPFLOW_TEST_POSTGRES_URL='$DRIPFLOW_TEST_POSTGRES_URL'"
+  echo "export DRIPFLOW_TEST_MYSQL_URL='$DRIPFLOW_TEST_MYSQL_URL'"
+fi
