@@ -1,0 +1,157 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Attempt describes the delivery of a batch task being handled.
+type Attempt struct {
+	TaskID   string
+	Retried  int // how many times the task was retried before this attempt
+	MaxRetry int // how many retries it may have in all
+}
+
+// Last reports whether a failure of this attempt is the final one.
+func (a Attempt) Last() bool { return a.Retried >= a.MaxRetry }
+
+// Handler processes one batch task.
+type Handler interface {
+	ProcessBatch(ctx context.Context, p BatchPayload, a Attempt) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, p BatchPayload, a Attempt) error
+
+// ProcessBatch calls f.
+func (f HandlerFunc) ProcessBatch(ctx context.Context, p BatchPayload, a Attempt) error {
+	return f(ctx, p, a)
+}
+
+// Outcomes a Handler returns besides nil (done) and a plain error (retry with
+// backoff, archived after the last attempt).
+var (
+	// ErrRevoke drops the task without retrying or archiving it: the store
+	// decides the batch's fate (its run is not running; the scheduler
+	// re-enqueues the batch when it is again).
+	ErrRevoke = errors.New("task revoked")
+	// ErrFinal archives the task at once without further retries.
+	ErrFinal = errors.New("final failure")
+)
+
+// Revoke wraps err so the task is dropped (see ErrRevoke).
+func Revoke(err error) error { return fmt.Errorf("%w: %w", ErrRevoke, err) }
+
+// Final wraps err so the task is archived without retry (see ErrFinal).
+func Final(err error) error { return fmt.Errorf("%w: %w", ErrFinal, err) }
+
+// ServerConfig configures the worker's queue server.
+type ServerConfig struct {
+	Queue           string        // default DefaultQueue
+	Concurrency     int           // batches processed at once; default the number of CPUs
+	ShutdownTimeout time.Duration // how long SIGTERM waits for running batches; default 30s
+	// PollInterval is how often an idle server looks for tasks; default 50ms.
+	PollInterval time.Duration
+	// RetryDelay is the backoff before retry n (1-based) of a failed batch;
+	// default exponential from 1s, capped at 1m, with jitter.
+	RetryDelay func(n int) time.Duration
+	Logger     *zap.Logger
+}
+
+// DefaultRetryDelay is exponential backoff from 1s, capped at 1 minute, with
+// ±20 % jitter.
+func DefaultRetryDelay(n int) time.Duration {
+	d := time.Second << min(max(n-1, 0), 6)
+	if d > time.Minute {
+		d = time.Minute
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// Server runs batch tasks from the queue.
+type Server struct {
+	srv *asynq.Server
+	log *zap.Logger
+}
+
+// NewServer returns a Server on rdb. It does not close rdb.
+func NewServer(rdb redis.UniversalClient, cfg ServerConfig) *Server {
+	if cfg.Queue == "" {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
+	if cfg.RetryDelay == nil {
+		cfg.RetryDelay = DefaultRetryDelay
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	log := cfg.Logger
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:       cfg.Concurrency,
+		Queues:            map[string]int{cfg.Queue: 1},
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		TaskCheckInterval: cfg.PollInterval,
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+			return cfg.RetryDelay(n + 1)
+		},
+		Logger:   zapLogger{log.Sugar()},
+		LogLevel: asynq.WarnLevel,
+	})
+	return &Server{srv: srv, log: log}
+}
+
+// Run processes tasks with h until ctx ends, then stops taking tasks and
+// waits up to the shutdown timeout for running ones (graceful drain).
+func (s *Server) Run(ctx context.Context, h Handler) error {
+	mux := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		if t.Type() != TypeBatch {
+			return fmt.Errorf("%w: unknown task type %q", asynq.SkipRetry, t.Type())
+		}
+		p, err := DecodeBatchPayload(t.Payload())
+		if err != nil {
+			return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
+		}
+		a := Attempt{}
+		a.TaskID, _ = asynq.GetTaskID(ctx)
+		a.Retried, _ = asynq.GetRetryCount(ctx)
+		a.MaxRetry, _ = asynq.GetMaxRetry(ctx)
+		err = h.ProcessBatch(ctx, p, a)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrRevoke):
+			return fmt.Errorf("%w: %w", asynq.RevokeTask, err)
+		case errors.Is(err, ErrFinal):
+			return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
+		}
+		return err
+	})
+	if err := s.srv.Start(mux); err != nil {
+		return fmt.Errorf("start queue server: %w", err)
+	}
+	<-ctx.Done()
+	s.srv.Shutdown()
+	return nil
+}
+
+// zapLogger adapts zap to asynq's logger.
+type zapLogger struct{ s *zap.SugaredLogger }
+
+func (l zapLogger) Debug(args ...any) { l.s.Debug(args...) }
+func (l zapLogger) Info(args ...any)  { l.s.Info(args...) }
+func (l zapLogger) Warn(args ...any)  { l.s.Warn(args...) }
+func (l zapLogger) Error(args ...any) { l.s.Error(args...) }
+func (l zapLogger) Fatal(args ...any) { l.s.Fatal(args...) }

@@ -1,0 +1,71 @@
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TypeBatch is the asynq task type of a batch.
+const TypeBatch = "dripflow:batch"
+
+// Defaults of Config.
+const (
+	DefaultQueue     = "dripflow"
+	DefaultRetention = 24 * time.Hour
+)
+
+// BatchPayload is the payload of a batch task. It names the batch; everything
+// else is read from the store when the task runs.
+type BatchPayload struct {
+	RunID      int64  `json:"run"`
+	Seq        int64  `json:"seq"`
+	Retry      int    `json:"retry,omitempty"`
+	Definition string `json:"def,omitempty"`
+}
+
+// TaskID returns the deterministic task id of the payload's batch.
+func (p BatchPayload) TaskID() string { return TaskID(p.RunID, p.Seq, p.Retry) }
+
+// TaskID returns "<run>:<seq>", or "<run>:<seq>:<retry>" once the batch was
+// retried by hand.
+func TaskID(runID, seq int64, retry int) string {
+	if retry > 0 {
+		return fmt.Sprintf("%d:%d:%d", runID, seq, retry)
+	}
+	return fmt.Sprintf("%d:%d", runID, seq)
+}
+
+// ParseTaskID parses a task id made by TaskID.
+func ParseTaskID(id string) (runID, seq int64, retry int, err error) {
+	parts := strings.Split(id, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return 0, 0, 0, fmt.Errorf("task id %q: want <run>:<seq>[:<retry>]", id)
+	}
+	if runID, err = strconv.ParseInt(parts[0], 10, 64); err != nil || runID <= 0 {
+		return 0, 0, 0, fmt.Errorf("task id %q: bad run id", id)
+	}
+	if seq, err = strconv.ParseInt(parts[1], 10, 64); err != nil || seq <= 0 {
+		return 0, 0, 0, fmt.Errorf("task id %q: bad batch seq", id)
+	}
+	if len(parts) == 3 {
+		if retry, err = strconv.Atoi(parts[2]); err != nil || retry <= 0 {
+			return 0, 0, 0, fmt.Errorf("task id %q: bad retry", id)
+		}
+	}
+	return runID, seq, retry, nil
+}
+
+// DecodeBatchPayload parses a batch task's payload.
+func DecodeBatchPayload(b []byte) (BatchPayload, error) {
+	var p BatchPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode batch payload: %w", err)
+	}
+	if p.RunID <= 0 || p.Seq <= 0 || p.Retry < 0 {
+		return p, fmt.Errorf("decode batch payload: run %d seq %d retry %d out of range", p.RunID, p.Seq, p.Retry)
+	}
+	return p, nil
+}
