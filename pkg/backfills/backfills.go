@@ -1,0 +1,293 @@
+package backfills
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/dripflow/dripflow/pkg/engine"
+	"github.com/dripflow/dripflow/pkg/keyset"
+	"github.com/dripflow/dripflow/pkg/params"
+	"github.com/dripflow/dripflow/pkg/store"
+)
+
+// Options are a definition's default run options; zero fields take the
+// package defaults, and a run may override them.
+type Options = store.RunOptions
+
+// Defaults for options a definition leaves zero.
+var Defaults = Options{
+	BatchSize:    1000,
+	MaxAttempts:  5,
+	MaxInFlight:  4,
+	BatchTimeout: 10 * time.Minute,
+}
+
+// ErrSkip, returned by ProcessElement, counts the record as skipped rather
+// than written.
+var ErrSkip = errors.New("skip record")
+
+// Definition describes a backfill over model M with params P (a struct; use
+// struct{} for none).
+type Definition[M any, P any] struct {
+	// Name identifies the backfill (runs, API, UI); snake_case by convention.
+	Name        string
+	Description string
+	// Scope narrows db (a query over M) to the records to process. Nil means
+	// every record of M. It is applied when planning and again inside each
+	// batch's range when the batch runs.
+	Scope func(db *gorm.DB, p P) *gorm.DB
+	// ProcessBatch handles a batch's records. Exactly one of ProcessBatch
+	// and ProcessElement must be set.
+	ProcessBatch func(ctx context.Context, b *Batch[M, P]) error
+	// ProcessElement handles one record.
+	ProcessElement func(ctx context.Context, e *Element[M, P]) error
+	// Key names the key column(s) to batch by; default M's primary key.
+	Key []string
+	// Options are the default run options.
+	Options Options
+}
+
+// Batch is what ProcessBatch gets.
+type Batch[M any, P any] struct {
+	// Records are the scope's records in the batch's range, in key order.
+	Records []M
+	Params  P
+	// DB is the transaction to write in.
+	DB *gorm.DB
+
+	keys    []any
+	written *int64
+	skipped *int64
+}
+
+// Keys returns the records' primary keys (for "WHERE id IN ?").
+func (b *Batch[M, P]) Keys() []any { return b.keys }
+
+// Wrote records that n rows were written; without a call, every record
+// counts as written.
+func (b *Batch[M, P]) Wrote(n int64) { *b.written += n }
+
+// Skipped records that n records were skipped.
+func (b *Batch[M, P]) Skipped(n int64) { *b.skipped += n }
+
+// Element is what ProcessElement gets.
+type Element[M any, P any] struct {
+	Record *M
+	Params P
+	// DB is the transaction to write in.
+	DB *gorm.DB
+}
+
+// Register compiles the definition and adds it to engine.DefaultRegistry.
+func Register[M any, P any](d Definition[M, P]) error {
+	j, err := New(d)
+	if err != nil {
+		return err
+	}
+	return engine.DefaultRegistry.Register(j)
+}
+
+// MustRegister is Register that panics on error, for package-level vars.
+func MustRegister[M any, P any](d Definition[M, P]) engine.Job {
+	j, err := New(d)
+	if err == nil {
+		err = engine.DefaultRegistry.Register(j)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return j
+}
+
+// New compiles the definition into an engine.Job without registering it.
+func New[M any, P any](d Definition[M, P]) (engine.Job, error) {
+	if d.Name == "" {
+		return nil, errors.New("backfill: Name is required")
+	}
+	switch {
+	case d.ProcessBatch == nil && d.ProcessElement == nil:
+		return nil, fmt.Errorf("backfill %q: set exactly one of ProcessBatch or ProcessElement (neither is set)", d.Name)
+	case d.ProcessBatch != nil && d.ProcessElement != nil:
+		return nil, fmt.Errorf("backfill %q: set exactly one of ProcessBatch or ProcessElement (both are set)", d.Name)
+	}
+	if reflect.TypeFor[M]().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("backfill %q: model %s must be a struct", d.Name, reflect.TypeFor[M]())
+	}
+	spec, err := params.NewSpec[P]()
+	if err != nil {
+		return nil, fmt.Errorf("backfill %q: %w", d.Name, err)
+	}
+	opts := withDefaults(d.Options)
+	schema, _ := json.Marshal(spec.Schema())
+	defaults, _ := json.Marshal(opts)
+	mode := "batch"
+	if d.ProcessElement != nil {
+		mode = "element"
+	}
+	cfg, _ := json.Marshal(map[string]any{"model": reflect.TypeFor[M]().String(), "process": mode, "key": d.Key})
+	return &job[M, P]{
+		d:    d,
+		spec: spec,
+		opts: opts,
+		meta: store.Definition{
+			Name: d.Name, Kind: store.KindBackfill, Description: d.Description,
+			ParamsSchema: schema, Defaults: defaults, Config: cfg,
+		},
+	}, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.BatchSize == 0 {
+		o.BatchSize = Defaults.BatchSize
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = Defaults.MaxAttempts
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = Defaults.MaxInFlight
+	}
+	if o.BatchTimeout == 0 {
+		o.BatchTimeout = Defaults.BatchTimeout
+	}
+	return o
+}
+
+type job[M any, P any] struct {
+	d    Definition[M, P]
+	spec *params.Spec[P]
+	opts Options
+	meta store.Definition
+}
+
+func (j *job[M, P]) Definition() store.Definition { return j.meta }
+func (j *job[M, P]) Defaults() store.RunOptions   { return j.opts }
+func (j *job[M, P]) Params() params.Schema        { return j.spec.Schema() }
+
+func (j *job[M, P]) CanonicalParams(raw json.RawMessage) (json.RawMessage, error) {
+	p, err := j.spec.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	return j.spec.Encode(p)
+}
+
+func (j *job[M, P]) Open(ctx context.Context, env engine.Env, raw json.RawMessage) (engine.Pipeline, error) {
+	if env.DB == nil {
+		return nil, fmt.Errorf("backfill %q: no database configured", j.d.Name)
+	}
+	p, err := j.spec.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	var cols []keyset.Column
+	if len(j.d.Key) > 0 {
+		cols = keyset.Cols(j.d.Key...)
+	} else if cols, err = keyset.PrimaryKey(env.DB, new(M)); err != nil {
+		return nil, fmt.Errorf("backfill %q: %w", j.d.Name, err)
+	}
+	stmt := &gorm.Statement{DB: env.DB}
+	if err := stmt.Parse(new(M)); err != nil {
+		return nil, fmt.Errorf("backfill %q: parse model: %w", j.d.Name, err)
+	}
+	var pkField = stmt.Schema.PrioritizedPrimaryField
+	return &pipeline[M, P]{job: j, db: env.DB, params: p, cols: cols, table: stmt.Schema.Table, pk: pkField.Name}, nil
+}
+
+type pipeline[M any, P any] struct {
+	job    *job[M, P]
+	db     *gorm.DB
+	params P
+	cols   []keyset.Column
+	table  string
+	pk     string // Go field name of the primary key
+}
+
+func (p *pipeline[M, P]) scoped(db *gorm.DB) *gorm.DB {
+	q := db.Model(new(M))
+	if p.job.d.Scope != nil {
+		q = p.job.d.Scope(q, p.params)
+	}
+	return q
+}
+
+func (p *pipeline[M, P]) Start(string) string { return "" }
+func (p *pipeline[M, P]) Incremental() bool   { return false }
+func (p *pipeline[M, P]) WritesTo() *gorm.DB  { return p.db }
+
+func (p *pipeline[M, P]) Next(ctx context.Context, lo string, size int) (string, bool, bool, error) {
+	return engine.NextRange(ctx, p.scoped(p.db), p.cols, lo, size)
+}
+
+func (p *pipeline[M, P]) Count(ctx context.Context) (int64, bool, error) {
+	return keyset.Count(ctx, p.scoped(p.db), p.table, 3*time.Second)
+}
+
+func (p *pipeline[M, P]) Process(ctx context.Context, tx *gorm.DB, lo, hi string) (store.Result, error) {
+	if tx == nil {
+		var res store.Result
+		err := p.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			res, err = p.process(ctx, tx, lo, hi)
+			return err
+		})
+		return res, err
+	}
+	return p.process(ctx, tx, lo, hi)
+}
+
+func (p *pipeline[M, P]) process(ctx context.Context, tx *gorm.DB, lo, hi string) (store.Result, error) {
+	loK, err := keyset.Decode(lo)
+	if err != nil {
+		return store.Result{}, err
+	}
+	hiK, err := keyset.Decode(hi)
+	if err != nil {
+		return store.Result{}, err
+	}
+	tx = tx.WithContext(ctx)
+	var records []M
+	if err := keyset.Range(p.scoped(tx), p.cols, loK, hiK).Find(&records).Error; err != nil {
+		return store.Result{}, fmt.Errorf("load records: %w", err)
+	}
+	res := store.Result{RowsRead: int64(len(records))}
+	if p.job.d.ProcessBatch != nil {
+		var written, skipped int64
+		b := &Batch[M, P]{Records: records, Params: p.params, DB: tx, written: &written, skipped: &skipped}
+		b.keys = make([]any, len(records))
+		for i := range records {
+			b.keys[i] = reflect.ValueOf(&records[i]).Elem().FieldByName(p.pk).Interface()
+		}
+		reported := false
+		b.written, b.skipped = &written, &skipped
+		if err := p.job.d.ProcessBatch(ctx, b); err != nil {
+			return store.Result{}, err
+		}
+		reported = written != 0 || skipped != 0
+		if !reported {
+			written = int64(len(records))
+		}
+		res.RowsWritten, res.RowsSkipped = written, skipped
+		return res, nil
+	}
+	for i := range records {
+		if err := ctx.Err(); err != nil {
+			return store.Result{}, err
+		}
+		err := p.job.d.ProcessElement(ctx, &Element[M, P]{Record: &records[i], Params: p.params, DB: tx})
+		switch {
+		case errors.Is(err, ErrSkip):
+			res.RowsSkipped++
+		case err != nil:
+			return store.Result{}, fmt.Errorf("record %d of %d: %w", i+1, len(records), err)
+		default:
+			res.RowsWritten++
+		}
+	}
+	return res, nil
+}
