@@ -66,7 +66,7 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 func Open(ctx context.Context, redisURL string, cfg Config) (*Store, error) {
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("open redis store: parse URL %q: %w", redact(redisURL), err)
+		return nil, fmt.Errorf("open redis store: %w", urlError(redisURL, err))
 	}
 	client := redis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {
@@ -82,13 +82,22 @@ func Open(ctx context.Context, redisURL string, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// redact hides the password of a URL for error messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable)"
+// urlError describes why redisURL was refused without showing its password.
+func urlError(redisURL string, err error) error {
+	u, perr := url.Parse(redisURL)
+	if perr != nil {
+		// A *url.Error quotes the whole URL, password included: keep only
+		// its reason.
+		var uerr *url.Error
+		if errors.As(perr, &uerr) {
+			perr = uerr.Err
+		}
+		return fmt.Errorf("malformed URL: %w", perr)
 	}
-	return u.Redacted()
+	if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
+		return fmt.Errorf("URL %q: want redis://[user:password@]host:port/db or rediss://…: %w", u.Redacted(), err)
+	}
+	return fmt.Errorf("URL %q: %w", u.Redacted(), err)
 }
 
 // Ping reports whether Redis answers.
