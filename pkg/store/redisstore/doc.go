@@ -23,6 +23,8 @@
 //	runs:seq                   string  last run id (INCR)
 //	run:{id}                   hash    a run: its fields, options, counters
 //	                                   (batches_{state}, rows_*), last_seq
+//	                                   (batches planned), cancel_open (a
+//	                                   stepped cancel is under way)
 //	runs                       zset    every run id, scored by id
 //	runs:state:{state}         zset    run ids in that state
 //	runs:def:{definition}      zset    run ids of that definition
