@@ -1,0 +1,201 @@
+// Package control is how people drive runs — create, pause, resume, cancel,
+// retry failed batches — and read their progress. The web API and the CLI
+// call it; every change goes through the store's atomic operations and then
+// tells the scheduler (an event), so it acts at once.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dripflow/dripflow/pkg/engine"
+	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/store"
+)
+
+// Controller changes runs.
+type Controller struct {
+	Store    store.Store
+	Registry *engine.Registry // default engine.DefaultRegistry
+	Events   *events.Bus      // may be nil
+}
+
+func (c *Controller) registry() *engine.Registry {
+	if c.Registry == nil {
+		return engine.DefaultRegistry
+	}
+	return c.Registry
+}
+
+// NewRun is a request to start a definition. Nil overrides keep the
+// definition's defaults.
+type NewRun struct {
+	Definition    string
+	Params        json.RawMessage
+	CreatedBy     string
+	StartAt       *time.Time
+	BatchSize     *int
+	MaxInFlight   *int
+	MaxAttempts   *int
+	RowsPerSecond *int
+	Sleep         *time.Duration
+	BatchTimeout  *time.Duration
+	ErrorBudget   *int
+}
+
+// CreateRun validates the request (unknown definition, invalid params and
+// out-of-range options are errors naming the field, and nothing is created)
+// and creates the run.
+func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error) {
+	job, ok := c.registry().Lookup(n.Definition)
+	if !ok {
+		return store.Run{}, &store.ArgumentError{Field: "definition", Message: fmt.Sprintf("no definition named %q", n.Definition)}
+	}
+	p, err := job.CanonicalParams(n.Params)
+	if err != nil {
+		return store.Run{}, err
+	}
+	o := job.Defaults()
+	set := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&o.BatchSize, n.BatchSize)
+	set(&o.MaxInFlight, n.MaxInFlight)
+	set(&o.MaxAttempts, n.MaxAttempts)
+	set(&o.RowsPerSecond, n.RowsPerSecond)
+	set(&o.ErrorBudget, n.ErrorBudget)
+	if n.Sleep != nil {
+		o.Sleep = *n.Sleep
+	}
+	if n.BatchTimeout != nil {
+		o.BatchTimeout = *n.BatchTimeout
+	}
+	r, err := c.Store.CreateRun(ctx, store.NewRun{
+		Definition: n.Definition,
+		Kind:       job.Definition().Kind,
+		Params:     p,
+		CreatedBy:  n.CreatedBy,
+		Options:    o,
+		StartAt:    n.StartAt,
+	})
+	if err != nil {
+		return store.Run{}, err
+	}
+	c.Events.RunChanged(ctx, r.ID)
+	return r, nil
+}
+
+// Pause stops new batches of a running run from starting; batches in flight
+// finish.
+func (c *Controller) Pause(ctx context.Context, id int64) (store.Run, error) {
+	return c.transition(ctx, id, store.RunPaused)
+}
+
+// Resume continues a paused run.
+func (c *Controller) Resume(ctx context.Context, id int64) (store.Run, error) {
+	return c.transition(ctx, id, store.RunRunning)
+}
+
+func (c *Controller) transition(ctx context.Context, id int64, to store.RunState) (store.Run, error) {
+	r, err := c.Store.TransitionRun(ctx, id, to, nil)
+	if err != nil {
+		return r, err
+	}
+	c.Events.RunChanged(ctx, id)
+	return r, nil
+}
+
+// Cancel cancels the run's batches that have not started; batches in flight
+// finish, then the run is cancelled.
+func (c *Controller) Cancel(ctx context.Context, id int64) (store.Run, error) {
+	r, err := c.Store.CancelRun(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	c.Events.RunChanged(ctx, id)
+	return r, nil
+}
+
+// ErrNothingToRetry means the run has no failed batch (or the named batch is
+// not failed). It matches store.ErrConflict.
+var ErrNothingToRetry = fmt.Errorf("no failed batch to retry: %w", store.ErrConflict)
+
+// Retry re-enqueues the run's failed batches — all of them when seq is nil —
+// and puts a failed run back to running.
+func (c *Controller) Retry(ctx context.Context, id int64, seq *int64) (int64, error) {
+	n, err := c.Store.RetryBatches(ctx, id, seq)
+	if err != nil {
+		var te *store.TransitionError
+		if seq != nil && errors.As(err, &te) && te.Entity == "batch" {
+			return 0, fmt.Errorf("batch %s is %s: %w", store.BatchID(id, *seq), te.From, ErrNothingToRetry)
+		}
+		return 0, err
+	}
+	r, err := c.Store.GetRun(ctx, id)
+	if err != nil {
+		return n, err
+	}
+	if n == 0 && r.State != store.RunRunning {
+		return 0, ErrNothingToRetry
+	}
+	c.Events.RunChanged(ctx, id)
+	return n, nil
+}
+
+// Progress is a run's progress as people read it.
+type Progress struct {
+	// Total is the number of records in scope (-1: unknown);
+	// TotalEstimated says it is an estimate.
+	Total          int64 `json:"total"`
+	TotalEstimated bool  `json:"total_estimated"`
+	// Processed counts records of succeeded batches.
+	Processed int64 `json:"processed"`
+	// Percent is Processed/Total (0..100), or -1 when the total is unknown.
+	Percent float64                    `json:"percent"`
+	Batches map[store.BatchState]int64 `json:"batches"`
+	// Rate is records per second since the run started.
+	Rate float64 `json:"rate"`
+	// ETA is the estimated time left in seconds (-1: unknown).
+	ETA     float64 `json:"eta_seconds"`
+	Elapsed float64 `json:"elapsed_seconds"`
+}
+
+// ProgressOf computes a run's progress from its counters (O(1)).
+func ProgressOf(r store.Run, now time.Time) Progress {
+	p := Progress{
+		Total: r.Total, TotalEstimated: r.TotalEstimated,
+		Processed: r.RowsRead,
+		Batches:   map[store.BatchState]int64{},
+		Percent:   -1, ETA: -1,
+	}
+	for _, s := range store.BatchStates {
+		p.Batches[s] = r.Batches(s)
+	}
+	if r.StartedAt != nil {
+		end := now
+		if r.FinishedAt != nil {
+			end = *r.FinishedAt
+		}
+		p.Elapsed = end.Sub(*r.StartedAt).Seconds()
+		if p.Elapsed > 0 {
+			p.Rate = float64(r.RowsRead) / p.Elapsed
+		}
+	}
+	switch {
+	case r.State == store.RunSucceeded:
+		p.Percent, p.ETA = 100, 0
+	case r.Total > 0:
+		p.Percent = min(100, 100*float64(p.Processed)/float64(r.Total))
+		if p.Rate > 0 {
+			p.ETA = max(0, float64(r.Total-p.Processed)/p.Rate)
+		}
+	case r.Total == 0:
+		p.Percent = 100
+	}
+	return p
+}

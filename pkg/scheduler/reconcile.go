@@ -1,0 +1,96 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/tasks"
+)
+
+// reconcile makes sure every batch the store says is queued, or is running
+// under an expired claim, has a live task — after Redis lost its data, a
+// task was revoked while its run was paused, or a worker died.
+func (s *Scheduler) reconcile(ctx context.Context) {
+	f := store.RunFilter{States: []store.RunState{store.RunRunning}, Limit: store.MaxLimit}
+	for {
+		page, err := s.cfg.Store.ListRuns(ctx, f)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("reconcile: list runs", zap.Error(err))
+			}
+			return
+		}
+		for _, r := range page.Items {
+			s.reconcileRun(ctx, r, false)
+		}
+		if page.NextCursor == "" {
+			return
+		}
+		f.Cursor = page.NextCursor
+	}
+}
+
+// reconcileRun re-enqueues the run's lost tasks. With now, batches are checked
+// whatever their age (the run was just resumed or retried).
+func (s *Scheduler) reconcileRun(ctx context.Context, r store.Run, now bool) {
+	if r.BatchesEnqueued == 0 && r.BatchesRunning == 0 {
+		return
+	}
+	log := s.log.With(zap.Int64("run", r.ID), zap.String("definition", r.Definition))
+	cutoff := time.Now().Add(-s.cfg.ReconcileGrace)
+	if now {
+		cutoff = time.Now()
+	}
+	f := store.BatchFilter{States: []store.BatchState{store.BatchEnqueued, store.BatchRunning}, Limit: store.MaxLimit}
+	for {
+		page, err := s.cfg.Store.ListBatches(ctx, r.ID, f)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("reconcile: list batches", zap.Error(err))
+			}
+			return
+		}
+		for _, b := range page.Items {
+			switch {
+			case b.State == store.BatchEnqueued && b.UpdatedAt.Before(cutoff):
+			case b.State == store.BatchRunning && b.LeaseUntil != nil && b.LeaseUntil.Before(time.Now()):
+			default:
+				continue
+			}
+			s.requeue(ctx, r, b, log)
+		}
+		if page.NextCursor == "" {
+			return
+		}
+		f.Cursor = page.NextCursor
+	}
+}
+
+func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, log *zap.Logger) {
+	p := tasks.BatchPayload{RunID: r.ID, Seq: b.Seq, Retry: b.Retries, Definition: r.Definition}
+	state, err := s.tasks.BatchTaskState(ctx, p)
+	if err != nil {
+		log.Warn("reconcile: inspect task", zap.Int64("batch", b.Seq), zap.Error(err))
+		return
+	}
+	switch state {
+	case tasks.TaskMissing:
+	case tasks.TaskCompleted, tasks.TaskArchived:
+		// The task ended without the batch ending (its run was not running,
+		// or recording the outcome failed): start it over.
+		if err := s.tasks.DeleteBatchTask(ctx, p); err != nil {
+			log.Warn("reconcile: delete stale task", zap.Int64("batch", b.Seq), zap.Error(err))
+			return
+		}
+	default:
+		return // queued, scheduled, retrying or running: it will come
+	}
+	if err := s.enqueueTask(ctx, r, b); err != nil {
+		log.Warn("reconcile: enqueue", zap.Int64("batch", b.Seq), zap.Error(err))
+		return
+	}
+	log.Info("re-enqueued a lost batch task", zap.Int64("batch", b.Seq), zap.String("state", string(b.State)), zap.String("task", string(state)))
+}

@@ -1,0 +1,553 @@
+// Package scheduler turns runs into batches. The leader among any number of
+// schedulers (a lease in Redis) starts runs when their time comes, plans each
+// running run's key ranges lazily — at most max_in_flight batches of a run
+// queued or running, the first one at once — and enqueues one task per
+// batch; it reacts to batch completions through events rather than polling,
+// paces runs (sleep between batches, rows per second), ends runs, triggers
+// active flows by their runtime, and reconciles the queue with the store
+// (a batch whose task vanished from Redis is enqueued again).
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"gorm.io/gorm"
+
+	"github.com/dripflow/dripflow/pkg/control"
+	"github.com/dripflow/dripflow/pkg/engine"
+	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/tasks"
+)
+
+// Config configures a scheduler.
+type Config struct {
+	Store    store.Store
+	Redis    redis.UniversalClient
+	DB       *gorm.DB // the application database (for planning)
+	Registry *engine.Registry
+	Events   *events.Bus
+	Tasks    tasks.Config
+	// PollInterval is how often every active run is looked at even without
+	// events; default 1s.
+	PollInterval time.Duration
+	// ReconcileInterval is how often the queue is checked against the
+	// store; default 10s. ReconcileGrace is how old an enqueued batch must
+	// be before its missing task counts as lost; default 10s.
+	ReconcileInterval time.Duration
+	ReconcileGrace    time.Duration
+	// LeaderKey and LeaderTTL define the leader lease; defaults
+	// "dripflow:scheduler:leader" and 5s.
+	LeaderKey string
+	LeaderTTL time.Duration
+	ID        string
+	Logger    *zap.Logger
+}
+
+// Scheduler plans and enqueues batches.
+type Scheduler struct {
+	cfg   Config
+	log   *zap.Logger
+	tasks *tasks.Client
+	ctl   *control.Controller
+
+	mu      sync.Mutex
+	pipes   map[int64]engine.Pipeline
+	nextAt  map[int64]time.Time // pacing: when the run's next batch may start
+	counted map[int64]bool
+	wakeAt  time.Time
+	leading bool
+}
+
+// New validates cfg and returns a Scheduler.
+func New(cfg Config) (*Scheduler, error) {
+	if cfg.Store == nil || cfg.Redis == nil {
+		return nil, errors.New("scheduler: Store and Redis are required")
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = engine.DefaultRegistry
+	}
+	if cfg.Events == nil {
+		cfg.Events = events.New(cfg.Redis, "")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = 10 * time.Second
+	}
+	if cfg.ReconcileGrace <= 0 {
+		cfg.ReconcileGrace = 10 * time.Second
+	}
+	if cfg.LeaderKey == "" {
+		cfg.LeaderKey = "dripflow:scheduler:leader"
+	}
+	if cfg.LeaderTTL <= 0 {
+		cfg.LeaderTTL = 5 * time.Second
+	}
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = host + ":" + strconv.Itoa(os.Getpid())
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Scheduler{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		tasks:   tasks.NewClient(cfg.Redis, cfg.Tasks),
+		ctl:     &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events},
+		pipes:   map[int64]engine.Pipeline{},
+		nextAt:  map[int64]time.Time{},
+		counted: map[int64]bool{},
+	}, nil
+}
+
+// Leading reports whether this scheduler holds the leader lease.
+func (s *Scheduler) Leading() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leading
+}
+
+// Run competes for leadership and, while leader, schedules, until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if err := s.cfg.Registry.Sync(ctx, s.cfg.Store); err != nil {
+		return err
+	}
+	l := &leader{rdb: s.cfg.Redis, key: s.cfg.LeaderKey, token: s.cfg.ID + ":" + strconv.FormatInt(time.Now().UnixNano(), 36), ttl: s.cfg.LeaderTTL}
+	s.log.Info("scheduler started", zap.String("scheduler", s.cfg.ID))
+	for {
+		ok, err := l.acquire(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("acquire leader lease", zap.Error(err))
+		}
+		if ok {
+			s.log.Info("leading", zap.String("scheduler", s.cfg.ID))
+			s.lead(ctx, l)
+			s.log.Info("no longer leading", zap.String("scheduler", s.cfg.ID))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(s.cfg.LeaderTTL / 5):
+		}
+	}
+}
+
+// lead schedules until the lease is lost or ctx ends.
+func (s *Scheduler) lead(ctx context.Context, l *leader) {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.setLeading(true)
+	defer s.setLeading(false)
+	defer l.release(context.WithoutCancel(ctx))
+
+	go func() {
+		defer cancel()
+		t := time.NewTicker(s.cfg.LeaderTTL / 3)
+		defer t.Stop()
+		lastOK := time.Now()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+				ok, err := l.renew(lctx)
+				if ok {
+					lastOK = time.Now()
+					continue
+				}
+				if err == nil || time.Since(lastOK) > s.cfg.LeaderTTL*2/3 {
+					s.log.Warn("leader lease lost", zap.Error(err))
+					return
+				}
+			}
+		}
+	}()
+
+	changed := s.cfg.Events.Subscribe(lctx)
+	poll := time.NewTicker(s.cfg.PollInterval)
+	defer poll.Stop()
+	reconcile := time.NewTicker(s.cfg.ReconcileInterval)
+	defer reconcile.Stop()
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+
+	s.pass(lctx)
+	for {
+		select {
+		case <-lctx.Done():
+			return
+		case id, ok := <-changed:
+			if !ok {
+				// Subscription ended (Redis gone); keep going on polls.
+				changed = nil
+				continue
+			}
+			ids := map[int64]bool{id: true}
+		drain:
+			for {
+				select {
+				case id, ok := <-changed:
+					if !ok {
+						changed = nil
+						break drain
+					}
+					ids[id] = true
+				default:
+					break drain
+				}
+			}
+			for id := range ids {
+				s.handleRun(lctx, id)
+			}
+		case <-poll.C:
+			s.pass(lctx)
+		case <-reconcile.C:
+			s.reconcile(lctx)
+		case <-wake.C:
+			s.pass(lctx)
+		}
+		if d := s.nextWake(); d > 0 {
+			wake.Reset(d)
+		}
+	}
+}
+
+func (s *Scheduler) setLeading(v bool) {
+	s.mu.Lock()
+	s.leading = v
+	s.mu.Unlock()
+}
+
+// wakeNoLaterThan asks for a pass at t.
+func (s *Scheduler) wakeNoLaterThan(t time.Time) {
+	s.mu.Lock()
+	if s.wakeAt.IsZero() || t.Before(s.wakeAt) {
+		s.wakeAt = t
+	}
+	s.mu.Unlock()
+}
+
+func (s *Scheduler) nextWake() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wakeAt.IsZero() {
+		return 0
+	}
+	d := time.Until(s.wakeAt)
+	s.wakeAt = time.Time{}
+	return max(d, time.Millisecond)
+}
+
+// pass looks at every active run and every active flow.
+func (s *Scheduler) pass(ctx context.Context) {
+	f := store.RunFilter{States: []store.RunState{store.RunScheduled, store.RunRunning, store.RunCancelling}, Limit: store.MaxLimit}
+	for {
+		page, err := s.cfg.Store.ListRuns(ctx, f)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("list active runs", zap.Error(err))
+			}
+			return
+		}
+		for _, r := range page.Items {
+			s.advance(ctx, r)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	s.triggerFlows(ctx)
+}
+
+// handleRun reacts to an event about run id.
+func (s *Scheduler) handleRun(ctx context.Context, id int64) {
+	r, err := s.cfg.Store.GetRun(ctx, id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			s.log.Warn("load run", zap.Int64("run", id), zap.Error(err))
+		}
+		return
+	}
+	s.advance(ctx, r)
+	if r.State == store.RunRunning {
+		// A resumed or retried run: its enqueued batches may have lost
+		// their tasks while it was not running.
+		s.reconcileRun(ctx, r, true)
+	}
+}
+
+// advance moves one run forward as far as it can go now.
+func (s *Scheduler) advance(ctx context.Context, r store.Run) {
+	log := s.log.With(zap.Int64("run", r.ID), zap.String("definition", r.Definition))
+	var err error
+	switch r.State {
+	case store.RunScheduled:
+		if r.StartAt != nil && r.StartAt.After(time.Now()) {
+			s.wakeNoLaterThan(*r.StartAt)
+			return
+		}
+		if r, err = s.cfg.Store.TransitionRun(ctx, r.ID, store.RunRunning, nil); err != nil {
+			log.Warn("start run", zap.Error(err))
+			return
+		}
+		log.Info("run started")
+		err = s.fill(ctx, r, log)
+	case store.RunRunning:
+		err = s.fill(ctx, r, log)
+	case store.RunCancelling:
+		if r.BatchesRunning == 0 {
+			if _, err = s.cfg.Store.TransitionRun(ctx, r.ID, store.RunCancelled, nil); err == nil {
+				log.Info("run cancelled")
+				s.forget(r.ID)
+			}
+		}
+	default:
+		if r.State.Terminal() {
+			s.forget(r.ID)
+		}
+	}
+	if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrConflict) {
+		log.Warn("schedule run", zap.Error(err))
+	}
+}
+
+func (s *Scheduler) forget(id int64) {
+	s.mu.Lock()
+	delete(s.pipes, id)
+	delete(s.nextAt, id)
+	delete(s.counted, id)
+	s.mu.Unlock()
+}
+
+func (s *Scheduler) pipeline(ctx context.Context, r store.Run) (engine.Pipeline, error) {
+	s.mu.Lock()
+	p, ok := s.pipes[r.ID]
+	s.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	job, ok := s.cfg.Registry.Lookup(r.Definition)
+	if !ok {
+		return nil, fmt.Errorf("definition %q is not registered in this scheduler", r.Definition)
+	}
+	p, err := job.Open(ctx, engine.Env{DB: s.cfg.DB, Logger: s.log}, r.Params)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.pipes[r.ID] = p
+	s.mu.Unlock()
+	return p, nil
+}
+
+// fill keeps the run's window of queued batches full and ends the run when
+// everything is done.
+func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) error {
+	pipe, err := s.pipeline(ctx, r)
+	if err != nil {
+		return err
+	}
+	s.countOnce(ctx, r, pipe, log)
+	if r.Options.ErrorBudget > 0 && r.BatchesFailed >= int64(r.Options.ErrorBudget) {
+		msg := fmt.Sprintf("stopped: %d batches failed, error budget is %d; fix the cause and retry the failed batches", r.BatchesFailed, r.Options.ErrorBudget)
+		if _, err := s.cfg.Store.TransitionRun(ctx, r.ID, store.RunFailed, &store.TransitionOptions{Error: msg}); err != nil {
+			return err
+		}
+		log.Warn("run failed: error budget exceeded", zap.Int64("failed_batches", r.BatchesFailed))
+		s.forget(r.ID)
+		return nil
+	}
+	free := int64(r.Options.MaxInFlight) - r.BatchesEnqueued - r.BatchesRunning
+	// Batches planned (or retried) but not yet enqueued go first.
+	if free > 0 && r.BatchesPending > 0 {
+		page, err := s.cfg.Store.ListBatches(ctx, r.ID, store.BatchFilter{States: []store.BatchState{store.BatchPending}, Limit: int(min(free, store.MaxLimit))})
+		if err != nil {
+			return err
+		}
+		for _, b := range page.Items {
+			ok, err := s.enqueue(ctx, r, b)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil // paced: wait for the next slot
+			}
+			free--
+		}
+	}
+	planned := false
+	for free > 0 && !r.PlanDone {
+		n := min(free, 16)
+		if r.BatchesTotal() == 0 {
+			n = 1 // the first batch starts before the rest is planned
+		}
+		bs, next, err := s.plan(ctx, r, pipe, int(n))
+		if err != nil {
+			return err
+		}
+		planned = true
+		r = next
+		for _, b := range bs {
+			ok, err := s.enqueue(ctx, r, b)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return nil
+			}
+			free--
+		}
+		if len(bs) == 0 {
+			break
+		}
+	}
+	if planned || r.PlanDone {
+		if r, err = s.cfg.Store.GetRun(ctx, r.ID); err != nil {
+			return err
+		}
+	}
+	if r.State == store.RunRunning && r.PlanDone && r.InFlight() == 0 {
+		return s.finish(ctx, r, pipe, log)
+	}
+	return nil
+}
+
+// plan appends up to n batches after the run's plan cursor.
+func (s *Scheduler) plan(ctx context.Context, r store.Run, pipe engine.Pipeline, n int) ([]store.Batch, store.Run, error) {
+	lo := r.PlanCursor
+	if lo == "" && r.BatchesTotal() == 0 && pipe.Incremental() {
+		fs, err := s.cfg.Store.GetFlow(ctx, r.Definition)
+		if err != nil {
+			return nil, r, fmt.Errorf("read watermark of %s: %w", r.Definition, err)
+		}
+		lo = pipe.Start(fs.Watermark)
+	}
+	step := store.PlanStep{From: r.PlanCursor, To: r.PlanCursor}
+	for len(step.Batches) < n {
+		hi, more, ok, err := pipe.Next(ctx, lo, r.Options.BatchSize)
+		if err != nil {
+			return nil, r, fmt.Errorf("plan batch after %q: %w", lo, err)
+		}
+		if !ok {
+			step.Done = true
+			break
+		}
+		step.Batches = append(step.Batches, store.KeyRange{Lo: lo, Hi: hi})
+		step.To, lo = hi, hi
+		if !more {
+			step.Done = true
+			break
+		}
+	}
+	bs, err := s.cfg.Store.AppendBatches(ctx, r.ID, step)
+	if err != nil {
+		return nil, r, err
+	}
+	r.PlanCursor, r.PlanDone = step.To, step.Done
+	r.BatchesPending += int64(len(bs))
+	return bs, r, nil
+}
+
+// enqueue moves a pending batch to enqueued and puts its task on the queue,
+// unless the run's pacing says not yet (then it returns false).
+func (s *Scheduler) enqueue(ctx context.Context, r store.Run, b store.Batch) (bool, error) {
+	gap := r.Options.Sleep
+	if r.Options.RowsPerSecond > 0 {
+		gap = max(gap, time.Duration(float64(r.Options.BatchSize)/float64(r.Options.RowsPerSecond)*float64(time.Second)))
+	}
+	if gap > 0 {
+		now := time.Now()
+		s.mu.Lock()
+		at := s.nextAt[r.ID]
+		if now.Before(at) {
+			s.mu.Unlock()
+			s.wakeNoLaterThan(at)
+			return false, nil
+		}
+		s.nextAt[r.ID] = now.Add(gap)
+		s.mu.Unlock()
+		s.wakeNoLaterThan(now.Add(gap))
+	}
+	if b.State == store.BatchPending {
+		if _, err := s.cfg.Store.EnqueueBatch(ctx, r.ID, b.Seq); err != nil {
+			if errors.Is(err, store.ErrIllegalTransition) {
+				return true, nil // someone else enqueued or cancelled it
+			}
+			return false, err
+		}
+	}
+	return true, s.enqueueTask(ctx, r, b)
+}
+
+func (s *Scheduler) enqueueTask(ctx context.Context, r store.Run, b store.Batch) error {
+	_, err := s.tasks.EnqueueBatch(ctx, tasks.BatchPayload{RunID: r.ID, Seq: b.Seq, Retry: b.Retries, Definition: r.Definition},
+		tasks.EnqueueOptions{MaxAttempts: r.Options.MaxAttempts, Timeout: r.Options.BatchTimeout})
+	return err
+}
+
+// finish ends a run whose batches are all done.
+func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipeline, log *zap.Logger) error {
+	defer s.forget(r.ID)
+	if r.BatchesFailed > 0 {
+		msg := fmt.Sprintf("%d of %d batches failed; fix the cause and retry the failed batches", r.BatchesFailed, r.BatchesTotal())
+		if _, err := s.cfg.Store.TransitionRun(ctx, r.ID, store.RunFailed, &store.TransitionOptions{Error: msg}); err != nil {
+			return err
+		}
+		log.Warn("run failed", zap.Int64("failed_batches", r.BatchesFailed))
+		return nil
+	}
+	if pipe.Incremental() && r.BatchesTotal() > 0 {
+		first, err := s.cfg.Store.GetBatch(ctx, r.ID, 1)
+		if err != nil {
+			return err
+		}
+		if _, err := s.cfg.Store.AdvanceWatermark(ctx, r.Definition, first.Lo, r.PlanCursor); err != nil {
+			msg := fmt.Sprintf("could not advance the watermark from %s to %s: %v", first.Lo, r.PlanCursor, err)
+			_, terr := s.cfg.Store.TransitionRun(ctx, r.ID, store.RunFailed, &store.TransitionOptions{Error: msg})
+			return errors.Join(err, terr)
+		}
+	}
+	if _, err := s.cfg.Store.TransitionRun(ctx, r.ID, store.RunSucceeded, nil); err != nil {
+		return err
+	}
+	log.Info("run succeeded", zap.Int64("rows", r.RowsRead), zap.Int64("batches", r.BatchesSucceeded))
+	return nil
+}
+
+// countOnce counts the run's records in the background, once.
+func (s *Scheduler) countOnce(ctx context.Context, r store.Run, pipe engine.Pipeline, log *zap.Logger) {
+	if r.Total >= 0 || pipe.Incremental() {
+		return
+	}
+	s.mu.Lock()
+	done := s.counted[r.ID]
+	s.counted[r.ID] = true
+	s.mu.Unlock()
+	if done {
+		return
+	}
+	go func() {
+		n, est, err := pipe.Count(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("count records", zap.Error(err))
+			}
+			return
+		}
+		if err := s.cfg.Store.SetRunTotal(context.WithoutCancel(ctx), r.ID, n, est); err != nil {
+			log.Warn("record total", zap.Error(err))
+		}
+	}()
+}

@@ -1,0 +1,281 @@
+// Package worker runs batches: it is an asynq server whose handler claims a
+// batch in the store, runs the job's pipeline over the batch's key range, and
+// records the batch's checkpoint — in the same transaction as the data write
+// when the job writes to the store's database.
+package worker
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"gorm.io/gorm"
+
+	"github.com/dripflow/dripflow/pkg/engine"
+	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/tasks"
+)
+
+// TxStore is a store that can record a checkpoint inside a caller's
+// transaction (the SQL store).
+type TxStore interface {
+	DB() *gorm.DB
+	CompleteBatchTx(ctx context.Context, tx *gorm.DB, runID, seq int64, token string, r store.Result) (store.Batch, error)
+}
+
+// Config configures a worker.
+type Config struct {
+	Store    store.Store
+	Redis    redis.UniversalClient
+	DB       *gorm.DB         // the application database jobs read and write
+	Registry *engine.Registry // default engine.DefaultRegistry
+	Events   *events.Bus      // default events.New(Redis, "")
+	Queue    string           // default tasks.DefaultQueue
+	// Concurrency is how many batches run at once; default the CPU count.
+	Concurrency int
+	// ShutdownTimeout is how long a stopping worker waits for running
+	// batches; default 30s.
+	ShutdownTimeout time.Duration
+	// ClaimLease is how long a batch's claim lives without a heartbeat;
+	// a worker extends it every third of that while the batch runs. A
+	// batch whose worker died is claimable again after it. Default 1m.
+	ClaimLease time.Duration
+	// ID names this worker in batch records; default host:pid.
+	ID     string
+	Logger *zap.Logger
+}
+
+// Worker processes batch tasks.
+type Worker struct {
+	cfg     Config
+	log     *zap.Logger
+	reg     *engine.Registry
+	sameDB  bool
+	txStore TxStore
+
+	mu    sync.Mutex
+	pipes map[int64]engine.Pipeline
+}
+
+// New validates cfg and returns a Worker.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Store == nil || cfg.Redis == nil {
+		return nil, errors.New("worker: Store and Redis are required")
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = engine.DefaultRegistry
+	}
+	if cfg.Events == nil {
+		cfg.Events = events.New(cfg.Redis, "")
+	}
+	if cfg.ClaimLease <= 0 {
+		cfg.ClaimLease = time.Minute
+	}
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = host + ":" + strconv.Itoa(os.Getpid())
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]engine.Pipeline{}}
+	if ts, ok := cfg.Store.(TxStore); ok && cfg.DB != nil && sameDatabase(ts.DB(), cfg.DB) {
+		w.sameDB, w.txStore = true, ts
+	}
+	return w, nil
+}
+
+func sameDatabase(a, b *gorm.DB) bool {
+	x, err1 := a.DB()
+	y, err2 := b.DB()
+	return err1 == nil && err2 == nil && x == y
+}
+
+// SameTransaction reports whether checkpoints commit in the data's
+// transaction (the store and the jobs share one database handle).
+func (w *Worker) SameTransaction() bool { return w.sameDB }
+
+// Run processes batches until ctx ends, then drains.
+func (w *Worker) Run(ctx context.Context) error {
+	srv := tasks.NewServer(w.cfg.Redis, tasks.ServerConfig{
+		Queue:           w.cfg.Queue,
+		Concurrency:     w.cfg.Concurrency,
+		ShutdownTimeout: w.cfg.ShutdownTimeout,
+		Logger:          w.log,
+	})
+	w.log.Info("worker started", zap.String("worker", w.cfg.ID), zap.Bool("same_transaction", w.sameDB))
+	err := srv.Run(ctx, tasks.HandlerFunc(w.ProcessBatch))
+	w.log.Info("worker stopped", zap.String("worker", w.cfg.ID))
+	return err
+}
+
+// ProcessBatch handles one batch task.
+func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks.Attempt) error {
+	log := w.log.With(zap.Int64("run", p.RunID), zap.Int64("batch", p.Seq), zap.String("definition", p.Definition), zap.Int("attempt", a.Retried+1))
+	run, err := w.cfg.Store.GetRun(ctx, p.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Warn("dropping task of an unknown run")
+		return tasks.Revoke(err)
+	}
+	if err != nil {
+		return fmt.Errorf("load run %d: %w", p.RunID, err)
+	}
+	token := fmt.Sprintf("%s/%s/%d/%d", w.cfg.ID, a.TaskID, a.Retried, time.Now().UnixNano())
+	b, err := w.cfg.Store.ClaimBatch(ctx, p.RunID, p.Seq, store.Claim{Worker: w.cfg.ID, Token: token, Lease: w.cfg.ClaimLease})
+	switch {
+	case store.IsFinished(err):
+		// Already done (a redelivery, a replay) or cancelled: acknowledge.
+		log.Debug("batch already finished")
+		return nil
+	case errors.Is(err, store.ErrRunNotRunning), errors.Is(err, store.ErrBatchClaimed), errors.Is(err, store.ErrNotFound):
+		// The store decides: the scheduler re-enqueues the batch when its
+		// run runs again, or when the live claim's lease expires.
+		log.Debug("batch not claimable now", zap.Error(err))
+		return tasks.Revoke(err)
+	case err != nil:
+		return fmt.Errorf("claim batch %s: %w", store.BatchID(p.RunID, p.Seq), err)
+	}
+	log = log.With(zap.String("definition", run.Definition))
+
+	stopHeartbeat := w.heartbeat(ctx, b, token, log)
+	start := time.Now()
+	res, perr := w.process(ctx, run, b, token)
+	stopHeartbeat()
+	res.Duration = time.Since(start)
+
+	if perr == nil {
+		w.cfg.Events.RunChanged(context.WithoutCancel(ctx), p.RunID)
+		log.Debug("batch succeeded", zap.Int64("rows", res.RowsRead), zap.Duration("duration", res.Duration))
+		return nil
+	}
+	if errors.Is(perr, store.ErrStaleClaim) || store.IsFinished(perr) {
+		// Another attempt took the batch over while this one ran long; its
+		// result counts, this one's was rolled back (or is idempotent).
+		log.Warn("batch taken over by another attempt", zap.Error(perr))
+		return nil
+	}
+	final := a.Last()
+	var stack string
+	var pe *panicError
+	if errors.As(perr, &pe) {
+		stack = pe.stack
+	}
+	// Record the failure even if the task's context is done (timeout,
+	// shutdown), so the batch does not look claimed until its lease expires.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, ferr := w.cfg.Store.FailBatch(fctx, p.RunID, p.Seq, token, store.Failure{
+		Message: perr.Error(), Stack: stack, Final: final, Duration: res.Duration,
+	}); ferr != nil && !errors.Is(ferr, store.ErrConflict) {
+		log.Error("record batch failure", zap.Error(ferr))
+	}
+	w.cfg.Events.RunChanged(fctx, p.RunID)
+	log.Warn("batch failed", zap.Error(perr), zap.Bool("final", final))
+	if final {
+		return tasks.Final(perr)
+	}
+	return perr
+}
+
+// process runs the pipeline and records the checkpoint.
+func (w *Worker) process(ctx context.Context, run store.Run, b store.Batch, token string) (res store.Result, err error) {
+	pipe, err := w.pipeline(ctx, run)
+	if err != nil {
+		return res, err
+	}
+	if w.sameDB && sameDatabase(pipe.WritesTo(), w.txStore.DB()) {
+		start := time.Now()
+		err = w.txStore.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			r, err := safeProcess(ctx, pipe, tx, b)
+			if err != nil {
+				return err
+			}
+			r.Duration = time.Since(start)
+			res = r
+			_, err = w.txStore.CompleteBatchTx(ctx, tx, b.RunID, b.Seq, token, r)
+			return err
+		}, &sql.TxOptions{})
+		return res, err
+	}
+	start := time.Now()
+	res, err = safeProcess(ctx, pipe, nil, b)
+	if err != nil {
+		return res, err
+	}
+	res.Duration = time.Since(start)
+	_, err = w.cfg.Store.CompleteBatch(context.WithoutCancel(ctx), b.RunID, b.Seq, token, res)
+	return res, err
+}
+
+type panicError struct {
+	value any
+	stack string
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// safeProcess turns a panic in user code into a batch error with its stack.
+func safeProcess(ctx context.Context, pipe engine.Pipeline, tx *gorm.DB, b store.Batch) (res store.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{value: v, stack: string(debug.Stack())}
+		}
+	}()
+	return pipe.Process(ctx, tx, b.Lo, b.Hi)
+}
+
+// pipeline returns the run's opened pipeline, cached per run.
+func (w *Worker) pipeline(ctx context.Context, run store.Run) (engine.Pipeline, error) {
+	w.mu.Lock()
+	p, ok := w.pipes[run.ID]
+	w.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	job, ok := w.reg.Lookup(run.Definition)
+	if !ok {
+		return nil, fmt.Errorf("definition %q is not registered in this worker", run.Definition)
+	}
+	p, err := job.Open(ctx, engine.Env{DB: w.cfg.DB, Logger: w.log}, run.Params)
+	if err != nil {
+		return nil, fmt.Errorf("open %s for run %d: %w", run.Definition, run.ID, err)
+	}
+	w.mu.Lock()
+	if len(w.pipes) > 256 {
+		clear(w.pipes)
+	}
+	w.pipes[run.ID] = p
+	w.mu.Unlock()
+	return p, nil
+}
+
+// heartbeat extends the batch's claim while it runs.
+func (w *Worker) heartbeat(ctx context.Context, b store.Batch, token string, log *zap.Logger) (stop func()) {
+	hctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(w.cfg.ClaimLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-t.C:
+				if _, err := w.cfg.Store.ExtendClaim(hctx, b.RunID, b.Seq, token, w.cfg.ClaimLease); err != nil && hctx.Err() == nil {
+					log.Warn("extend batch claim", zap.Error(err))
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
