@@ -1,0 +1,44 @@
+// Package sqlstore is the SQL backend of store.Store: gorm on PostgreSQL,
+// MySQL/MariaDB and SQLite (pure Go, no cgo).
+//
+// Open a store from a database URL, or wrap a *gorm.DB the application
+// already has:
+//
+//	if err := sqlstore.MigrateURL(ctx, url); err != nil { … } // `dripflow migrate`
+//	s, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+//
+// Accepted URLs are postgres:// and postgresql:// (handed to pgx as they
+// are), mysql://user:pass@host:port/db?opts, sqlite:///absolute/path.db and
+// sqlite://relative/path.db.
+//
+// # Schema
+//
+// The schema is versioned and changed only by Migrate, which applies
+// hand-written DDL per dialect and records every applied version in
+// dripflow_schema_migrations. Open and New refuse a database whose schema is
+// older (store.ErrSchemaOutdated) or newer (store.ErrSchemaTooNew) than
+// SchemaVersion. Runs keep their options and counters as columns; batches are
+// keyed by (run_id, seq). Every listing is a keyset scan over an index; no
+// query uses OFFSET.
+//
+// # Atomicity
+//
+// Every change that touches more than one row is one transaction. Batch rows
+// are always locked before their run's row (SELECT … FOR UPDATE on
+// PostgreSQL and MySQL, which run at READ COMMITTED), the state machine is
+// checked in Go, and the run's counters move by relative updates
+// (batches_running = batches_running - 1) in the same transaction. A
+// transaction that loses a deadlock or a serialization conflict is retried a
+// few times with jitter.
+//
+// SQLite runs in WAL mode with a busy timeout and foreign keys on; every
+// transaction begins IMMEDIATE, taking the write lock up front, and the
+// store's own writers queue in-process for it, so concurrent claimers never
+// deadlock.
+//
+// # Same-transaction checkpoints
+//
+// CompleteBatchTx records a batch's checkpoint inside a transaction of the
+// caller's, so an in-place backfill or a SQL sink writing to the store's
+// database commits its data and its checkpoint together.
+package sqlstore

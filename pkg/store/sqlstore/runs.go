@@ -1,0 +1,443 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"gorm.io/gorm"
+
+	"github.com/dripflow/dripflow/pkg/store"
+)
+
+// CreateRun stores a new run in state scheduled with zeroed counters and
+// Total -1, and returns it with its id.
+func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error) {
+	if err := n.Validate(); err != nil {
+		return store.Run{}, fmt.Errorf("create run of %q: %w", n.Definition, err)
+	}
+	params := "{}"
+	if len(n.Params) > 0 {
+		params = string(n.Params)
+	}
+	now := s.clock()
+	row := runRow{
+		Definition:     n.Definition,
+		Kind:           string(n.Kind),
+		Params:         params,
+		State:          string(store.RunScheduled),
+		CreatedBy:      n.CreatedBy,
+		BatchSize:      n.Options.BatchSize,
+		MaxAttempts:    n.Options.MaxAttempts,
+		MaxInFlight:    n.Options.MaxInFlight,
+		SleepNS:        int64(n.Options.Sleep),
+		RowsPerSecond:  n.Options.RowsPerSecond,
+		BatchTimeoutNS: int64(n.Options.BatchTimeout),
+		ErrorBudget:    n.Options.ErrorBudget,
+		StartAt:        microUTC(n.StartAt),
+		Total:          -1,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		row.ID = 0
+		return tx.Create(&row).Error
+	})
+	if err != nil {
+		return store.Run{}, fmt.Errorf("create run of %q: %w", n.Definition, err)
+	}
+	return row.run(), nil
+}
+
+// GetRun returns a run with its counters, or store.ErrNotFound.
+func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
+	var row runRow
+	ok, err := findOne(s.db.WithContext(ctx).Table(runsTable).Where("id = ?", id), &row)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("get run %d: %w", id, err)
+	}
+	if !ok {
+		return store.Run{}, fmt.Errorf("get run %d: %w", id, store.ErrNotFound)
+	}
+	return row.run(), nil
+}
+
+// ListRuns returns runs newest first (by id, descending), filtered, with
+// keyset pagination: each page continues below the last id of the previous
+// one.
+func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.Page[store.Run], error) {
+	if err := f.Validate(); err != nil {
+		return store.Page[store.Run]{}, fmt.Errorf("list runs: %w", err)
+	}
+	limit, _ := store.NormalizeLimit(f.Limit)
+	before, paged, _ := store.DecodeCursor(f.Cursor)
+	q := s.db.WithContext(ctx).Table(runsTable)
+	if paged {
+		q = q.Where("id < ?", before)
+	}
+	if len(f.States) > 0 {
+		states := make([]string, len(f.States))
+		for i, st := range f.States {
+			states[i] = string(st)
+		}
+		q = q.Where("state IN ?", states)
+	}
+	if f.Definition != "" {
+		q = q.Where("definition = ?", f.Definition)
+	}
+	if f.CreatedBy != "" {
+		q = q.Where("created_by = ?", f.CreatedBy)
+	}
+	var rows []runRow
+	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+		return store.Page[store.Run]{}, fmt.Errorf("list runs: %w", err)
+	}
+	page := store.Page[store.Run]{Items: make([]store.Run, 0, min(len(rows), limit))}
+	for i, r := range rows {
+		if i == limit {
+			page.NextCursor = store.EncodeCursor(rows[limit-1].ID)
+			break
+		}
+		page.Items = append(page.Items, r.run())
+	}
+	return page, nil
+}
+
+// TransitionRun moves a run to state to if the run state machine allows it,
+// else returns a *store.TransitionError and changes nothing.
+func (s *Store) TransitionRun(ctx context.Context, id int64, to store.RunState, opts *store.TransitionOptions) (store.Run, error) {
+	if !to.Valid() {
+		return store.Run{}, fmt.Errorf("transition run %d: %w", id, &store.ArgumentError{Field: "state", Message: fmt.Sprintf("unknown run state %q", to)})
+	}
+	var out store.Run
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		row, ok, err := s.lockRun(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		from := store.RunState(row.State)
+		if !from.CanTransition(to) {
+			return &store.TransitionError{Entity: "run", ID: runName(id), From: string(from), To: string(to)}
+		}
+		now := s.clock()
+		set := map[string]any{"state": string(to), "updated_at": now}
+		row.State, row.UpdatedAt = string(to), now
+		if to == store.RunRunning {
+			if row.StartedAt == nil {
+				set["started_at"], row.StartedAt = now, &now
+			}
+			set["error"], row.Error = "", ""
+		}
+		if to.Terminal() {
+			set["finished_at"], row.FinishedAt = now, &now
+		} else {
+			set["finished_at"], row.FinishedAt = nil, nil
+		}
+		if to == store.RunFailed && opts != nil {
+			set["error"], row.Error = opts.Error, opts.Error
+		}
+		if err := tx.Table(runsTable).Where("id = ?", id).Updates(set).Error; err != nil {
+			return err
+		}
+		out = row.run()
+		return nil
+	})
+	if err != nil {
+		return store.Run{}, fmt.Errorf("transition run %d to %s: %w", id, to, err)
+	}
+	return out, nil
+}
+
+// SetRunTotal records the number of records in the run's scope (-1:
+// unknown); estimated says it is an estimate.
+func (s *Store) SetRunTotal(ctx context.Context, id int64, total int64, estimated bool) error {
+	if total < -1 {
+		return fmt.Errorf("set total of run %d: %w", id, &store.ArgumentError{Field: "total", Message: fmt.Sprintf("must be -1 (unknown) or more, got %d", total)})
+	}
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		_, ok, err := s.lockRun(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		return tx.Table(runsTable).Where("id = ?", id).Updates(map[string]any{
+			"total": total, "total_estimated": estimated, "updated_at": s.clock(),
+		}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("set total of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// CancelRun cancels the run's pending and enqueued batches and moves the run
+// to cancelling while batches are still running, otherwise to cancelled, in
+// one transaction.
+func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
+	var out store.Run
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		// Batch rows first, then the run's: the order every transaction of
+		// the store takes its locks in.
+		if err := s.lockBatchesIn(tx, id, store.BatchPending, store.BatchEnqueued); err != nil {
+			return err
+		}
+		row, ok, err := s.lockRun(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		switch from := store.RunState(row.State); from {
+		case store.RunScheduled, store.RunRunning, store.RunPaused:
+		default:
+			return &store.TransitionError{Entity: "run", ID: runName(id), From: string(from), To: string(store.RunCancelled)}
+		}
+		now := s.clock()
+		// Counted by what the updates changed, not by what was locked
+		// above: a batch appended since is cancelled and counted too.
+		cancelled := map[store.BatchState]int64{}
+		for _, st := range []store.BatchState{store.BatchPending, store.BatchEnqueued} {
+			res := tx.Table(batchesTable).Where("run_id = ? AND state = ?", id, string(st)).Updates(map[string]any{
+				"state": string(store.BatchCancelled), "finished_at": now, "updated_at": now,
+			})
+			if res.Error != nil {
+				return res.Error
+			}
+			cancelled[st] = res.RowsAffected
+		}
+		to := store.RunCancelled
+		if row.BatchesRunning > 0 {
+			to = store.RunCancelling
+		}
+		set := map[string]any{
+			"state":             string(to),
+			"updated_at":        now,
+			"batches_pending":   gorm.Expr("batches_pending - ?", cancelled[store.BatchPending]),
+			"batches_enqueued":  gorm.Expr("batches_enqueued - ?", cancelled[store.BatchEnqueued]),
+			"batches_cancelled": gorm.Expr("batches_cancelled + ?", cancelled[store.BatchPending]+cancelled[store.BatchEnqueued]),
+		}
+		if to == store.RunCancelled {
+			set["finished_at"] = now
+		}
+		if err := tx.Table(runsTable).Where("id = ?", id).Updates(set).Error; err != nil {
+			return err
+		}
+		out, err = s.readRun(tx, id)
+		return err
+	})
+	if err != nil {
+		return store.Run{}, fmt.Errorf("cancel run %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// AppendBatches applies one planning step if the run is running or paused,
+// not done planning, and its plan cursor still equals step.From; otherwise it
+// returns an error matching store.ErrConflict and creates nothing.
+func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanStep) ([]store.Batch, error) {
+	var out []store.Batch
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		// The new batch rows do not exist yet, so the run's row is the only
+		// lock: it serialises planners, and the batches are numbered from
+		// its counters, which count every batch the run has.
+		row, ok, err := s.lockRun(tx, runID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		switch st := store.RunState(row.State); {
+		case st != store.RunRunning && st != store.RunPaused:
+			return fmt.Errorf("run is %s, not running or paused: %w", st, store.ErrConflict)
+		case row.PlanDone:
+			return fmt.Errorf("planning is done: %w", store.ErrConflict)
+		case row.PlanCursor != step.From:
+			return fmt.Errorf("plan cursor is %q, not %q (another planner moved it): %w", row.PlanCursor, step.From, store.ErrConflict)
+		}
+		now := s.clock()
+		next := row.BatchesPending + row.BatchesEnqueued + row.BatchesRunning +
+			row.BatchesSucceeded + row.BatchesFailed + row.BatchesCancelled + 1
+		rows := make([]batchRow, len(step.Batches))
+		for i, kr := range step.Batches {
+			rows[i] = batchRow{
+				RunID: runID, Seq: next + int64(i), State: string(store.BatchPending),
+				Lo: kr.Lo, Hi: kr.Hi, CreatedAt: now, UpdatedAt: now,
+			}
+		}
+		if len(rows) > 0 {
+			// 500 rows of 21 columns stay below every dialect's limit on
+			// bound parameters.
+			if err := tx.CreateInBatches(&rows, 500).Error; err != nil {
+				return err
+			}
+		}
+		err = tx.Table(runsTable).Where("id = ?", runID).Updates(map[string]any{
+			"plan_cursor":     step.To,
+			"plan_done":       step.Done,
+			"batches_pending": gorm.Expr("batches_pending + ?", len(rows)),
+			"updated_at":      now,
+		}).Error
+		if err != nil {
+			return err
+		}
+		out = make([]store.Batch, len(rows))
+		for i, r := range rows {
+			out[i] = r.batch()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append %d batches to run %d: %w", len(step.Batches), runID, err)
+	}
+	return out, nil
+}
+
+// RetryBatches moves the run's failed batches (all, or just seq) back to
+// pending and a failed run back to running, in one transaction, and returns
+// how many batches it moved.
+func (s *Store) RetryBatches(ctx context.Context, runID int64, seq *int64) (int64, error) {
+	what := "failed batches"
+	if seq != nil {
+		what = "batch " + store.BatchID(runID, *seq)
+	}
+	var moved int64
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		var one batchRow
+		if seq != nil {
+			var ok bool
+			var err error
+			if one, ok, err = s.lockBatch(tx, runID, *seq); err != nil {
+				return err
+			}
+			if !ok {
+				return store.ErrNotFound
+			}
+		} else {
+			if err := s.lockBatchesIn(tx, runID, store.BatchFailed); err != nil {
+				return err
+			}
+		}
+		row, ok, err := s.lockRun(tx, runID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		from := store.RunState(row.State)
+		switch from {
+		case store.RunSucceeded, store.RunCancelled, store.RunCancelling:
+			return &store.TransitionError{Entity: "run", ID: runName(runID), From: string(from), To: string(store.RunRunning)}
+		}
+		if seq != nil && store.BatchState(one.State) != store.BatchFailed {
+			return &store.TransitionError{Entity: "batch", ID: store.BatchID(runID, *seq), From: one.State, To: string(store.BatchPending)}
+		}
+		now := s.clock()
+		q := tx.Table(batchesTable).Where("run_id = ? AND state = ?", runID, string(store.BatchFailed))
+		if seq != nil {
+			q = q.Where("seq = ?", *seq)
+		}
+		res := q.Updates(map[string]any{
+			"state":       string(store.BatchPending),
+			"retries":     gorm.Expr("retries + 1"),
+			"finished_at": nil,
+			"updated_at":  now,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		moved = res.RowsAffected
+		if moved == 0 && from != store.RunFailed {
+			return nil
+		}
+		set := map[string]any{
+			"batches_failed":  gorm.Expr("batches_failed - ?", moved),
+			"batches_pending": gorm.Expr("batches_pending + ?", moved),
+			"updated_at":      now,
+		}
+		if from == store.RunFailed {
+			set["state"] = string(store.RunRunning)
+			set["finished_at"] = nil
+			set["error"] = ""
+		}
+		return tx.Table(runsTable).Where("id = ?", runID).Updates(set).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retry %s of run %d: %w", what, runID, err)
+	}
+	return moved, nil
+}
+
+// lockRun reads a run's row and, outside SQLite, locks it until the
+// transaction ends.
+func (s *Store) lockRun(tx *gorm.DB, id int64) (runRow, bool, error) {
+	var row runRow
+	ok, err := findOne(s.forUpdate(tx.Table(runsTable).Where("id = ?", id)), &row)
+	return row, ok, err
+}
+
+// lockBatchesIn locks, in seq order, the run's batches that are in one of
+// states (outside SQLite, whose transactions lock the whole database).
+func (s *Store) lockBatchesIn(tx *gorm.DB, runID int64, states ...store.BatchState) error {
+	names := make([]string, len(states))
+	for i, st := range states {
+		names[i] = string(st)
+	}
+	var seqs []int64
+	switch s.dialect {
+	case dialectSQLite:
+		return nil
+	case dialectMySQL:
+		// Through the primary key: InnoDB locking through the (run_id, state,
+		// seq) index would lock index records before rows, the opposite of
+		// a claim, which locks the row and then moves its index record.
+		return tx.Raw("SELECT seq FROM "+batchesTable+" FORCE INDEX (PRIMARY) WHERE run_id = ? AND state IN ? ORDER BY seq FOR UPDATE",
+			runID, names).Scan(&seqs).Error
+	default:
+		return s.forUpdate(tx.Table(batchesTable).Select("seq").Where("run_id = ? AND state IN ?", runID, names).Order("seq")).
+			Find(&seqs).Error
+	}
+}
+
+// readRun reads a run inside a transaction that has changed it.
+func (s *Store) readRun(tx *gorm.DB, id int64) (store.Run, error) {
+	var row runRow
+	ok, err := findOne(tx.Table(runsTable).Where("id = ?", id), &row)
+	if err != nil {
+		return store.Run{}, err
+	}
+	if !ok {
+		return store.Run{}, store.ErrNotFound
+	}
+	return row.run(), nil
+}
+
+// moveBatchCounters moves n batches of a run from one state's counter to
+// another's by relative updates, and adds extra assignments.
+func moveBatchCounters(tx *gorm.DB, runID int64, from, to store.BatchState, n int64, extra map[string]any) error {
+	set := map[string]any{}
+	for k, v := range extra {
+		set[k] = v
+	}
+	if from != to {
+		set[counterColumn(from)] = gorm.Expr(counterColumn(from)+" - ?", n)
+		set[counterColumn(to)] = gorm.Expr(counterColumn(to)+" + ?", n)
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return tx.Table(runsTable).Where("id = ?", runID).Updates(set).Error
+}
+
+// counterColumn is the run column counting batches in state st.
+func counterColumn(st store.BatchState) string { return "batches_" + string(st) }
+
+// runName formats a run's id in messages.
+func runName(id int64) string { return strconv.FormatInt(id, 10) }

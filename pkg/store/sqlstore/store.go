@@ -1,0 +1,185 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/dripflow/dripflow/pkg/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Default connection pool sizes of a store made by Open.
+const (
+	// DefaultMaxOpenConns bounds a PostgreSQL or MySQL pool: enough for
+	// dozens of concurrent workers, well below the servers' default
+	// max_connections.
+	DefaultMaxOpenConns = 16
+	// DefaultSQLiteMaxOpenConns bounds a SQLite pool. Writers queue for the
+	// single write lock in-process anyway; the other connections serve
+	// readers, which WAL lets run beside the writer.
+	DefaultSQLiteMaxOpenConns = 8
+)
+
+// Config configures a Store. The zero value is ready to use.
+type Config struct {
+	// Now is the store's clock; nil means time.Now. Times are stored in UTC
+	// truncated to microseconds.
+	Now func() time.Time
+	// MaxOpenConns bounds the connection pool of a store made by Open
+	// (0: DefaultMaxOpenConns, or DefaultSQLiteMaxOpenConns for SQLite). New
+	// leaves the pool of the caller's *gorm.DB as it is.
+	MaxOpenConns int
+}
+
+// Store is the SQL implementation of store.Store. It is safe for concurrent
+// use.
+type Store struct {
+	db      *gorm.DB
+	dialect dialect
+	now     func() time.Time
+	// owned says Close closes db (the store opened it).
+	owned bool
+	// writeSem serialises the store's own SQLite write transactions
+	// in-process, where waiting is cheap and fair, instead of in SQLite's
+	// busy handler, which polls. Nil for the other dialects.
+	writeSem chan struct{}
+}
+
+// Open connects to the database at databaseURL and returns a store on it,
+// after checking that its schema is at SchemaVersion. It refuses a database
+// that needs `dripflow migrate` (store.ErrSchemaOutdated) or was migrated by a
+// newer dripflow (store.ErrSchemaTooNew).
+func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
+	db, d, err := openURL(ctx, databaseURL, cfg.MaxOpenConns)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newStore(ctx, db, d, cfg)
+	if err != nil {
+		closeDB(db)
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+// New returns a store on a gorm connection the application already has
+// (PostgreSQL, MySQL/MariaDB or glebarez/sqlite), after the same schema check
+// as Open. The store does not close db. For SQLite, db should open its
+// transactions IMMEDIATE (DSN parameter _txlock=immediate) and set a
+// busy_timeout, as Open does.
+func New(ctx context.Context, db *gorm.DB, cfg Config) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlstore: nil *gorm.DB")
+	}
+	d, err := dialectOf(db)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(ctx, db, d, cfg)
+}
+
+func newStore(ctx context.Context, db *gorm.DB, d dialect, cfg Config) (*Store, error) {
+	if err := checkSchema(ctx, db, d); err != nil {
+		return nil, err
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{
+		// A fresh session without the caller's conditions; single
+		// statements need no implicit transaction of gorm's.
+		db:      db.Session(&gorm.Session{NewDB: true, SkipDefaultTransaction: true}),
+		dialect: d,
+		now:     now,
+	}
+	if d == dialectSQLite {
+		s.writeSem = make(chan struct{}, 1)
+	}
+	return s, nil
+}
+
+// openURL opens a gorm connection for a database URL with the store's pool
+// settings and checks that the database answers.
+func openURL(ctx context.Context, databaseURL string, maxOpen int) (*gorm.DB, dialect, error) {
+	t, err := parseURL(databaseURL)
+	if err != nil {
+		return nil, "", err
+	}
+	db, err := gorm.Open(t.dialector, &gorm.Config{
+		SkipDefaultTransaction: true,
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("open %s database: %w", t.dialect, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, "", fmt.Errorf("open %s database: %w", t.dialect, err)
+	}
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxOpenConns
+		if t.dialect == dialectSQLite {
+			maxOpen = DefaultSQLiteMaxOpenConns
+		}
+	}
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxOpen)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	// The first connection switches a new SQLite file to WAL before others
+	// open concurrently.
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, "", fmt.Errorf("connect to %s database: %w", t.dialect, err)
+	}
+	return db, t.dialect, nil
+}
+
+func closeDB(db *gorm.DB) {
+	if sqlDB, err := db.DB(); err == nil {
+		sqlDB.Close()
+	}
+}
+
+// DB returns the store's gorm connection, for transactions that
+// CompleteBatchTx joins.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("ping %s store: %w", s.dialect, err)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s store: %w", s.dialect, err)
+	}
+	return nil
+}
+
+// Close closes the store's connections if Open made them; a store made by
+// New leaves the caller's *gorm.DB open.
+func (s *Store) Close() error {
+	if !s.owned {
+		return nil
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("close %s store: %w", s.dialect, err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("close %s store: %w", s.dialect, err)
+	}
+	return nil
+}
+
+// clock returns the store's current time as stored: UTC, microseconds.
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,116 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	sqlitedriver "github.com/glebarez/go-sqlite"
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// dialect is the SQL dialect of a database.
+type dialect string
+
+const (
+	dialectPostgres dialect = "postgres"
+	dialectMySQL    dialect = "mysql"
+	dialectSQLite   dialect = "sqlite"
+)
+
+// dialectOf tells the dialect of a gorm connection.
+func dialectOf(db *gorm.DB) (dialect, error) {
+	if db.Dialector == nil {
+		return "", errors.New("sqlstore: *gorm.DB has no dialector")
+	}
+	switch name := db.Dialector.Name(); name {
+	case "postgres":
+		return dialectPostgres, nil
+	case "mysql":
+		return dialectMySQL, nil
+	case "sqlite":
+		return dialectSQLite, nil
+	default:
+		return "", fmt.Errorf("sqlstore: unsupported gorm dialect %q: want postgres, mysql or sqlite", name)
+	}
+}
+
+// Transaction retries.
+const (
+	txAttempts = 6
+	txBackoff  = 5 * time.Millisecond
+)
+
+// inTx runs fn in a transaction of its own, retrying the whole transaction
+// when the database aborted it to break a deadlock or a serialization
+// conflict. fn must therefore compute everything it returns afresh.
+func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.txOnce(ctx, fn)
+		if err == nil || attempt == txAttempts || !retryable(err) {
+			return err
+		}
+		// Full jitter over an exponential window, so the losers of a
+		// deadlock do not collide again in lockstep.
+		window := txBackoff << (attempt - 1)
+		select {
+		case <-time.After(time.Duration(rand.Int64N(int64(window))) + time.Millisecond):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+	}
+}
+
+func (s *Store) txOnce(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.writeSem != nil {
+		select {
+		case s.writeSem <- struct{}{}:
+			defer func() { <-s.writeSem }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var opts []*sql.TxOptions
+	if s.dialect == dialectMySQL {
+		// READ COMMITTED takes no gap locks: a locking read locks exactly the
+		// rows it returns, like PostgreSQL's default.
+		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	}
+	return s.db.WithContext(ctx).Transaction(fn, opts...)
+}
+
+// retryable reports whether err is a transaction the database aborted for
+// another one's sake: a deadlock, a serialization failure, a lock wait
+// timeout, or SQLite's busy or locked database.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40P01" || pgErr.Code == "40001"
+	}
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		return myErr.Number == 1213 || myErr.Number == 1205
+	}
+	var liteErr *sqlitedriver.Error
+	if errors.As(err, &liteErr) {
+		code := liteErr.Code() & 0xff // primary result code
+		return code == 5 || code == 6 // SQLITE_BUSY, SQLITE_LOCKED
+	}
+	return false
+}
+
+// forUpdate makes a select lock the rows it reads until the transaction
+// ends. SQLite has no row locks: its IMMEDIATE transactions hold the
+// database's write lock from their start.
+func (s *Store) forUpdate(tx *gorm.DB) *gorm.DB {
+	if s.dialect == dialectSQLite {
+		return tx
+	}
+	return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+}
