@@ -1,0 +1,22 @@
+// Command scheduler runs a dripflow scheduler with the example definitions.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "github.com/dripflow/dripflow/examples" // registers the example definitions
+	"github.com/dripflow/dripflow/pkg/run"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run.Scheduler(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "scheduler:", err)
+		os.Exit(1)
+	}
+}

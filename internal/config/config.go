@@ -1,0 +1,112 @@
+// Package config reads dripflow's settings from DRIPFLOW_* environment
+// variables, which command-line flags may override.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting a dripflow process may use.
+type Config struct {
+	RedisURL          string // DRIPFLOW_REDIS_URL
+	DatabaseURL       string // DRIPFLOW_DATABASE_URL
+	Store             string // DRIPFLOW_STORE: sql | redis
+	LogLevel          string // DRIPFLOW_LOG_LEVEL: debug | info | warn | error
+	LogFormat         string // DRIPFLOW_LOG_FORMAT: json | console
+	WorkerConcurrency int    // DRIPFLOW_WORKER_CONCURRENCY
+	Queue             string // DRIPFLOW_QUEUES (the batch queue's name)
+	HTTPAddr          string // DRIPFLOW_HTTP_ADDR
+	AuthTokens        string // DRIPFLOW_AUTH_TOKENS
+	BasePath          string // DRIPFLOW_BASE_PATH
+	// ClaimLease is how long a dead worker's batch stays claimed
+	// (DRIPFLOW_CLAIM_LEASE, a Go duration).
+	ClaimLease time.Duration
+	// ShutdownTimeout bounds a worker's drain on SIGTERM
+	// (DRIPFLOW_SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+}
+
+// FromEnv reads the environment; getenv is os.Getenv when nil.
+func FromEnv(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv("DRIPFLOW_" + name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		RedisURL:    get("REDIS_URL", ""),
+		DatabaseURL: get("DATABASE_URL", ""),
+		Store:       get("STORE", "sql"),
+		LogLevel:    get("LOG_LEVEL", "info"),
+		LogFormat:   get("LOG_FORMAT", "json"),
+		Queue:       get("QUEUES", "dripflow"),
+		HTTPAddr:    get("HTTP_ADDR", ":8080"),
+		AuthTokens:  get("AUTH_TOKENS", ""),
+		BasePath:    get("BASE_PATH", ""),
+	}
+	var err error
+	if c.WorkerConcurrency, err = strconv.Atoi(get("WORKER_CONCURRENCY", "0")); err != nil || c.WorkerConcurrency < 0 {
+		return c, fmt.Errorf("DRIPFLOW_WORKER_CONCURRENCY must be a non-negative integer, got %q", get("WORKER_CONCURRENCY", ""))
+	}
+	if c.ClaimLease, err = time.ParseDuration(get("CLAIM_LEASE", "1m")); err != nil || c.ClaimLease <= 0 {
+		return c, fmt.Errorf("DRIPFLOW_CLAIM_LEASE must be a positive duration such as 1m, got %q", get("CLAIM_LEASE", ""))
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(get("SHUTDOWN_TIMEOUT", "30s")); err != nil || c.ShutdownTimeout <= 0 {
+		return c, fmt.Errorf("DRIPFLOW_SHUTDOWN_TIMEOUT must be a positive duration such as 30s, got %q", get("SHUTDOWN_TIMEOUT", ""))
+	}
+	return c, c.check()
+}
+
+func (c Config) check() error {
+	if c.Store != "sql" && c.Store != "redis" {
+		return fmt.Errorf("DRIPFLOW_STORE must be sql or redis, got %q", c.Store)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		return fmt.Errorf("DRIPFLOW_LOG_FORMAT must be json or console, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("DRIPFLOW_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return nil
+}
+
+// RegisterFlags lets flags on fs override c's fields.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL (DRIPFLOW_REDIS_URL)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "database URL: postgres://, mysql://, sqlite:// (DRIPFLOW_DATABASE_URL)")
+	fs.StringVar(&c.Store, "store", c.Store, "where runs and batches live: sql or redis (DRIPFLOW_STORE)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (DRIPFLOW_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or console (DRIPFLOW_LOG_FORMAT)")
+	fs.StringVar(&c.Queue, "queue", c.Queue, "batch queue name (DRIPFLOW_QUEUES)")
+}
+
+// ErrMissing is returned by Require for settings a production process needs.
+var ErrMissing = errors.New("missing setting")
+
+// Require checks that the Redis and database URLs are set, as the worker,
+// scheduler and web binaries need them (only `dripflow dev` has defaults).
+func (c Config) Require() error {
+	var missing []string
+	if c.RedisURL == "" {
+		missing = append(missing, "DRIPFLOW_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+	}
+	if c.DatabaseURL == "" {
+		missing = append(missing, "DRIPFLOW_DATABASE_URL (e.g. postgres://user:pass@127.0.0.1:5432/app?sslmode=disable)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: set %s (or the matching flags); `dripflow dev` runs without them on an embedded Redis and SQLite", ErrMissing, strings.Join(missing, " and "))
+	}
+	return c.check()
+}

@@ -1,0 +1,112 @@
+// Package run is what a process's main calls: it reads the DRIPFLOW_*
+// environment and flags, connects Redis, the store and the database, and
+// runs a worker or a scheduler with every definition registered in
+// engine.DefaultRegistry until the context ends.
+//
+//	func main() {
+//		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//		defer stop()
+//		if err := run.Worker(ctx, os.Args[1:]); err != nil {
+//			fmt.Fprintln(os.Stderr, "worker:", err)
+//			os.Exit(1)
+//		}
+//	}
+//
+// Import your definitions package (for its registrations) in the same main.
+package run
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/dripflow/dripflow/internal/app"
+	"github.com/dripflow/dripflow/internal/config"
+	"github.com/dripflow/dripflow/pkg/engine"
+	"github.com/dripflow/dripflow/pkg/scheduler"
+	"github.com/dripflow/dripflow/pkg/tasks"
+	"github.com/dripflow/dripflow/pkg/worker"
+)
+
+// setup parses the environment and args, and opens the process's App.
+func setup(ctx context.Context, name string, args []string, extra func(*flag.FlagSet, *config.Config)) (*app.App, error) {
+	cfg, err := config.FromEnv(nil)
+	if err != nil {
+		return nil, err
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if extra != nil {
+		extra(fs, &cfg)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := cfg.Require(); err != nil {
+		return nil, err
+	}
+	log, err := app.NewLogger(cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return nil, err
+	}
+	a, err := app.Open(ctx, cfg, log.Named(name))
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Worker runs a worker process until ctx ends, then drains running batches.
+func Worker(ctx context.Context, args []string) error {
+	a, err := setup(ctx, "worker", args, func(fs *flag.FlagSet, c *config.Config) {
+		fs.IntVar(&c.WorkerConcurrency, "concurrency", c.WorkerConcurrency, "batches processed at once; 0 means the CPU count (DRIPFLOW_WORKER_CONCURRENCY)")
+		fs.DurationVar(&c.ClaimLease, "claim-lease", c.ClaimLease, "how long a dead worker's batch stays claimed (DRIPFLOW_CLAIM_LEASE)")
+		fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for running batches (DRIPFLOW_SHUTDOWN_TIMEOUT)")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	defer a.Log.Sync() //nolint:errcheck
+	if err := engine.DefaultRegistry.Sync(ctx, a.Store); err != nil {
+		return err
+	}
+	w, err := worker.New(worker.Config{
+		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events,
+		Queue:           a.Config.Queue,
+		Concurrency:     a.Config.WorkerConcurrency,
+		ShutdownTimeout: a.Config.ShutdownTimeout,
+		ClaimLease:      a.Config.ClaimLease,
+		Logger:          a.Log,
+	})
+	if err != nil {
+		return err
+	}
+	a.Log.Info("definitions", zap.Int("count", len(engine.DefaultRegistry.Jobs())))
+	if err := w.Run(ctx); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	return nil
+}
+
+// Scheduler runs a scheduler process until ctx ends. Any number may run; one
+// leads at a time.
+func Scheduler(ctx context.Context, args []string) error {
+	a, err := setup(ctx, "scheduler", args, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	defer a.Log.Sync() //nolint:errcheck
+	s, err := scheduler.New(scheduler.Config{
+		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events,
+		Tasks:  tasks.Config{Queue: a.Config.Queue},
+		Logger: a.Log,
+	})
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
