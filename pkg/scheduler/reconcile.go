@@ -85,10 +85,19 @@ func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, log
 			log.Warn("reconcile: delete stale task", zap.Int64("batch", b.Seq), zap.Error(err))
 			return
 		}
+	case tasks.TaskActive:
+		if b.State != store.BatchRunning {
+			return
+		}
+		// The claim's lease expired, so its worker stopped heart-beating:
+		// it died with the task active. asynq would recover the task only
+		// a minute or more later; a rescue task runs the batch now. When
+		// the orphan comes back, the store says the batch is finished.
+		p.Rescue = b.Attempts
 	default:
-		return // queued, scheduled, retrying or running: it will come
+		return // queued, scheduled or retrying: it will come
 	}
-	if err := s.enqueueTask(ctx, r, b); err != nil {
+	if _, err := s.tasks.EnqueueBatch(ctx, p, tasks.EnqueueOptions{MaxAttempts: r.Options.MaxAttempts, Timeout: r.Options.BatchTimeout}); err != nil {
 		log.Warn("reconcile: enqueue", zap.Int64("batch", b.Seq), zap.Error(err))
 		return
 	}
