@@ -25,7 +25,8 @@ func Count(ctx context.Context, q *gorm.DB, table string, timeout time.Duration)
 	db := q.Session(&gorm.Session{NewDB: true}).WithContext(ctx)
 	switch db.Dialector.Name() {
 	case "postgres":
-		err = db.Raw("SELECT COALESCE(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(?)", table).Scan(&n).Error
+		// reltuples is -1 for a table never vacuumed or analyzed.
+		err = db.Raw("SELECT GREATEST(COALESCE(reltuples, 0), 0)::bigint FROM pg_class WHERE oid = to_regclass(?)", table).Scan(&n).Error
 	case "mysql":
 		err = db.Raw("SELECT COALESCE(table_rows, 0) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", table).Scan(&n).Error
 	default:

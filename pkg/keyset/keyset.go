@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 
@@ -45,11 +46,12 @@ func PrimaryKey(db *gorm.DB, model any) ([]Column, error) {
 	if err := stmt.Parse(model); err != nil {
 		return nil, fmt.Errorf("parse model %T: %w", model, err)
 	}
-	f := stmt.Schema.PrioritizedPrimaryField
-	if f == nil {
+	// gorm prioritizes "id" within a composite primary key, but batching by
+	// a column that is not unique on its own is not keyset pagination.
+	if len(stmt.Schema.PrimaryFields) != 1 {
 		return nil, fmt.Errorf("model %T has no single primary key; name the key column", model)
 	}
-	return []Column{{Name: f.DBName}}, nil
+	return []Column{{Name: stmt.Schema.PrimaryFields[0].DBName}}, nil
 }
 
 // timeKey is how a time value is encoded, so a string key can never be
@@ -70,7 +72,10 @@ func Encode(k Key) (string, error) {
 			return "", err
 		}
 		if t, ok := n.(time.Time); ok {
-			n = timeKey{T: t.UTC().Format(time.RFC3339Nano)}
+			if y := t.Year(); y < 0 || y > 9999 {
+				return "", fmt.Errorf("key time %v is outside years 0000-9999", t)
+			}
+			n = timeKey{T: t.Format(time.RFC3339Nano)}
 		}
 		out[i] = n
 	}
@@ -86,7 +91,8 @@ func Decode(s string) (Key, error) {
 	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
 	dec.UseNumber()
 	var raw []any
-	if err := dec.Decode(&raw); err != nil || len(raw) == 0 || dec.More() {
+	if err := dec.Decode(&raw); err != nil || len(raw) == 0 ||
+		len(bytes.TrimSpace([]byte(s[dec.InputOffset():]))) > 0 {
 		return nil, fmt.Errorf("decode key %q: want a JSON array of key values", s)
 	}
 	k := make(Key, len(raw))
@@ -109,7 +115,11 @@ func Decode(s string) (Key, error) {
 			if err != nil {
 				return nil, fmt.Errorf("decode key %q: %w", s, err)
 			}
-			k[i] = t.UTC()
+			// Keys are stored in UTC, which must stay a four-digit year.
+			if t = t.UTC(); t.Year() < 0 || t.Year() > 9999 {
+				return nil, fmt.Errorf("decode key %q: time %s is outside years 0000-9999 in UTC", s, str)
+			}
+			k[i] = t
 		default:
 			return nil, fmt.Errorf("decode key %q: unsupported key value %v", s, v)
 		}
@@ -143,7 +153,10 @@ func normalize(v any) (any, error) {
 	switch {
 	case rv.Kind() >= reflect.Int && rv.Kind() <= reflect.Int64:
 		return rv.Int(), nil
-	case rv.Kind() >= reflect.Uint && rv.Kind() <= reflect.Uint64:
+	case rv.Kind() >= reflect.Uint && rv.Kind() <= reflect.Uintptr:
+		if rv.Uint() > math.MaxInt64 {
+			return nil, fmt.Errorf("key value %d does not fit a signed 64-bit integer", rv.Uint())
+		}
 		return int64(rv.Uint()), nil
 	case rv.Kind() == reflect.String:
 		return rv.String(), nil
@@ -210,12 +223,14 @@ func Range(q *gorm.DB, cols []Column, lo, hi Key) *gorm.DB {
 	return order(q, cols, false)
 }
 
+// order orders q by key, replacing any order the scope set: keyset
+// boundaries only hold in key order.
 func order(q *gorm.DB, cols []Column, desc bool) *gorm.DB {
 	by := clause.OrderBy{}
-	for _, c := range cols {
-		by.Columns = append(by.Columns, clause.OrderByColumn{Column: column(c), Desc: desc})
+	for i, c := range cols {
+		by.Columns = append(by.Columns, clause.OrderByColumn{Column: column(c), Desc: desc, Reorder: i == 0})
 	}
-	return q.Order(by)
+	return q.Clauses(by)
 }
 
 func selectKey(q *gorm.DB, cols []Column) *gorm.DB {
