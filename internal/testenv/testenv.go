@@ -215,3 +215,63 @@ func DeletePrefix(ctx context.Context, c *redis.Client, prefix string) error {
 	}
 	return flush()
 }
+
+// RedisDB reserves one of Redis's numbered databases (1–15) for the test,
+// empties it, and returns its URL; it is emptied and released when the test
+// ends. Tests that run processes with dripflow's default key names use it
+// instead of a key prefix. A reservation is a key in database 0, so parallel
+// test packages never share a database.
+func RedisDB(t testing.TB) string {
+	t.Helper()
+	base := RedisURL(t)
+	opts, err := redis.ParseURL(base)
+	if err != nil {
+		t.Fatalf("parse DRIPFLOW_TEST_REDIS_URL: %v", err)
+	}
+	opts.DB = 0
+	admin := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	token := Name("")
+	for {
+		for db := 1; db <= 15; db++ {
+			key := fmt.Sprintf("dripflow:test:redisdb:%d", db)
+			ok, err := admin.SetNX(ctx, key, token, 30*time.Minute).Result()
+			if err != nil {
+				admin.Close()
+				t.Fatalf("reserve Redis database: %v", err)
+			}
+			if !ok {
+				continue
+			}
+			dbOpts := *opts
+			dbOpts.DB = db
+			c := redis.NewClient(&dbOpts)
+			if err := c.FlushDB(ctx).Err(); err != nil {
+				t.Fatalf("empty Redis database %d: %v", db, err)
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				c.FlushDB(ctx)
+				c.Close()
+				if v, _ := admin.Get(ctx, key).Result(); v == token {
+					admin.Del(ctx, key)
+				}
+				admin.Close()
+			})
+			u, err := url.Parse(base)
+			if err != nil {
+				t.Fatalf("parse DRIPFLOW_TEST_REDIS_URL: %v", err)
+			}
+			u.Path = fmt.Sprintf("/%d", db)
+			return u.String()
+		}
+		select {
+		case <-ctx.Done():
+			admin.Close()
+			t.Fatalf("no free Redis database (1–15) for two minutes")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

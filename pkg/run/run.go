@@ -19,6 +19,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -94,7 +95,13 @@ func Worker(ctx context.Context, args []string) error {
 // Scheduler runs a scheduler process until ctx ends. Any number may run; one
 // leads at a time.
 func Scheduler(ctx context.Context, args []string) error {
-	a, err := setup(ctx, "scheduler", args, nil)
+	var poll, reconcile, grace, leaderTTL time.Duration
+	a, err := setup(ctx, "scheduler", args, func(fs *flag.FlagSet, _ *config.Config) {
+		fs.DurationVar(&poll, "poll-interval", time.Second, "how often every active run is checked besides events")
+		fs.DurationVar(&reconcile, "reconcile-interval", 10*time.Second, "how often the queue is checked against the store")
+		fs.DurationVar(&grace, "reconcile-grace", 10*time.Second, "how long an enqueued batch may miss its task before it is enqueued again")
+		fs.DurationVar(&leaderTTL, "leader-ttl", 5*time.Second, "leader lease; a dead leader is replaced within about this long")
+	})
 	if err != nil {
 		return err
 	}
@@ -102,7 +109,8 @@ func Scheduler(ctx context.Context, args []string) error {
 	defer a.Log.Sync() //nolint:errcheck
 	s, err := scheduler.New(scheduler.Config{
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events,
-		Tasks:  tasks.Config{Queue: a.Config.Queue},
+		Tasks:        tasks.Config{Queue: a.Config.Queue},
+		PollInterval: poll, ReconcileInterval: reconcile, ReconcileGrace: grace, LeaderTTL: leaderTTL,
 		Logger: a.Log,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -86,20 +87,27 @@ func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, log
 			return
 		}
 	case tasks.TaskActive:
-		if b.State != store.BatchRunning {
-			return
+		// A worker holds the task but the batch shows no live attempt: the
+		// claim's lease expired (its worker stopped heart-beating), or the
+		// task was dequeued long ago and never claimed. Its worker died;
+		// asynq would recover the task only a minute or more later, so a
+		// rescue task runs the batch now. When the orphan comes back, the
+		// store says the batch is finished.
+		if b.State == store.BatchRunning {
+			p.Rescue = fmt.Sprintf("r%d", b.Attempts)
+		} else {
+			p.Rescue = fmt.Sprintf("e%d", b.Attempts)
 		}
-		// The claim's lease expired, so its worker stopped heart-beating:
-		// it died with the task active. asynq would recover the task only
-		// a minute or more later; a rescue task runs the batch now. When
-		// the orphan comes back, the store says the batch is finished.
-		p.Rescue = b.Attempts
 	default:
 		return // queued, scheduled or retrying: it will come
 	}
-	if _, err := s.tasks.EnqueueBatch(ctx, p, tasks.EnqueueOptions{MaxAttempts: r.Options.MaxAttempts, Timeout: r.Options.BatchTimeout}); err != nil {
+	added, err := s.tasks.EnqueueBatch(ctx, p, tasks.EnqueueOptions{MaxAttempts: r.Options.MaxAttempts, Timeout: r.Options.BatchTimeout})
+	if err != nil {
 		log.Warn("reconcile: enqueue", zap.Int64("batch", b.Seq), zap.Error(err))
 		return
 	}
-	log.Info("re-enqueued a lost batch task", zap.Int64("batch", b.Seq), zap.String("state", string(b.State)), zap.String("task", string(state)))
+	if !added {
+		return
+	}
+	log.Info("re-enqueued a lost batch task", zap.Int64("batch", b.Seq), zap.String("state", string(b.State)), zap.String("task", string(state)), zap.String("task_id", p.TaskID()))
 }

@@ -25,17 +25,18 @@ type BatchPayload struct {
 	Retry      int    `json:"retry,omitempty"`
 	Definition string `json:"def,omitempty"`
 	// Rescue is set on a task that replaces one stuck with a dead worker:
-	// the number of the attempt it rescues.
-	Rescue int `json:"rescue,omitempty"`
+	// "r<attempt>" for a batch whose claim by that attempt expired,
+	// "e<attempts>" for a batch a dead worker dequeued but never claimed.
+	Rescue string `json:"rescue,omitempty"`
 }
 
 // TaskID returns the deterministic task id of the payload's batch. A rescue
-// task gets the suffix ":r<attempt>" so it cannot collide with the task it
+// task gets the suffix ":<rescue>" so it cannot collide with the task it
 // replaces, and two reconcilers cannot both rescue the same attempt.
 func (p BatchPayload) TaskID() string {
 	id := TaskID(p.RunID, p.Seq, p.Retry)
-	if p.Rescue > 0 {
-		id += ":r" + strconv.Itoa(p.Rescue)
+	if p.Rescue != "" {
+		id += ":" + p.Rescue
 	}
 	return id
 }
@@ -52,8 +53,8 @@ func TaskID(runID, seq int64, retry int) string {
 // ParseTaskID parses a task id made by TaskID (a rescue suffix is ignored).
 func ParseTaskID(id string) (runID, seq int64, retry int, err error) {
 	parts := strings.Split(id, ":")
-	if n := len(parts); n > 2 && strings.HasPrefix(parts[n-1], "r") {
-		if r, err := strconv.Atoi(parts[n-1][1:]); err != nil || r <= 0 {
+	if n := len(parts); n > 2 && (strings.HasPrefix(parts[n-1], "r") || strings.HasPrefix(parts[n-1], "e")) {
+		if r, err := strconv.Atoi(parts[n-1][1:]); err != nil || r < 0 {
 			return 0, 0, 0, fmt.Errorf("task id %q: bad rescue suffix", id)
 		}
 		parts = parts[:n-1]
@@ -81,8 +82,8 @@ func DecodeBatchPayload(b []byte) (BatchPayload, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("decode batch payload: %w", err)
 	}
-	if p.RunID <= 0 || p.Seq <= 0 || p.Retry < 0 || p.Rescue < 0 {
-		return p, fmt.Errorf("decode batch payload: run %d seq %d retry %d rescue %d out of range", p.RunID, p.Seq, p.Retry, p.Rescue)
+	if p.RunID <= 0 || p.Seq <= 0 || p.Retry < 0 {
+		return p, fmt.Errorf("decode batch payload: run %d seq %d retry %d out of range", p.RunID, p.Seq, p.Retry)
 	}
 	return p, nil
 }
