@@ -103,6 +103,13 @@ func (s *Sink) Write(ctx context.Context, db *gorm.DB, records []flows.Record) (
 		} else {
 			oc.DoNothing = true
 		}
+		if oc.DoNothing && db.Dialector.Name() == "mysql" {
+			// MySQL has no DO NOTHING, and gorm only rewrites it into a
+			// no-op update for a model, not for a table of maps: assign the
+			// key to itself.
+			oc.DoNothing = false
+			oc.DoUpdates = []clause.Assignment{{Column: clause.Column{Name: s.Key[0]}, Value: clause.Column{Name: s.Key[0]}}}
+		}
 		q = q.Clauses(oc)
 	}
 	chunk := s.ChunkSize

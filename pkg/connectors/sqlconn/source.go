@@ -1,6 +1,7 @@
 package sqlconn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,8 +21,15 @@ const Name = "sql"
 func init() {
 	flows.RegisterSource(Name, func(settings json.RawMessage) (flows.Source, error) {
 		var s Source
-		if err := json.Unmarshal(settings, &s); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(settings))
+		// Args must come back as the integers they were, not as float64
+		// (which rounds ids beyond 2^53).
+		dec.UseNumber()
+		if err := dec.Decode(&s); err != nil {
 			return nil, fmt.Errorf("sql source settings: %w", err)
+		}
+		for i, a := range s.Args {
+			s.Args[i] = fromJSON(a)
 		}
 		return &s, s.validate()
 	})
@@ -32,6 +40,29 @@ func init() {
 		}
 		return &s, s.validate()
 	})
+}
+
+// fromJSON turns the json.Numbers of a decoded value into int64 or float64.
+func fromJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x.String()
+	case []any:
+		for i := range x {
+			x[i] = fromJSON(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = fromJSON(x[k])
+		}
+	}
+	return v
 }
 
 // Source reads rows of a table.
