@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dripflow/dripflow/pkg/control"
+	"github.com/dripflow/dripflow/pkg/store"
+)
+
+// SIGTERM drains: batches in flight finish before the worker exits, so none
+// needs a second attempt.
+func TestProcessWorkerSIGTERMDrains(t *testing.T) {
+	c := newCluster(t)
+	const items, size = 10_000, 500
+	c.seedItems(items)
+	c.scheduler()
+	w := c.worker(4)
+	r := c.createRun(control.NewRun{BatchSize: ptr(size), MaxInFlight: ptr(4), Params: json.RawMessage(`{"sleep_ms":400}`)})
+	c.waitFor("4 batches", time.Minute, func() bool { return c.run(r.ID).BatchesSucceeded >= 4 })
+	c.waitFor("batches in flight", 10*time.Second, func() bool { return c.run(r.ID).BatchesRunning > 0 })
+	w.stop(t)
+	if code := w.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("worker exited with %d after SIGTERM, want 0", code)
+	}
+	if got := c.run(r.ID); got.BatchesRunning != 0 {
+		t.Fatalf("%d batches still running after the worker drained", got.BatchesRunning)
+	}
+	c.worker(4)
+	r = c.waitDone(r.ID, 2*time.Minute)
+	c.assertExactlyOnce(r, items, size)
+	if n := c.batchesWithAttempts(r.ID, 2); n != 0 {
+		t.Errorf("%d batches needed a second attempt after a graceful stop", n)
+	}
+}
+
+// The error budget stops a run early; what was not planned stays unplanned.
+func TestProcessErrorBudget(t *testing.T) {
+	c := newCluster(t)
+	const items, size = 50_000, 100
+	c.seedItems(items)
+	if err := c.db.Exec("UPDATE e2e_items SET poison = true WHERE id IN (50, 150, 250, 350)").Error; err != nil {
+		t.Fatal(err)
+	}
+	c.scheduler()
+	c.worker(2)
+	r := c.createRun(control.NewRun{BatchSize: ptr(size), MaxInFlight: ptr(4), MaxAttempts: ptr(1), ErrorBudget: ptr(2),
+		Params: json.RawMessage(`{"sleep_ms":20}`)})
+	r = c.waitDone(r.ID, time.Minute)
+	if r.State != store.RunFailed || !strings.Contains(r.Error, "error budget") {
+		t.Fatalf("run %s (%q), want failed by the error budget", r.State, r.Error)
+	}
+	if r.BatchesFailed < 2 || r.BatchesTotal() >= items/size {
+		t.Fatalf("counters %+v: want ≥ 2 failed and planning stopped early", r.Counters)
+	}
+	time.Sleep(time.Second)
+	if again := c.run(r.ID); again.BatchesSucceeded+again.BatchesFailed != r.BatchesSucceeded+r.BatchesFailed {
+		t.Fatalf("batches kept finishing after the run failed")
+	}
+}
+
+// Throttling: rows_per_second spaces batch starts by batch_size/rate.
+func TestProcessRowsPerSecond(t *testing.T) {
+	c := newCluster(t)
+	const items, size = 1000, 100
+	c.seedItems(items)
+	c.scheduler()
+	c.worker(4)
+	r := c.createRun(control.NewRun{BatchSize: ptr(size), MaxInFlight: ptr(4), RowsPerSecond: ptr(500)})
+	r = c.waitDone(r.ID, time.Minute)
+	c.assertExactlyOnce(r, items, size)
+	page, err := c.st.ListBatches(context.Background(), r.ID, store.BatchFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 rows at 500 rows/s: one batch every 200ms.
+	for i := 1; i < len(page.Items); i++ {
+		gap := page.Items[i].StartedAt.Sub(*page.Items[i-1].StartedAt)
+		if gap < 150*time.Millisecond {
+			t.Errorf("batch %d started %s after batch %d; want about 200ms", page.Items[i].Seq, gap, page.Items[i-1].Seq)
+		}
+	}
+	if took := r.FinishedAt.Sub(*r.StartedAt); took < 1700*time.Millisecond {
+		t.Errorf("1000 rows at 500 rows/s took %s, want ≥ 1.8s", took)
+	}
+}
