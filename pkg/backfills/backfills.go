@@ -61,17 +61,18 @@ type Batch[M any, P any] struct {
 	// DB is the transaction to write in.
 	DB *gorm.DB
 
-	keys    []any
-	written *int64
-	skipped *int64
+	keys     []any
+	written  *int64
+	skipped  *int64
+	reported *bool
 }
 
 // Keys returns the records' primary keys (for "WHERE id IN ?").
 func (b *Batch[M, P]) Keys() []any { return b.keys }
 
-// Wrote records that n rows were written; without a call, every record
-// counts as written.
-func (b *Batch[M, P]) Wrote(n int64) { *b.written += n }
+// Wrote records that n rows were written (Wrote(0) included); without a
+// call, every record not Skipped counts as written.
+func (b *Batch[M, P]) Wrote(n int64) { *b.written += n; *b.reported = true }
 
 // Skipped records that n records were skipped.
 func (b *Batch[M, P]) Skipped(n int64) { *b.skipped += n }
@@ -195,7 +196,15 @@ func (j *job[M, P]) Open(ctx context.Context, env engine.Env, raw json.RawMessag
 	if err := stmt.Parse(new(M)); err != nil {
 		return nil, fmt.Errorf("backfill %q: parse model: %w", j.d.Name, err)
 	}
-	var pkField = stmt.Schema.PrioritizedPrimaryField
+	// Batch.Keys gives the primary key, or, for a model without one, the
+	// single key column the definition names.
+	pkField := stmt.Schema.PrioritizedPrimaryField
+	if pkField == nil && len(cols) == 1 {
+		pkField = stmt.Schema.LookUpField(cols[0].Name)
+	}
+	if pkField == nil {
+		return nil, fmt.Errorf("backfill %q: model %s has no primary key; name one key column in Key", j.d.Name, stmt.Schema.Name)
+	}
 	return &pipeline[M, P]{job: j, db: env.DB, params: p, cols: cols, table: stmt.Schema.Table, pk: pkField.Name}, nil
 }
 
@@ -258,19 +267,17 @@ func (p *pipeline[M, P]) process(ctx context.Context, tx *gorm.DB, lo, hi string
 	res := store.Result{RowsRead: int64(len(records))}
 	if p.job.d.ProcessBatch != nil {
 		var written, skipped int64
-		b := &Batch[M, P]{Records: records, Params: p.params, DB: tx, written: &written, skipped: &skipped}
+		var reported bool
+		b := &Batch[M, P]{Records: records, Params: p.params, DB: tx, written: &written, skipped: &skipped, reported: &reported}
 		b.keys = make([]any, len(records))
 		for i := range records {
 			b.keys[i] = reflect.ValueOf(&records[i]).Elem().FieldByName(p.pk).Interface()
 		}
-		reported := false
-		b.written, b.skipped = &written, &skipped
 		if err := p.job.d.ProcessBatch(ctx, b); err != nil {
 			return store.Result{}, err
 		}
-		reported = written != 0 || skipped != 0
 		if !reported {
-			written = int64(len(records))
+			written = max(int64(len(records))-skipped, 0)
 		}
 		res.RowsWritten, res.RowsSkipped = written, skipped
 		return res, nil
