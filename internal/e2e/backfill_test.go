@@ -39,3 +39,54 @@ func TestBackfillInProcess(t *testing.T) {
 		t.Fatalf("counters: %+v total %d", done.Counters, done.Total)
 	}
 }
+
+// The canonical examples do what they say on real data.
+func TestExamplesInProcess(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 3000
+	if err := examples.Seed(ctx, e.db, n); err != nil {
+		t.Fatal(err)
+	}
+	e.start(1)
+
+	r, err := e.ctl.CreateRun(ctx, control.NewRun{Definition: "fix_user_emails", CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := e.waitRun(r.ID, time.Minute); done.State != store.RunSucceeded || done.RowsWritten != n {
+		t.Fatalf("fix_user_emails: %s, %+v", done.State, done.Counters)
+	}
+	var users []examples.User
+	if err := e.db.Find(&users).Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if !u.EmailVerified || u.Email != examples.NormalizeEmail(u.Email) || u.Email == "" {
+			t.Fatalf("user %d after fix_user_emails: %q verified=%v", u.ID, u.Email, u.EmailVerified)
+		}
+	}
+
+	// user_sync: activating it starts a run at once (heartbeat, never ran).
+	if _, err := e.st.SetFlowActive(ctx, "user_sync", true); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var active, backups int64
+		e.db.Model(&examples.User{}).Where("active = ?", true).Count(&active)
+		e.db.Model(&examples.UserBackup{}).Count(&backups)
+		if active == backups && backups > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("user_sync: %d backups for %d active users", backups, active)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var mismatched int64
+	e.db.Raw(`SELECT COUNT(*) FROM users u JOIN user_backups b ON b.user_id = u.id WHERE b.email <> u.email OR u.active = false`).Scan(&mismatched)
+	if mismatched != 0 {
+		t.Fatalf("%d backups differ from their users", mismatched)
+	}
+}

@@ -1,0 +1,47 @@
+// Command dripflow is dripflow's command line: store migrations and demo
+// data for now (run control and dev mode come with the web API).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/dripflow/dripflow/pkg/run"
+)
+
+const usage = `usage: dripflow <command> [flags]
+
+commands:
+  migrate [--demo]   create or upgrade the store's tables in DRIPFLOW_DATABASE_URL
+                     (--demo: also the example tables users and user_backups)
+  seed [--rows N]    insert N demo users (default 100000)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "migrate":
+		err = run.Migrate(ctx, os.Args[2:], os.Stdout)
+	case "seed":
+		err = run.Seed(ctx, os.Args[2:], os.Stdout)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "dripflow: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dripflow "+os.Args[1]+":", err)
+		os.Exit(1)
+	}
+}
