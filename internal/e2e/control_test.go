@@ -87,3 +87,32 @@ func TestProcessRowsPerSecond(t *testing.T) {
 		t.Errorf("1000 rows at 500 rows/s took %s, want ≥ 1.8s", took)
 	}
 }
+
+// A panic in user code is a batch error with its stack, not a crash.
+func TestProcessPanicIsABatchError(t *testing.T) {
+	c := newCluster(t)
+	const items, size = 5_000, 500
+	c.seedItems(items)
+	if err := c.db.Exec("UPDATE e2e_items SET poison = true, val = 'panic' WHERE id = 777").Error; err != nil {
+		t.Fatal(err)
+	}
+	c.scheduler()
+	w := c.worker(4)
+	r := c.createRun(control.NewRun{BatchSize: ptr(size), MaxAttempts: ptr(1)})
+	r = c.waitDone(r.ID, time.Minute)
+	if r.State != store.RunFailed || r.BatchesFailed != 1 || r.BatchesSucceeded != items/size-1 {
+		t.Fatalf("run %s %+v, want failed with exactly the panicking batch failed", r.State, r.Counters)
+	}
+	b, err := c.st.GetBatch(context.Background(), r.ID, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.Error, "panic: panicking on row 777") || !strings.Contains(b.ErrorStack, "e2edefs") {
+		t.Fatalf("batch error %q, stack %q", b.Error, b.ErrorStack)
+	}
+	select {
+	case <-w.done:
+		t.Fatal("the worker crashed")
+	default:
+	}
+}

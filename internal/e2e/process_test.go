@@ -8,6 +8,7 @@ import (
 
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/tasks"
 )
 
 // A 200k-row backfill through a scheduler process and two worker processes.
@@ -186,4 +187,42 @@ func TestProcessPauseResumeCancel(t *testing.T) {
 	if twice != r2.RowsWritten {
 		t.Fatalf("%d rows bumped by the cancelled run, its succeeded batches wrote %d", twice, r2.RowsWritten)
 	}
+}
+
+// Running a failed batch's archived task again (as asynqmon's "run" does)
+// retries that batch, and the run finishes consistently.
+func TestProcessReplayArchivedTask(t *testing.T) {
+	c := newCluster(t)
+	const items, size = 5_000, 500
+	c.seedItems(items)
+	if err := c.db.Exec("UPDATE e2e_items SET poison = true WHERE id = 1234").Error; err != nil {
+		t.Fatal(err)
+	}
+	c.scheduler()
+	c.worker(4)
+	r := c.createRun(control.NewRun{BatchSize: ptr(size), MaxAttempts: ptr(1)})
+	r = c.waitDone(r.ID, time.Minute)
+	if r.State != store.RunFailed || r.BatchesFailed != 1 {
+		t.Fatalf("run %s %+v, want failed with one failed batch", r.State, r.Counters)
+	}
+	if err := c.db.Exec("UPDATE e2e_items SET poison = false").Error; err != nil {
+		t.Fatal(err)
+	}
+	q := tasks.NewClient(c.rdb, tasks.Config{})
+	p := tasks.BatchPayload{RunID: r.ID, Seq: 3}
+	if st, err := q.BatchTaskState(context.Background(), p); err != nil || st != tasks.TaskArchived {
+		t.Fatalf("task of the failed batch is %s (%v), want archived", st, err)
+	}
+	if err := q.RunBatchTask(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	r = c.waitSucceeded(r.ID)
+	c.assertExactlyOnce(r, items, size)
+}
+
+// waitSucceeded waits for a run (that may be back to running) to succeed.
+func (c *cluster) waitSucceeded(id int64) store.Run {
+	c.t.Helper()
+	c.waitFor("the run to end succeeded", time.Minute, func() bool { return c.run(id).State == store.RunSucceeded })
+	return c.run(id)
 }

@@ -136,6 +136,11 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		// Already done (a redelivery, a replay) or cancelled: acknowledge.
 		log.Debug("batch already finished")
 		return nil
+	case errors.Is(err, store.ErrRunNotRunning) && run.State == store.RunFailed:
+		// A failed batch's task replayed from the queue's archive (asynqmon's
+		// "run" button): treat it as "retry this batch", so the store and
+		// the queue stay consistent whichever one people use.
+		return tasks.Revoke(w.replay(ctx, run, p.Seq, log))
 	case errors.Is(err, store.ErrRunNotRunning), errors.Is(err, store.ErrBatchClaimed), errors.Is(err, store.ErrNotFound):
 		// The store decides: the scheduler re-enqueues the batch when its
 		// run runs again, or when the live claim's lease expires.
@@ -278,4 +283,20 @@ func (w *Worker) heartbeat(ctx context.Context, b store.Batch, token string, log
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// replay retries a failed batch of a failed run whose archived task was run
+// again by hand.
+func (w *Worker) replay(ctx context.Context, run store.Run, seq int64, log *zap.Logger) error {
+	b, err := w.cfg.Store.GetBatch(ctx, run.ID, seq)
+	if err != nil || b.State != store.BatchFailed {
+		return store.ErrRunNotRunning
+	}
+	if _, err := w.cfg.Store.RetryBatches(ctx, run.ID, &seq); err != nil {
+		log.Warn("retry replayed batch", zap.Error(err))
+		return err
+	}
+	w.cfg.Events.RunChanged(ctx, run.ID)
+	log.Info("archived task replayed: batch retried")
+	return store.ErrRunNotRunning
 }

@@ -57,6 +57,9 @@ var Bump = backfills.MustRegister(backfills.Definition[Item, BumpParams]{
 	Description: "Increment counter of every item; fail on poisoned ones.",
 	ProcessBatch: func(ctx context.Context, b *backfills.Batch[Item, BumpParams]) error {
 		for _, it := range b.Records {
+			if it.Poison && it.Val == "panic" {
+				panic(fmt.Sprintf("panicking on row %d", it.ID))
+			}
 			if it.Poison {
 				return fmt.Errorf("poison row %d", it.ID)
 			}
