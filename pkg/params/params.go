@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -91,6 +92,7 @@ func NewSpec[P any]() (*Spec[P], error) {
 		return nil, fmt.Errorf("params type %s must be a struct", t)
 	}
 	var s Schema
+	seen := map[string]string{}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		if !sf.IsExported() {
@@ -106,6 +108,10 @@ func NewSpec[P any]() (*Spec[P], error) {
 				name = n
 			}
 		}
+		if other, dup := seen[name]; dup {
+			return nil, fmt.Errorf("params %s: fields %s and %s are both named %q", t, other, sf.Name, name)
+		}
+		seen[name] = sf.Name
 		f := Field{Name: name, Description: sf.Tag.Get("help"), index: i}
 		switch {
 		case sf.Type == timeType:
@@ -154,14 +160,14 @@ func NewSpec[P any]() (*Spec[P], error) {
 // Schema returns the params' schema.
 func (s *Spec[P]) Schema() Schema { return s.schema }
 
-// Decode parses raw (a JSON object; empty means {}) into P: unknown fields,
+// Decode parses raw (a JSON object; empty or null means {}) into P: unknown fields,
 // wrong types, missing required fields and values outside an enum are
 // errors naming the field; absent fields take their default. Then P's
 // Validate method, if any, runs.
 func (s *Spec[P]) Decode(raw json.RawMessage) (P, error) {
 	var p P
 	obj := map[string]json.RawMessage{}
-	if len(bytes.TrimSpace(raw)) > 0 {
+	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && string(trimmed) != "null" {
 		if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
 			return p, &Error{Message: "params must be a JSON object"}
 		}
@@ -175,6 +181,17 @@ func (s *Spec[P]) Decode(raw json.RawMessage) (P, error) {
 		if present && string(bytes.TrimSpace(rawField)) == "null" {
 			present = false
 		}
+		if present {
+			if err := setJSON(fv, f.Type, rawField); err != nil {
+				return p, &Error{Field: f.Name, Message: err.Error()}
+			}
+			// The zero time is how a time is left unset (Encode writes it
+			// as null), and "" how an enum is (an HTML select's empty
+			// option, or Encode of an optional enum): both count as absent.
+			if (f.Type == TypeTime || len(f.Enum) > 0) && fv.IsZero() {
+				present = false
+			}
+		}
 		if !present {
 			if f.Required {
 				return p, &Error{Field: f.Name, Message: "is required"}
@@ -186,9 +203,6 @@ func (s *Spec[P]) Decode(raw json.RawMessage) (P, error) {
 				}
 			}
 			continue
-		}
-		if err := setJSON(fv, f.Type, rawField); err != nil {
-			return p, &Error{Field: f.Name, Message: err.Error()}
 		}
 		if f.Required && fv.IsZero() && f.Type == TypeString {
 			return p, &Error{Field: f.Name, Message: "is required"}
@@ -295,12 +309,17 @@ func setString(v reflect.Value, typ, s string) error {
 		v.SetInt(n)
 	case TypeNumber:
 		f, err := strconv.ParseFloat(s, v.Type().Bits())
-		if err != nil {
+		// NaN and infinities parse from strings but have no JSON form.
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return errors.New("must be a number")
 		}
 		v.SetFloat(f)
 	case TypeTime:
 		t, err := time.Parse(time.RFC3339Nano, s)
+		// Times are kept in UTC, where RFC 3339 still needs a 4-digit year.
+		if err == nil && (t.UTC().Year() < 0 || t.UTC().Year() > 9999) {
+			err = errors.New("year out of range")
+		}
 		if err != nil {
 			return errors.New("must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
 		}
