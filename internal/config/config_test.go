@@ -1,0 +1,49 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFromEnv(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{
+		"DRIPFLOW_REDIS_URL": "redis://r:6379/1", "DRIPFLOW_DATABASE_URL": "postgres://db/x",
+		"DRIPFLOW_STORE": "redis", "DRIPFLOW_WORKER_CONCURRENCY": "8", "DRIPFLOW_CLAIM_LEASE": "45s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store != "redis" || c.WorkerConcurrency != 8 || c.ClaimLease != 45*time.Second || c.Queue != "dripflow" || c.LogFormat != "json" {
+		t.Fatalf("config %+v", c)
+	}
+	if err := c.Require(); err != nil {
+		t.Fatalf("Require: %v", err)
+	}
+}
+
+func TestFromEnvRejectsBadValues(t *testing.T) {
+	for name, value := range map[string]string{
+		"DRIPFLOW_STORE": "mongo", "DRIPFLOW_LOG_FORMAT": "xml", "DRIPFLOW_LOG_LEVEL": "loud",
+		"DRIPFLOW_WORKER_CONCURRENCY": "-2", "DRIPFLOW_CLAIM_LEASE": "soon", "DRIPFLOW_SHUTDOWN_TIMEOUT": "0s",
+	} {
+		_, err := FromEnv(env(map[string]string{name: value}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: error %v should name the variable", name, value, err)
+		}
+	}
+}
+
+func TestRequireNamesWhatIsMissing(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Require()
+	if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "DRIPFLOW_REDIS_URL") || !strings.Contains(err.Error(), "DRIPFLOW_DATABASE_URL") {
+		t.Fatalf("Require() = %v", err)
+	}
+}
