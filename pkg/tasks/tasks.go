@@ -50,15 +50,33 @@ func TaskID(runID, seq int64, retry int) string {
 	return fmt.Sprintf("%d:%d", runID, seq)
 }
 
+// validRescue reports whether s is a rescue suffix as the scheduler makes
+// them: "r" or "e" and a number without sign or leading zeros.
+func validRescue(s string) bool {
+	if len(s) < 2 || (s[0] != 'r' && s[0] != 'e') {
+		return false
+	}
+	n, err := strconv.Atoi(s[1:])
+	return err == nil && n >= 0 && strconv.Itoa(n) == s[1:]
+}
+
 // ParseTaskID parses a task id made by TaskID (a rescue suffix is ignored).
+// Only the canonical form is accepted ("01:2" and "+1:2" are not "1:2"), so
+// one batch never goes by two ids.
 func ParseTaskID(id string) (runID, seq int64, retry int, err error) {
 	parts := strings.Split(id, ":")
 	if n := len(parts); n > 2 && (strings.HasPrefix(parts[n-1], "r") || strings.HasPrefix(parts[n-1], "e")) {
-		if r, err := strconv.Atoi(parts[n-1][1:]); err != nil || r < 0 {
+		if !validRescue(parts[n-1]) {
 			return 0, 0, 0, fmt.Errorf("task id %q: bad rescue suffix", id)
 		}
 		parts = parts[:n-1]
 	}
+	defer func() {
+		if err == nil && TaskID(runID, seq, retry) != strings.Join(parts, ":") {
+			runID, seq, retry = 0, 0, 0
+			err = fmt.Errorf("task id %q: not in canonical form", id)
+		}
+	}()
 	if len(parts) < 2 || len(parts) > 3 {
 		return 0, 0, 0, fmt.Errorf("task id %q: want <run>:<seq>[:<retry>]", id)
 	}
@@ -84,6 +102,9 @@ func DecodeBatchPayload(b []byte) (BatchPayload, error) {
 	}
 	if p.RunID <= 0 || p.Seq <= 0 || p.Retry < 0 {
 		return p, fmt.Errorf("decode batch payload: run %d seq %d retry %d out of range", p.RunID, p.Seq, p.Retry)
+	}
+	if p.Rescue != "" && !validRescue(p.Rescue) {
+		return p, fmt.Errorf("decode batch payload: bad rescue %q", p.Rescue)
 	}
 	return p, nil
 }
