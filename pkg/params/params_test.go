@@ -35,8 +35,10 @@ type Full struct {
 	GoName  string
 	Omit    string `json:",omitempty"`
 	Skipped string `json:"-"`
-	private string //nolint:unused // unexported fields are not params
+	private string // unexported fields are not params
 }
+
+var _ = Full{}.private
 
 func newSpec[P any](t testing.TB) *params.Spec[P] {
 	t.Helper()

@@ -38,7 +38,8 @@ func TestTaskID(t *testing.T) {
 		}
 	}
 	// Two enqueues of one batch share an id; a manual retry does not.
-	if tasks.TaskID(1, 2, 0) != tasks.TaskID(1, 2, 0) || tasks.TaskID(1, 2, 0) == tasks.TaskID(1, 2, 1) || tasks.TaskID(1, 23, 0) == tasks.TaskID(12, 3, 0) {
+	first, second := tasks.TaskID(1, 2, 0), tasks.TaskID(1, 2, 0)
+	if first != second || first == tasks.TaskID(1, 2, 1) || tasks.TaskID(1, 23, 0) == tasks.TaskID(12, 3, 0) {
 		t.Error("task ids are not deterministic and distinct")
 	}
 }
