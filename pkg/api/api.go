@@ -1,0 +1,176 @@
+// Package api holds the JSON types of dripflow's HTTP API v1, shared by the
+// server (package web) and the Go client (package client). Ids are strings,
+// times RFC 3339, errors {"error": {"code", "message", "field"}}.
+package api
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/dripflow/dripflow/pkg/control"
+	"github.com/dripflow/dripflow/pkg/params"
+	"github.com/dripflow/dripflow/pkg/store"
+)
+
+// Error codes.
+const (
+	CodeBadRequest   = "bad_request"
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
+	CodeNotFound     = "not_found"
+	CodeConflict     = "conflict"
+	CodeTooLarge     = "too_large"
+	CodeInvalid      = "invalid"
+	CodeInternal     = "internal"
+	CodeUnavailable  = "unavailable"
+)
+
+// Error is the body of every error response.
+type Error struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong and, for invalid input, which field.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// Options are a run's options.
+type Options struct {
+	BatchSize      int   `json:"batch_size"`
+	MaxAttempts    int   `json:"max_attempts"`
+	MaxInFlight    int   `json:"max_in_flight"`
+	SleepMS        int64 `json:"sleep_ms"`
+	RowsPerSecond  int   `json:"rows_per_second"`
+	BatchTimeoutMS int64 `json:"batch_timeout_ms"`
+	ErrorBudget    int   `json:"error_budget"`
+}
+
+// OptionsOf converts store options.
+func OptionsOf(o store.RunOptions) Options {
+	return Options{
+		BatchSize: o.BatchSize, MaxAttempts: o.MaxAttempts, MaxInFlight: o.MaxInFlight,
+		SleepMS: o.Sleep.Milliseconds(), RowsPerSecond: o.RowsPerSecond,
+		BatchTimeoutMS: o.BatchTimeout.Milliseconds(), ErrorBudget: o.ErrorBudget,
+	}
+}
+
+// Run is a run with its progress.
+type Run struct {
+	ID         string           `json:"id"`
+	Definition string           `json:"definition"`
+	Kind       string           `json:"kind"`
+	Status     string           `json:"status"`
+	Params     json.RawMessage  `json:"params"`
+	CreatedBy  string           `json:"created_by"`
+	Options    Options          `json:"options"`
+	Error      string           `json:"error,omitempty"`
+	StartAt    *time.Time       `json:"start_at,omitempty"`
+	CreatedAt  time.Time        `json:"created_at"`
+	UpdatedAt  time.Time        `json:"updated_at"`
+	StartedAt  *time.Time       `json:"started_at,omitempty"`
+	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	Progress   control.Progress `json:"progress"`
+	Rows       Rows             `json:"rows"`
+	PlanDone   bool             `json:"plan_done"`
+}
+
+// Rows are a run's or a batch's row counts.
+type Rows struct {
+	Read    int64 `json:"read"`
+	Written int64 `json:"written"`
+	Skipped int64 `json:"skipped"`
+}
+
+// RunOf converts a store run.
+func RunOf(r store.Run, now time.Time) Run {
+	return Run{
+		ID: strconv.FormatInt(r.ID, 10), Definition: r.Definition, Kind: string(r.Kind), Status: string(r.State),
+		Params: r.Params, CreatedBy: r.CreatedBy, Options: OptionsOf(r.Options), Error: r.Error,
+		StartAt: r.StartAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		Progress: control.ProgressOf(r, now),
+		Rows:     Rows{Read: r.RowsRead, Written: r.RowsWritten, Skipped: r.RowsSkipped},
+		PlanDone: r.PlanDone,
+	}
+}
+
+// Batch is one batch (checkpoint) of a run.
+type Batch struct {
+	RunID      string     `json:"run_id"`
+	ID         string     `json:"id"`
+	Status     string     `json:"status"`
+	Lo         string     `json:"lo"`
+	Hi         string     `json:"hi"`
+	Attempts   int        `json:"attempts"`
+	Retries    int        `json:"retries"`
+	Worker     string     `json:"worker,omitempty"`
+	Rows       Rows       `json:"rows"`
+	DurationMS int64      `json:"duration_ms"`
+	Error      string     `json:"error,omitempty"`
+	ErrorStack string     `json:"error_stack,omitempty"`
+	TaskID     string     `json:"task_id"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	EnqueuedAt *time.Time `json:"enqueued_at,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// Page is one page of a list; NextCursor is empty on the last page.
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// Definition is a registered backfill or flow.
+type Definition struct {
+	Name        string          `json:"name"`
+	Kind        string          `json:"kind"`
+	Description string          `json:"description"`
+	Params      params.Schema   `json:"params"`
+	Defaults    Options         `json:"defaults"`
+	Config      json.RawMessage `json:"config,omitempty"`
+	Runtime     string          `json:"runtime,omitempty"`
+}
+
+// Preview is what a run of a definition would cover.
+type Preview struct {
+	Records   int64 `json:"records"`
+	Batches   int64 `json:"batches"`
+	Estimated bool  `json:"estimated"`
+	BatchSize int   `json:"batch_size"`
+}
+
+// Flow is a flow's state.
+type Flow struct {
+	Name               string          `json:"name"`
+	Description        string          `json:"description"`
+	Active             bool            `json:"active"`
+	Runtime            string          `json:"runtime"`
+	Watermark          string          `json:"watermark"`
+	WatermarkUpdatedAt *time.Time      `json:"watermark_updated_at,omitempty"`
+	Config             json.RawMessage `json:"config,omitempty"`
+	LastRun            *Run            `json:"last_run,omitempty"`
+}
+
+// CreateRun is the body of POST /api/v1/runs.
+type CreateRun struct {
+	Definition    string          `json:"definition"`
+	Params        json.RawMessage `json:"params,omitempty"`
+	BatchSize     *int            `json:"batch_size,omitempty"`
+	StartAt       *time.Time      `json:"start_at,omitempty"`
+	MaxInFlight   *int            `json:"max_in_flight,omitempty"`
+	MaxAttempts   *int            `json:"max_attempts,omitempty"`
+	RowsPerSecond *int            `json:"rows_per_second,omitempty"`
+	SleepMS       *int64          `json:"sleep_ms,omitempty"`
+	ErrorBudget   *int            `json:"error_budget,omitempty"`
+}
+
+// Retried is the answer of a retry.
+type Retried struct {
+	Retried int64 `json:"retried"`
+	Run     Run   `json:"run"`
+}

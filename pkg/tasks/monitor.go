@@ -1,0 +1,42 @@
+package tasks
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+)
+
+// MonitorOptions configure the embedded asynqmon.
+type MonitorOptions struct {
+	// RedisURL is the queue's Redis (redis:// or rediss://).
+	RedisURL string
+	// RootPath is where the handler is mounted, e.g. "/monitoring".
+	RootPath string
+	// ReadOnly hides every action (delete, run, archive, pause queue).
+	ReadOnly bool
+	// PrometheusAddress, when set, lets asynqmon draw queue metrics charts.
+	PrometheusAddress string
+}
+
+// Monitor returns asynqmon's web UI for the queue.
+func Monitor(o MonitorOptions) (http.Handler, error) {
+	opt, err := asynq.ParseRedisURI(o.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: Redis URL: %w", err)
+	}
+	return asynqmon.New(asynqmon.Options{
+		RootPath:          strings.TrimSuffix(o.RootPath, "/"),
+		RedisConnOpt:      opt,
+		ReadOnly:          o.ReadOnly,
+		PrometheusAddress: o.PrometheusAddress,
+	}), nil
+}
+
+// MonitorTaskPath is the asynqmon page of a batch's task, relative to the
+// monitor's root.
+func MonitorTaskPath(queue string, p BatchPayload) string {
+	return fmt.Sprintf("/queues/%s/tasks/%s", queue, p.TaskID())
+}
