@@ -22,7 +22,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/tasks"
 )
 
-func zapErr(err error) zap.Field       { return zap.Error(err) }
+func zapErr(err error) zap.Field        { return zap.Error(err) }
 func zapPath(r *http.Request) zap.Field { return zap.String("path", r.URL.Path) }
 
 // pathID parses a path id; anything that is not a positive integer is an
