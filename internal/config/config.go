@@ -30,6 +30,22 @@ type Config struct {
 	// ShutdownTimeout bounds a worker's drain on SIGTERM
 	// (DRIPFLOW_SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// AuthProxyHeader trusts this header as the identity (oauth2-proxy
+	// mode; DRIPFLOW_AUTH_PROXY_HEADER, e.g. X-Forwarded-Email).
+	AuthProxyHeader string
+	// AuthDisabled lets everyone in (DRIPFLOW_AUTH_DISABLED=true); for
+	// local development only.
+	AuthDisabled bool
+	// SessionKey signs UI sessions (DRIPFLOW_SESSION_KEY); random if empty.
+	SessionKey string
+	// InsecureCookies drops the Secure cookie flag for plain-HTTP servers
+	// (DRIPFLOW_INSECURE_COOKIES=true).
+	InsecureCookies bool
+	// MonitoringReadOnly makes /monitoring view-only
+	// (DRIPFLOW_MONITORING_READONLY=true).
+	MonitoringReadOnly bool
+	// PrometheusAddr lets asynqmon draw queue charts (DRIPFLOW_PROMETHEUS_ADDR).
+	PrometheusAddr string
 }
 
 // FromEnv reads the environment; getenv is os.Getenv when nil.
@@ -54,7 +70,15 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		AuthTokens:  get("AUTH_TOKENS", ""),
 		BasePath:    get("BASE_PATH", ""),
 	}
+	c.AuthProxyHeader = get("AUTH_PROXY_HEADER", "")
+	c.SessionKey = get("SESSION_KEY", "")
+	c.PrometheusAddr = get("PROMETHEUS_ADDR", "")
 	var err error
+	for name, dst := range map[string]*bool{"AUTH_DISABLED": &c.AuthDisabled, "INSECURE_COOKIES": &c.InsecureCookies, "MONITORING_READONLY": &c.MonitoringReadOnly} {
+		if *dst, err = strconv.ParseBool(get(name, "false")); err != nil {
+			return c, fmt.Errorf("DRIPFLOW_%s must be true or false, got %q", name, get(name, ""))
+		}
+	}
 	if c.WorkerConcurrency, err = strconv.Atoi(get("WORKER_CONCURRENCY", "0")); err != nil || c.WorkerConcurrency < 0 {
 		return c, fmt.Errorf("DRIPFLOW_WORKER_CONCURRENCY must be a non-negative integer, got %q", get("WORKER_CONCURRENCY", ""))
 	}

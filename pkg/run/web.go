@@ -1,0 +1,76 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/dripflow/dripflow/internal/config"
+	"github.com/dripflow/dripflow/pkg/engine"
+	"github.com/dripflow/dripflow/pkg/web"
+)
+
+// Web serves the API, the UI and /monitoring until ctx ends.
+func Web(ctx context.Context, args []string) error {
+	a, err := setup(ctx, "web", args, func(fs *flag.FlagSet, c *config.Config) {
+		fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "listen address (DRIPFLOW_HTTP_ADDR)")
+		fs.StringVar(&c.BasePath, "base-path", c.BasePath, "URL prefix, e.g. /dripflow (DRIPFLOW_BASE_PATH)")
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	defer a.Log.Sync() //nolint:errcheck
+	if err := engine.DefaultRegistry.Sync(ctx, a.Store); err != nil {
+		return err
+	}
+	tokens, err := web.ParseTokens(a.Config.AuthTokens)
+	if err != nil {
+		return err
+	}
+	h, err := web.Handler(web.Options{
+		Store: a.Store, Redis: a.Redis, RedisURL: a.Config.RedisURL, DB: a.DB, Events: a.Events,
+		Queue: a.Config.Queue, BasePath: a.Config.BasePath,
+		Auth: web.Auth{
+			Tokens: tokens, ProxyHeader: a.Config.AuthProxyHeader, Disabled: a.Config.AuthDisabled,
+			SessionKey: []byte(a.Config.SessionKey), InsecureCookies: a.Config.InsecureCookies,
+		},
+		MonitoringReadOnly: a.Config.MonitoringReadOnly, PrometheusAddress: a.Config.PrometheusAddr,
+		Metrics: promhttp.Handler(),
+		Logger:  a.Log,
+	})
+	if err != nil {
+		return err
+	}
+	return serve(ctx, a.Config.HTTPAddr, h, a.Log)
+}
+
+// serve runs an HTTP server until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, addr string, h http.Handler, log *zap.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("listening", zap.String("addr", ln.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
