@@ -104,11 +104,12 @@ func (s *Store) ClaimBatch(ctx context.Context, runID, seq int64, c store.Claim)
 	// answered from one unlocking read, which sees batch and run at a single
 	// instant, so they never queue for the locks the claims that can win
 	// need.
-	if err := s.precheckClaim(ctx, runID, seq); err != nil {
+	if err := s.precheckClaim(s.db.WithContext(ctx), runID, seq); err != nil {
 		return store.Batch{}, fmt.Errorf("claim batch %s: %w", store.BatchID(runID, seq), err)
 	}
+	recheck := func(db *gorm.DB) error { return s.precheckClaim(db, runID, seq) }
 	var out store.Batch
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	err := s.inClaimTx(ctx, recheck, func(tx *gorm.DB) error {
 		b, err := s.mustLockBatch(tx, runID, seq)
 		if err != nil {
 			return err
@@ -338,14 +339,14 @@ func (s *Store) FailBatch(ctx context.Context, runID, seq int64, token string, f
 // unlocking read of the batch and its run. Its answers hold at the instant
 // of that read; nil means the claim may succeed and must be decided under
 // the locks.
-func (s *Store) precheckClaim(ctx context.Context, runID, seq int64) error {
+func (s *Store) precheckClaim(db *gorm.DB, runID, seq int64) error {
 	var row struct {
 		State      string     `gorm:"column:state"`
 		Worker     string     `gorm:"column:worker"`
 		LeaseUntil *time.Time `gorm:"column:lease_until"`
 		RunState   string     `gorm:"column:run_state"`
 	}
-	ok, err := findOne(s.db.WithContext(ctx).Table(batchesTable+" b").
+	ok, err := findOne(db.Table(batchesTable+" b").
 		Select("b.state, b.worker, b.lease_until, r.state AS run_state").
 		Joins("JOIN "+runsTable+" r ON r.id = b.run_id").
 		Where("b.run_id = ? AND b.seq = ?", runID, seq), &row)

@@ -40,15 +40,19 @@ type Config struct {
 // Store is the SQL implementation of store.Store. It is safe for concurrent
 // use.
 type Store struct {
-	db      *gorm.DB
+	// db serves reads and is what DB returns; wdb runs the store's
+	// transactions. They differ only for a SQLite store made by Open, whose
+	// writer has a connection of its own so that it never queues behind
+	// readers for one.
+	db, wdb *gorm.DB
 	dialect dialect
 	now     func() time.Time
-	// owned says Close closes db (the store opened it).
+	// owned says Close closes db and wdb (the store opened them).
 	owned bool
-	// writeSem serialises the store's own SQLite write transactions
-	// in-process, where waiting is cheap and fair, instead of in SQLite's
-	// busy handler, which polls. Nil for the other dialects.
-	writeSem chan struct{}
+	// writeQueue serialises the store's own SQLite write transactions
+	// in-process, where SQLite's busy handler would poll, and lets work in
+	// flight finish before new work starts. Nil for the other dialects.
+	writeQueue *writeQueue
 }
 
 // Open connects to the database at databaseURL and returns a store on it,
@@ -66,6 +70,14 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.owned = true
+	if d == dialectSQLite {
+		w, _, err := openURL(ctx, databaseURL, 1)
+		if err != nil {
+			closeDB(db)
+			return nil, err
+		}
+		s.wdb = session(w)
+	}
 	return s, nil
 }
 
@@ -93,17 +105,18 @@ func newStore(ctx context.Context, db *gorm.DB, d dialect, cfg Config) (*Store, 
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{
-		// A fresh session without the caller's conditions; single
-		// statements need no implicit transaction of gorm's.
-		db:      db.Session(&gorm.Session{NewDB: true, SkipDefaultTransaction: true}),
-		dialect: d,
-		now:     now,
-	}
+	s := &Store{db: session(db), dialect: d, now: now}
+	s.wdb = s.db
 	if d == dialectSQLite {
-		s.writeSem = make(chan struct{}, 1)
+		s.writeQueue = &writeQueue{}
 	}
 	return s, nil
+}
+
+// session is a fresh session on db without the caller's conditions; the
+// store's single statements need no implicit transaction of gorm's.
+func session(db *gorm.DB) *gorm.DB {
+	return db.Session(&gorm.Session{NewDB: true, SkipDefaultTransaction: true})
 }
 
 // openURL opens a gorm connection for a database URL with the store's pool
@@ -171,11 +184,20 @@ func (s *Store) Close() error {
 	if !s.owned {
 		return nil
 	}
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return fmt.Errorf("close %s store: %w", s.dialect, err)
+	var errs []error
+	for _, db := range []*gorm.DB{s.db, s.wdb} {
+		sqlDB, err := db.DB()
+		if err == nil {
+			err = sqlDB.Close()
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if s.wdb == s.db {
+			break
+		}
 	}
-	if err := sqlDB.Close(); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close %s store: %w", s.dialect, err)
 	}
 	return nil

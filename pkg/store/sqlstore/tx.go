@@ -51,8 +51,21 @@ const (
 // when the database aborted it to break a deadlock or a serialization
 // conflict. fn must therefore compute everything it returns afresh.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.retryTx(ctx, prioFinish, nil, fn)
+}
+
+// inClaimTx is inTx for an operation that starts new work. On SQLite it
+// queues for the writer behind the work in flight, and once its turn has
+// come runs recheck, a read-only check that refuses only what fn would
+// refuse, so an operation that has meanwhile become certain to fail ends
+// without taking the database's write lock.
+func (s *Store) inClaimTx(ctx context.Context, recheck func(db *gorm.DB) error, fn func(tx *gorm.DB) error) error {
+	return s.retryTx(ctx, prioStart, recheck, fn)
+}
+
+func (s *Store) retryTx(ctx context.Context, prio int, recheck func(db *gorm.DB) error, fn func(tx *gorm.DB) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.txOnce(ctx, fn)
+		err := s.txOnce(ctx, prio, recheck, fn)
 		if err == nil || attempt == txAttempts || !retryable(err) {
 			return err
 		}
@@ -67,13 +80,16 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	}
 }
 
-func (s *Store) txOnce(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if s.writeSem != nil {
-		select {
-		case s.writeSem <- struct{}{}:
-			defer func() { <-s.writeSem }()
-		case <-ctx.Done():
-			return ctx.Err()
+func (s *Store) txOnce(ctx context.Context, prio int, recheck func(db *gorm.DB) error, fn func(tx *gorm.DB) error) error {
+	if s.writeQueue != nil {
+		if err := s.writeQueue.acquire(ctx, prio); err != nil {
+			return err
+		}
+		defer s.writeQueue.release()
+		if recheck != nil {
+			if err := recheck(s.wdb.WithContext(ctx)); err != nil {
+				return err
+			}
 		}
 	}
 	var opts []*sql.TxOptions
@@ -82,7 +98,7 @@ func (s *Store) txOnce(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		// rows it returns, like PostgreSQL's default.
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
-	return s.db.WithContext(ctx).Transaction(fn, opts...)
+	return s.wdb.WithContext(ctx).Transaction(fn, opts...)
 }
 
 // retryable reports whether err is a transaction the database aborted for
