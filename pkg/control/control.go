@@ -98,7 +98,12 @@ func (c *Controller) Pause(ctx context.Context, id int64) (store.Run, error) {
 
 // Resume continues a paused run.
 func (c *Controller) Resume(ctx context.Context, id int64) (store.Run, error) {
-	return c.transition(ctx, id, store.RunRunning)
+	r, err := c.Store.TransitionRun(ctx, id, store.RunRunning, nil)
+	if err != nil {
+		return r, err
+	}
+	c.Events.RunResumed(ctx, id)
+	return r, nil
 }
 
 func (c *Controller) transition(ctx context.Context, id int64, to store.RunState) (store.Run, error) {
@@ -143,7 +148,7 @@ func (c *Controller) Retry(ctx context.Context, id int64, seq *int64) (int64, er
 	if n == 0 && r.State != store.RunRunning {
 		return 0, ErrNothingToRetry
 	}
-	c.Events.RunChanged(ctx, id)
+	c.Events.RunResumed(ctx, id)
 	return n, nil
 }
 

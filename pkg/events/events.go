@@ -8,6 +8,7 @@ package events
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -29,19 +30,31 @@ func New(rdb redis.UniversalClient, channel string) *Bus {
 	return &Bus{rdb: rdb, channel: channel}
 }
 
+// Event says that a run changed; Resumed marks a run that was resumed or
+// had batches retried, whose queued tasks the scheduler re-checks at once.
+type Event struct {
+	RunID   int64
+	Resumed bool
+}
+
 // RunChanged announces that run id changed. Errors are ignored on purpose:
 // an event is a hint, and the scheduler's poll catches what it misses.
-func (b *Bus) RunChanged(ctx context.Context, id int64) {
+func (b *Bus) RunChanged(ctx context.Context, id int64) { b.publish(ctx, id, "") }
+
+// RunResumed announces that run id was resumed or had batches retried.
+func (b *Bus) RunResumed(ctx context.Context, id int64) { b.publish(ctx, id, ":resumed") }
+
+func (b *Bus) publish(ctx context.Context, id int64, suffix string) {
 	if b == nil || b.rdb == nil {
 		return
 	}
-	b.rdb.Publish(ctx, b.channel, strconv.FormatInt(id, 10))
+	b.rdb.Publish(ctx, b.channel, strconv.FormatInt(id, 10)+suffix)
 }
 
-// Subscribe delivers the ids of changed runs on the returned channel until
-// ctx ends. The subscription reconnects by itself after Redis restarts.
-func (b *Bus) Subscribe(ctx context.Context) <-chan int64 {
-	out := make(chan int64, 1024)
+// Subscribe delivers run events on the returned channel until ctx ends. The
+// subscription reconnects by itself after Redis restarts.
+func (b *Bus) Subscribe(ctx context.Context) <-chan Event {
+	out := make(chan Event, 1024)
 	sub := b.rdb.Subscribe(ctx, b.channel)
 	go func() {
 		defer close(out)
@@ -55,12 +68,13 @@ func (b *Bus) Subscribe(ctx context.Context) <-chan int64 {
 				if !ok {
 					return
 				}
-				id, err := strconv.ParseInt(m.Payload, 10, 64)
+				payload, resumed := strings.CutSuffix(m.Payload, ":resumed")
+				id, err := strconv.ParseInt(payload, 10, 64)
 				if err != nil {
 					continue
 				}
 				select {
-				case out <- id:
+				case out <- Event{RunID: id, Resumed: resumed}:
 				default: // the scheduler is behind; its poll will catch up
 				}
 			}

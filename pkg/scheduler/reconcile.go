@@ -87,6 +87,9 @@ func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, log
 			return
 		}
 	case tasks.TaskActive:
+		if b.UpdatedAt.After(time.Now().Add(-s.cfg.ReconcileGrace)) {
+			return // a worker may be claiming it right now
+		}
 		// A worker holds the task but the batch shows no live attempt: the
 		// claim's lease expired (its worker stopped heart-beating), or the
 		// task was dequeued long ago and never claimed. Its worker died;

@@ -187,28 +187,29 @@ func (s *Scheduler) lead(ctx context.Context, l *leader) {
 		select {
 		case <-lctx.Done():
 			return
-		case id, ok := <-changed:
+		case ev, ok := <-changed:
 			if !ok {
 				// Subscription ended (Redis gone); keep going on polls.
 				changed = nil
 				continue
 			}
-			ids := map[int64]bool{id: true}
+			// Coalesce a burst of events into one look at each run.
+			resumed := map[int64]bool{ev.RunID: ev.Resumed}
 		drain:
 			for {
 				select {
-				case id, ok := <-changed:
+				case ev, ok := <-changed:
 					if !ok {
 						changed = nil
 						break drain
 					}
-					ids[id] = true
+					resumed[ev.RunID] = resumed[ev.RunID] || ev.Resumed
 				default:
 					break drain
 				}
 			}
-			for id := range ids {
-				s.handleRun(lctx, id)
+			for id, r := range resumed {
+				s.handleRun(lctx, id, r)
 			}
 		case <-poll.C:
 			s.pass(lctx)
@@ -272,7 +273,7 @@ func (s *Scheduler) pass(ctx context.Context) {
 }
 
 // handleRun reacts to an event about run id.
-func (s *Scheduler) handleRun(ctx context.Context, id int64) {
+func (s *Scheduler) handleRun(ctx context.Context, id int64, resumed bool) {
 	r, err := s.cfg.Store.GetRun(ctx, id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
@@ -281,9 +282,9 @@ func (s *Scheduler) handleRun(ctx context.Context, id int64) {
 		return
 	}
 	s.advance(ctx, r)
-	if r.State == store.RunRunning {
-		// A resumed or retried run: its enqueued batches may have lost
-		// their tasks while it was not running.
+	if resumed && r.State == store.RunRunning {
+		// A resumed or retried run: its enqueued batches lost their tasks
+		// while it was not running (workers revoked them).
 		s.reconcileRun(ctx, r, true)
 	}
 }

@@ -296,7 +296,7 @@ func (w *Worker) replay(ctx context.Context, run store.Run, seq int64, log *zap.
 		log.Warn("retry replayed batch", zap.Error(err))
 		return err
 	}
-	w.cfg.Events.RunChanged(ctx, run.ID)
+	w.cfg.Events.RunResumed(ctx, run.ID)
 	log.Info("archived task replayed: batch retried")
 	return store.ErrRunNotRunning
 }
