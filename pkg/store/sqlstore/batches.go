@@ -183,7 +183,7 @@ func (s *Store) ExtendClaim(ctx context.Context, runID, seq int64, token string,
 			return err
 		}
 		if st := store.BatchState(b.State); st == store.BatchSucceeded || st == store.BatchCancelled {
-			return fmt.Errorf("%w: %w", store.ErrStaleClaim, store.ErrBatchFinished)
+			return fmt.Errorf("batch is %s: %w; %w", st, store.ErrBatchFinished, store.ErrStaleClaim)
 		}
 		if err := currentClaim(b, token); err != nil {
 			return err

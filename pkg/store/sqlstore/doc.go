@@ -32,9 +32,12 @@
 // few times with jitter.
 //
 // SQLite runs in WAL mode with a busy timeout and foreign keys on; every
-// transaction begins IMMEDIATE, taking the write lock up front, and the
-// store's own writers queue in-process for it, so concurrent claimers never
-// deadlock.
+// transaction begins IMMEDIATE, taking the write lock up front, so two
+// transactions never deadlock upgrading their locks. A store made by Open
+// writes through a connection of its own while readers share a pool, and its
+// writers queue in-process for that connection: completions, failures and
+// every other change before claims, so work in flight finishes before new
+// work starts instead of losing its lease to the claims queued ahead of it.
 //
 // # Same-transaction checkpoints
 //

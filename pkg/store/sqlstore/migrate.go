@@ -66,7 +66,9 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 			if got == nil || *got != 1 {
 				return fmt.Errorf("take migration lock: another migration held it for %s", migrateLockWait)
 			}
-			defer conn.Exec("SELECT RELEASE_LOCK(?)", migrateLockName)
+			// Released even when ctx has ended, so the pooled connection
+			// does not keep holding it.
+			defer conn.WithContext(context.WithoutCancel(ctx)).Exec("SELECT RELEASE_LOCK(?)", migrateLockName)
 			return migrateLocked(conn, d)
 		})
 	case dialectSQLite:

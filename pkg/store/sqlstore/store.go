@@ -20,9 +20,9 @@ const (
 	// dozens of concurrent workers, well below the servers' default
 	// max_connections.
 	DefaultMaxOpenConns = 16
-	// DefaultSQLiteMaxOpenConns bounds a SQLite pool. Writers queue for the
-	// single write lock in-process anyway; the other connections serve
-	// readers, which WAL lets run beside the writer.
+	// DefaultSQLiteMaxOpenConns bounds the pool of a SQLite store's readers
+	// (and of DB), which WAL lets run beside the writer; the store's own
+	// writes go through one more connection, reserved for them.
 	DefaultSQLiteMaxOpenConns = 8
 )
 
@@ -32,8 +32,9 @@ type Config struct {
 	// truncated to microseconds.
 	Now func() time.Time
 	// MaxOpenConns bounds the connection pool of a store made by Open
-	// (0: DefaultMaxOpenConns, or DefaultSQLiteMaxOpenConns for SQLite). New
-	// leaves the pool of the caller's *gorm.DB as it is.
+	// (0: DefaultMaxOpenConns, or DefaultSQLiteMaxOpenConns for SQLite,
+	// whose writer has one connection more). New leaves the pool of the
+	// caller's *gorm.DB as it is.
 	MaxOpenConns int
 }
 
