@@ -1,5 +1,5 @@
-// Command dripflow is dripflow's command line: store migrations and demo
-// data for now (run control and dev mode come with the web API).
+// Command dripflow is dripflow's command line: dev mode, store migrations and
+// demo data.
 package main
 
 import (
@@ -9,12 +9,16 @@ import (
 	"os/signal"
 	"syscall"
 
+	_ "github.com/dripflow/dripflow/examples" // registers the example definitions
 	"github.com/dripflow/dripflow/pkg/run"
 )
 
 const usage = `usage: dripflow <command> [flags]
 
 commands:
+  dev [--http-addr A] [--seed-rows N] [--data-dir D]
+                     scheduler, worker and web in one process on an embedded
+                     Redis and a SQLite file, with demo data
   migrate [--demo]   create or upgrade the store's tables in DRIPFLOW_DATABASE_URL
                      (--demo: also the example tables users and user_backups)
   seed [--rows N]    insert N demo users (default 100000)
@@ -29,6 +33,8 @@ func main() {
 	}
 	var err error
 	switch os.Args[1] {
+	case "dev":
+		err = run.Dev(ctx, os.Args[2:], os.Stdout)
 	case "migrate":
 		err = run.Migrate(ctx, os.Args[2:], os.Stdout)
 	case "seed":
