@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -124,6 +126,7 @@ func (c *cluster) start(mode string, args ...string) *proc {
 		"DRIPFLOW_LOG_LEVEL=info",
 		"DRIPFLOW_CLAIM_LEASE=3s",
 		"DRIPFLOW_SHUTDOWN_TIMEOUT=10s",
+		"DRIPFLOW_METRICS_ADDR=127.0.0.1:0",
 	)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
@@ -346,4 +349,44 @@ func (c *cluster) logged(mode, text string) bool {
 		}
 	}
 	return false
+}
+
+// metrics scrapes a process's /metrics (its address is in its log) into
+// "name{labels}" → value.
+func (c *cluster) metrics(p *proc) map[string]float64 {
+	c.t.Helper()
+	var addr string
+	c.waitFor(p.name+"'s ops address", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(p.log)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "ops") && strings.Contains(line, "listening") {
+				if i := strings.Index(line, `"addr": "`); i >= 0 {
+					rest := line[i+len(`"addr": "`):]
+					addr = rest[:strings.Index(rest, `"`)]
+					return true
+				}
+			}
+		}
+		return false
+	})
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		c.t.Fatalf("scrape %s: %v", p.name, err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndex(line, " ")
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
 }

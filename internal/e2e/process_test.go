@@ -16,9 +16,9 @@ func TestProcessBackfill200k(t *testing.T) {
 	c := newCluster(t)
 	const items = 200_000
 	c.seedItems(items)
-	c.scheduler()
-	c.worker(4)
-	c.worker(4)
+	sch := c.scheduler()
+	w1 := c.worker(4)
+	w2 := c.worker(4)
 	start := time.Now()
 	r := c.createRun(control.NewRun{BatchSize: ptr(1000), MaxInFlight: ptr(8)})
 	r = c.waitDone(r.ID, 5*time.Minute)
@@ -26,6 +26,19 @@ func TestProcessBackfill200k(t *testing.T) {
 	c.assertExactlyOnce(r, items, 1000)
 	if r.Total != items || r.TotalEstimated {
 		t.Errorf("total %d (estimated %v), want exactly %d", r.Total, r.TotalEstimated, items)
+	}
+	// The workers' metrics add up to the run.
+	var succeeded, rows float64
+	for _, w := range []*proc{w1, w2} {
+		m := c.metrics(w)
+		succeeded += m[`dripflow_batches_total{definition="e2e_bump",outcome="succeeded"}`]
+		rows += m[`dripflow_rows_total{definition="e2e_bump",kind="written"}`]
+	}
+	if succeeded != 200 || rows != items {
+		t.Errorf("workers' metrics: %v batches succeeded, %v rows written; want 200 and %d", succeeded, rows, items)
+	}
+	if m := c.metrics(sch); m["dripflow_scheduler_leader"] != 1 {
+		t.Errorf("scheduler metrics: leader = %v, want 1", m["dripflow_scheduler_leader"])
 	}
 }
 

@@ -86,6 +86,7 @@ func Worker(ctx context.Context, args []string) error {
 		return err
 	}
 	a.Log.Info("definitions", zap.Int("count", len(engine.DefaultRegistry.Jobs())))
+	serveOps(ctx, a)
 	if err := w.Run(ctx); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -116,5 +117,6 @@ func Scheduler(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	serveOps(ctx, a)
 	return s.Run(ctx)
 }

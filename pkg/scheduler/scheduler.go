@@ -24,6 +24,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/metrics"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
 )
@@ -100,6 +101,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	metrics.Register()
 	return &Scheduler{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -228,6 +230,11 @@ func (s *Scheduler) setLeading(v bool) {
 	s.mu.Lock()
 	s.leading = v
 	s.mu.Unlock()
+	if v {
+		metrics.SchedulerLeader.Set(1)
+	} else {
+		metrics.SchedulerLeader.Set(0)
+	}
 }
 
 // wakeNoLaterThan asks for a pass at t.
@@ -252,6 +259,20 @@ func (s *Scheduler) nextWake() time.Duration {
 
 // pass looks at every active run and every active flow.
 func (s *Scheduler) pass(ctx context.Context) {
+	start := time.Now()
+	defer func() { metrics.SchedulerPass.Observe(metrics.Since(start)) }()
+	active := map[store.RunState]float64{}
+	defer func() {
+		for _, st := range []store.RunState{store.RunScheduled, store.RunRunning, store.RunCancelling} {
+			metrics.RunsActive.WithLabelValues(string(st)).Set(active[st])
+		}
+	}()
+	if qs, err := s.tasks.Stats(ctx); err == nil {
+		for state, n := range map[string]int{"pending": qs.Pending, "active": qs.Active, "scheduled": qs.Scheduled,
+			"retry": qs.Retry, "archived": qs.Archived, "completed": qs.Completed} {
+			metrics.QueueDepth.WithLabelValues(state).Set(float64(n))
+		}
+	}
 	f := store.RunFilter{States: []store.RunState{store.RunScheduled, store.RunRunning, store.RunCancelling}, Limit: store.MaxLimit}
 	for {
 		page, err := s.cfg.Store.ListRuns(ctx, f)
@@ -262,6 +283,14 @@ func (s *Scheduler) pass(ctx context.Context) {
 			return
 		}
 		for _, r := range page.Items {
+			active[r.State]++
+			if r.State == store.RunRunning {
+				ratio := 0.0
+				if r.Total > 0 {
+					ratio = min(1, float64(r.RowsRead)/float64(r.Total))
+				}
+				metrics.RunProgress.WithLabelValues(strconv.FormatInt(r.ID, 10), r.Definition).Set(ratio)
+			}
 			s.advance(ctx, r)
 		}
 		if page.NextCursor == "" {
@@ -325,6 +354,7 @@ func (s *Scheduler) advance(ctx context.Context, r store.Run) {
 }
 
 func (s *Scheduler) forget(id int64) {
+	metrics.RunProgress.DeletePartialMatch(map[string]string{"run": strconv.FormatInt(id, 10)})
 	s.mu.Lock()
 	delete(s.pipes, id)
 	delete(s.nextAt, id)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/metrics"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
 )
@@ -87,6 +88,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	metrics.Register()
 	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]engine.Pipeline{}}
 	if ts, ok := cfg.Store.(TxStore); ok && cfg.DB != nil && sameDatabase(ts.DB(), cfg.DB) {
 		w.sameDB, w.txStore = true, ts
@@ -150,6 +152,9 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		return fmt.Errorf("claim batch %s: %w", store.BatchID(p.RunID, p.Seq), err)
 	}
 	log = log.With(zap.String("definition", run.Definition))
+	if b.EnqueuedAt != nil && b.StartedAt != nil && b.Attempts == 1 {
+		metrics.QueueWait.WithLabelValues(run.Definition).Observe(b.StartedAt.Sub(*b.EnqueuedAt).Seconds())
+	}
 
 	stopHeartbeat := w.heartbeat(ctx, b, token, log)
 	start := time.Now()
@@ -157,7 +162,12 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 	stopHeartbeat()
 	res.Duration = time.Since(start)
 
+	metrics.BatchDuration.WithLabelValues(run.Definition).Observe(res.Duration.Seconds())
 	if perr == nil {
+		metrics.Batches.WithLabelValues(run.Definition, "succeeded").Inc()
+		metrics.Rows.WithLabelValues(run.Definition, "read").Add(float64(res.RowsRead))
+		metrics.Rows.WithLabelValues(run.Definition, "written").Add(float64(res.RowsWritten))
+		metrics.Rows.WithLabelValues(run.Definition, "skipped").Add(float64(res.RowsSkipped))
 		w.cfg.Events.RunChanged(context.WithoutCancel(ctx), p.RunID)
 		log.Debug("batch succeeded", zap.Int64("rows", res.RowsRead), zap.Duration("duration", res.Duration))
 		return nil
@@ -184,6 +194,11 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		log.Error("record batch failure", zap.Error(ferr))
 	}
 	w.cfg.Events.RunChanged(fctx, p.RunID)
+	outcome := "retried"
+	if final {
+		outcome = "failed"
+	}
+	metrics.Batches.WithLabelValues(run.Definition, outcome).Inc()
 	log.Warn("batch failed", zap.Error(perr), zap.Bool("final", final))
 	if final {
 		return tasks.Final(perr)
