@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	_ "github.com/dripflow/dripflow/examples" // registers the example definitions
+	"github.com/dripflow/dripflow/internal/cli"
 	"github.com/dripflow/dripflow/pkg/run"
 )
 
@@ -22,6 +23,8 @@ commands:
   migrate [--demo]   create or upgrade the store's tables in DRIPFLOW_DATABASE_URL
                      (--demo: also the example tables users and user_backups)
   seed [--rows N]    insert N demo users (default 100000)
+  runs …             list, start, show, pause, resume, cancel, retry and watch runs
+                     over the HTTP API (dripflow runs help)
 `
 
 func main() {
@@ -35,6 +38,8 @@ func main() {
 	switch os.Args[1] {
 	case "dev":
 		err = run.Dev(ctx, os.Args[2:], os.Stdout)
+	case "runs":
+		os.Exit(cli.Runs(ctx, os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: isTerminal(os.Stdout)}))
 	case "migrate":
 		err = run.Migrate(ctx, os.Args[2:], os.Stdout)
 	case "seed":
@@ -50,4 +55,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dripflow "+os.Args[1]+":", err)
 		os.Exit(1)
 	}
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

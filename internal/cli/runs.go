@@ -1,0 +1,346 @@
+// Package cli implements the dripflow command's run control over the HTTP
+// API: `dripflow runs list|start|show|pause|resume|cancel|retry|watch`.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dripflow/dripflow/pkg/api"
+	"github.com/dripflow/dripflow/pkg/client"
+)
+
+// Exit codes of `dripflow runs`.
+const (
+	ExitOK        = 0
+	ExitError     = 1 // the request failed (network, auth, bad input, conflict)
+	ExitUsage     = 2
+	ExitFailed    = 3 // the watched run ended failed
+	ExitCancelled = 4 // the watched run ended cancelled
+)
+
+// Env is what the commands read besides their args.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// IsTerminal says whether Stdout is a terminal (a live bar) or not (one
+	// line per change).
+	IsTerminal bool
+}
+
+const runsUsage = `usage: dripflow runs <command> [flags]
+
+commands:
+  list [--status S,…] [--definition D] [--mine] [--limit N] [--cursor C]
+  start DEFINITION [--params JSON] [--batch-size N] [--max-in-flight N] [--rows-per-second N]
+        [--sleep-ms N] [--start-at RFC3339] [--watch]
+  show RUN
+  pause RUN | resume RUN | cancel RUN
+  retry RUN [--batch BATCH]
+  watch RUN
+
+flags for every command:
+  --url URL        the dripflow web server (DRIPFLOW_URL, default http://127.0.0.1:8080)
+  --token TOKEN    bearer token (DRIPFLOW_TOKEN)
+  --output FORMAT  text or json
+
+exit codes: 0 ok, 1 request failed, 2 usage, 3 watched run failed, 4 watched run cancelled
+`
+
+// Runs runs `dripflow runs …` and returns the exit code.
+func Runs(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(env.Stderr, runsUsage)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	cmd, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("runs "+cmd, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	url := fs.String("url", envOr(env.Getenv, "DRIPFLOW_URL", "http://127.0.0.1:8080"), "dripflow web server")
+	token := fs.String("token", env.Getenv("DRIPFLOW_TOKEN"), "bearer token")
+	output := fs.String("output", "text", "text or json")
+	var (
+		status, definition, cursor, params, startAt, batch string
+		mine, watch                                        bool
+		limit, batchSize, maxInFlight, rps                 int
+		sleepMS                                            int64
+	)
+	switch cmd {
+	case "list":
+		fs.StringVar(&status, "status", "", "comma-separated run states")
+		fs.StringVar(&definition, "definition", "", "definition name")
+		fs.BoolVar(&mine, "mine", false, "only my runs")
+		fs.IntVar(&limit, "limit", 20, "runs per page")
+		fs.StringVar(&cursor, "cursor", "", "next_cursor of the previous page")
+	case "start":
+		fs.StringVar(&params, "params", "", "params as a JSON object")
+		fs.IntVar(&batchSize, "batch-size", 0, "records per batch (default: the definition's)")
+		fs.IntVar(&maxInFlight, "max-in-flight", 0, "batches queued or running at once")
+		fs.IntVar(&rps, "rows-per-second", 0, "throttle")
+		fs.Int64Var(&sleepMS, "sleep-ms", -1, "pause between batches")
+		fs.StringVar(&startAt, "start-at", "", "start later (RFC 3339 time)")
+		fs.BoolVar(&watch, "watch", false, "follow the run until it ends")
+	case "retry":
+		fs.StringVar(&batch, "batch", "", "retry only this batch")
+	case "show", "pause", "resume", "cancel", "watch":
+	default:
+		fmt.Fprintf(env.Stderr, "dripflow runs: unknown command %q\n\n%s", cmd, runsUsage)
+		return ExitUsage
+	}
+	// Positional arguments may come before or after the flags.
+	var pos []string
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return ExitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if *output != "text" && *output != "json" {
+		fmt.Fprintf(env.Stderr, "dripflow runs %s: --output must be text or json\n", cmd)
+		return ExitUsage
+	}
+	want := map[string]int{"list": 0, "start": 1}[cmd]
+	if cmd != "list" && cmd != "start" {
+		want = 1
+	}
+	if len(pos) != want {
+		fmt.Fprintf(env.Stderr, "dripflow runs %s: want %d argument(s), got %d\n\n%s", cmd, want, len(pos), runsUsage)
+		return ExitUsage
+	}
+	c := client.New(*url, *token)
+	o := out{Env: env, json: *output == "json"}
+	var err error
+	switch cmd {
+	case "list":
+		var page api.Page[api.Run]
+		opts := client.ListRunsOptions{Definition: definition, Mine: mine, Limit: limit, Cursor: cursor}
+		if status != "" {
+			opts.Status = strings.Split(status, ",")
+		}
+		if page, err = c.ListRuns(ctx, opts); err == nil {
+			o.runs(page)
+		}
+	case "start":
+		req := api.CreateRun{Definition: pos[0]}
+		if params != "" {
+			if !json.Valid([]byte(params)) {
+				fmt.Fprintln(env.Stderr, "dripflow runs start: --params is not valid JSON")
+				return ExitUsage
+			}
+			req.Params = json.RawMessage(params)
+		}
+		if batchSize > 0 {
+			req.BatchSize = &batchSize
+		}
+		if maxInFlight > 0 {
+			req.MaxInFlight = &maxInFlight
+		}
+		if rps > 0 {
+			req.RowsPerSecond = &rps
+		}
+		if sleepMS >= 0 {
+			req.SleepMS = &sleepMS
+		}
+		if startAt != "" {
+			t, perr := time.Parse(time.RFC3339, startAt)
+			if perr != nil {
+				fmt.Fprintln(env.Stderr, "dripflow runs start: --start-at must be an RFC 3339 time such as 2026-12-01T09:00:00+01:00")
+				return ExitUsage
+			}
+			req.StartAt = &t
+		}
+		var r api.Run
+		if r, err = c.CreateRun(ctx, req); err == nil {
+			if watch {
+				return o.watch(ctx, c, r.ID)
+			}
+			o.run(r)
+		}
+	case "show":
+		var r api.Run
+		if r, err = c.Run(ctx, pos[0]); err == nil {
+			o.run(r)
+		}
+	case "pause", "resume", "cancel":
+		do := map[string]func(context.Context, string) (api.Run, error){"pause": c.Pause, "resume": c.Resume, "cancel": c.Cancel}[cmd]
+		var r api.Run
+		if r, err = do(ctx, pos[0]); err == nil {
+			o.run(r)
+		}
+	case "retry":
+		var res api.Retried
+		if batch != "" {
+			res, err = c.RetryBatch(ctx, pos[0], batch)
+		} else {
+			res, err = c.Retry(ctx, pos[0])
+		}
+		if err == nil {
+			if o.json {
+				o.print(res)
+			} else {
+				fmt.Fprintf(env.Stdout, "retried %d batch(es) of run %s; it is %s\n", res.Retried, res.Run.ID, res.Run.Status)
+			}
+		}
+	case "watch":
+		return o.watch(ctx, c, pos[0])
+	}
+	if err != nil {
+		return o.fail(cmd, err)
+	}
+	return ExitOK
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+type out struct {
+	Env
+	json bool
+}
+
+func (o out) print(v any) {
+	enc := json.NewEncoder(o.Stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func (o out) fail(cmd string, err error) int {
+	var ae *client.Error
+	if o.json && errors.As(err, &ae) {
+		enc := json.NewEncoder(o.Stderr)
+		enc.Encode(api.Error{Error: api.ErrorDetail{Code: ae.Code, Message: ae.Message, Field: ae.Field}})
+	} else {
+		fmt.Fprintf(o.Stderr, "dripflow runs %s: %v\n", cmd, err)
+	}
+	return ExitError
+}
+
+func (o out) runs(p api.Page[api.Run]) {
+	if o.json {
+		o.print(p)
+		return
+	}
+	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tDEFINITION\tSTATUS\tPROGRESS\tBY\tCREATED")
+	for _, r := range p.Items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Definition, r.Status, progressText(r), r.CreatedBy, r.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+	}
+	tw.Flush()
+	if p.NextCursor != "" {
+		fmt.Fprintf(o.Stdout, "more: --cursor %s\n", p.NextCursor)
+	}
+}
+
+func progressText(r api.Run) string {
+	p := r.Progress
+	switch {
+	case p.Total >= 0 && p.Percent >= 0:
+		est := ""
+		if p.TotalEstimated {
+			est = "~"
+		}
+		return fmt.Sprintf("%.1f%% (%d/%s%d)", p.Percent, p.Processed, est, p.Total)
+	default:
+		return fmt.Sprintf("%d rows", p.Processed)
+	}
+}
+
+func (o out) run(r api.Run) {
+	if o.json {
+		o.print(r)
+		return
+	}
+	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "run\t%s\n", r.ID)
+	fmt.Fprintf(tw, "definition\t%s (%s)\n", r.Definition, r.Kind)
+	fmt.Fprintf(tw, "status\t%s\n", r.Status)
+	fmt.Fprintf(tw, "progress\t%s\n", progressText(r))
+	b := r.Progress.Batches
+	fmt.Fprintf(tw, "batches\t%d succeeded, %d failed, %d running, %d queued, %d pending, %d cancelled\n",
+		b["succeeded"], b["failed"], b["running"], b["enqueued"], b["pending"], b["cancelled"])
+	if r.Progress.Rate > 0 {
+		fmt.Fprintf(tw, "rate\t%.0f rows/s\n", r.Progress.Rate)
+	}
+	if r.Progress.ETA > 0 {
+		fmt.Fprintf(tw, "eta\t%s\n", (time.Duration(r.Progress.ETA) * time.Second).String())
+	}
+	fmt.Fprintf(tw, "params\t%s\n", string(r.Params))
+	fmt.Fprintf(tw, "created by\t%s at %s\n", r.CreatedBy, r.CreatedAt.Local().Format(time.RFC3339))
+	if r.Error != "" {
+		fmt.Fprintf(tw, "error\t%s\n", r.Error)
+	}
+	tw.Flush()
+}
+
+// watch follows a run until it ends; the exit code says how it ended.
+func (o out) watch(ctx context.Context, c *client.Client, id string) int {
+	var last api.Run
+	err := c.Watch(ctx, id, func(r api.Run) error {
+		last = r
+		switch {
+		case o.json:
+			json.NewEncoder(o.Stdout).Encode(r)
+		case o.IsTerminal:
+			fmt.Fprintf(o.Stdout, "\r\033[K%s", bar(r))
+		default:
+			fmt.Fprintln(o.Stdout, bar(r))
+		}
+		return nil
+	})
+	if o.IsTerminal && !o.json {
+		fmt.Fprintln(o.Stdout)
+	}
+	if err != nil {
+		return o.fail("watch", err)
+	}
+	switch last.Status {
+	case "failed":
+		if !o.json {
+			fmt.Fprintf(o.Stderr, "run %s failed: %s\n", last.ID, last.Error)
+		}
+		return ExitFailed
+	case "cancelled":
+		return ExitCancelled
+	}
+	return ExitOK
+}
+
+// bar draws "run 7 running [#########-----------]  45.0% 4500/10000 1200 rows/s eta 4s".
+func bar(r api.Run) string {
+	const width = 30
+	p := r.Progress
+	filled := 0
+	if p.Percent > 0 {
+		filled = int(p.Percent / 100 * width)
+	}
+	s := fmt.Sprintf("run %s %-10s [%s%s] %s", r.ID, r.Status, strings.Repeat("#", filled), strings.Repeat("-", width-filled), progressText(r))
+	if p.Rate > 0 {
+		s += fmt.Sprintf(" %.0f rows/s", p.Rate)
+	}
+	if p.ETA > 0 {
+		s += " eta " + (time.Duration(p.ETA) * time.Second).String()
+	}
+	return s
+}
