@@ -272,9 +272,7 @@ func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanS
 			}
 		}
 		if len(rows) > 0 {
-			// 500 rows of 21 columns stay below every dialect's limit on
-			// bound parameters.
-			if err := tx.CreateInBatches(&rows, 500).Error; err != nil {
+			if err := tx.CreateInBatches(&rows, s.insertChunk()).Error; err != nil {
 				return err
 			}
 		}
@@ -373,6 +371,18 @@ func (s *Store) RetryBatches(ctx context.Context, runID int64, seq *int64) (int6
 		return 0, fmt.Errorf("retry %s of run %d: %w", what, runID, err)
 	}
 	return moved, nil
+}
+
+// insertChunk is how many batch rows one INSERT carries. 500 rows of 21
+// columns stay below every dialect's limit on bound parameters; the SQLite
+// driver matches each parameter to its argument by a linear search, so
+// there a statement binding thousands of them costs more than parsing a few
+// more statements.
+func (s *Store) insertChunk() int {
+	if s.dialect == dialectSQLite {
+		return 20
+	}
+	return 500
 }
 
 // lockRun reads a run's row and, outside SQLite, locks it until the
