@@ -40,27 +40,23 @@ func (s *Store) ListBatches(ctx context.Context, runID int64, f store.BatchFilte
 	if !ok {
 		return store.Page[store.Batch]{}, fmt.Errorf("list batches of run %d: %w", runID, store.ErrNotFound)
 	}
-	q := db.Table(batchesTable).Where("run_id = ? AND seq > ?", runID, after)
-	if len(f.States) > 0 {
-		states := make([]string, len(f.States))
-		for i, st := range f.States {
-			states[i] = string(st)
-		}
-		q = q.Where("state IN ?", states)
+	q := page{table: batchesTable, where: []string{"run_id = ?", "seq > ?"}, args: []any{runID, after}, order: "seq", limit: limit + 1}
+	for _, st := range f.States {
+		q.states = append(q.states, string(st))
 	}
 	var rows []batchRow
-	if err := q.Order("seq").Limit(limit + 1).Find(&rows).Error; err != nil {
+	if err := q.find(db, &rows); err != nil {
 		return store.Page[store.Batch]{}, fmt.Errorf("list batches of run %d: %w", runID, err)
 	}
-	page := store.Page[store.Batch]{Items: make([]store.Batch, 0, min(len(rows), limit))}
+	out := store.Page[store.Batch]{Items: make([]store.Batch, 0, min(len(rows), limit))}
 	for i, r := range rows {
 		if i == limit {
-			page.NextCursor = store.EncodeCursor(rows[limit-1].Seq)
+			out.NextCursor = store.EncodeCursor(rows[limit-1].Seq)
 			break
 		}
-		page.Items = append(page.Items, r.batch())
+		out.Items = append(out.Items, r.batch())
 	}
-	return page, nil
+	return out, nil
 }
 
 // EnqueueBatch moves a pending batch to enqueued and sets EnqueuedAt; from

@@ -71,36 +71,32 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.Page[sto
 	}
 	limit, _ := store.NormalizeLimit(f.Limit)
 	before, paged, _ := store.DecodeCursor(f.Cursor)
-	q := s.db.WithContext(ctx).Table(runsTable)
+	q := page{table: runsTable, order: "id DESC", limit: limit + 1}
 	if paged {
-		q = q.Where("id < ?", before)
-	}
-	if len(f.States) > 0 {
-		states := make([]string, len(f.States))
-		for i, st := range f.States {
-			states[i] = string(st)
-		}
-		q = q.Where("state IN ?", states)
+		q.where, q.args = append(q.where, "id < ?"), append(q.args, before)
 	}
 	if f.Definition != "" {
-		q = q.Where("definition = ?", f.Definition)
+		q.where, q.args = append(q.where, "definition = ?"), append(q.args, f.Definition)
 	}
 	if f.CreatedBy != "" {
-		q = q.Where("created_by = ?", f.CreatedBy)
+		q.where, q.args = append(q.where, "created_by = ?"), append(q.args, f.CreatedBy)
+	}
+	for _, st := range f.States {
+		q.states = append(q.states, string(st))
 	}
 	var rows []runRow
-	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	if err := q.find(s.db.WithContext(ctx), &rows); err != nil {
 		return store.Page[store.Run]{}, fmt.Errorf("list runs: %w", err)
 	}
-	page := store.Page[store.Run]{Items: make([]store.Run, 0, min(len(rows), limit))}
+	out := store.Page[store.Run]{Items: make([]store.Run, 0, min(len(rows), limit))}
 	for i, r := range rows {
 		if i == limit {
-			page.NextCursor = store.EncodeCursor(rows[limit-1].ID)
+			out.NextCursor = store.EncodeCursor(rows[limit-1].ID)
 			break
 		}
-		page.Items = append(page.Items, r.run())
+		out.Items = append(out.Items, r.run())
 	}
-	return page, nil
+	return out, nil
 }
 
 // TransitionRun moves a run to state to if the run state machine allows it,

@@ -176,3 +176,71 @@ func TestExtendClaimOfFinishedBatch(t *testing.T) {
 		t.Fatalf("ExtendClaim of a succeeded batch: %v, want ErrStaleClaim and ErrBatchFinished", err)
 	}
 }
+
+// A filter naming a state twice lists each batch and run once, across pages.
+func TestListingsWithRepeatedStates(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			s := openStore(t, d.url(t))
+			b := claimedBatch(t, s, "tok")
+			krs := make([]store.KeyRange, 6)
+			for i := range krs {
+				krs[i] = store.KeyRange{Lo: fmt.Sprint(i), Hi: fmt.Sprint(i + 1)}
+			}
+			run, err := s.GetRun(ctx, b.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The helper planned its run to the end; plan a second one.
+			r2, err := s.CreateRun(ctx, store.NewRun{Definition: run.Definition, Kind: store.KindBackfill, Options: run.Options})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.TransitionRun(ctx, r2.ID, store.RunRunning, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.AppendBatches(ctx, r2.ID, store.PlanStep{To: "6", Batches: krs}); err != nil {
+				t.Fatal(err)
+			}
+			for _, seq := range []int64{2, 5} {
+				if _, err := s.ClaimBatch(ctx, r2.ID, seq, store.Claim{Token: fmt.Sprint(seq), Lease: time.Minute}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f := store.BatchFilter{States: []store.BatchState{store.BatchRunning, store.BatchPending, store.BatchRunning}, Limit: 4}
+			var seqs []int64
+			for {
+				p, err := s.ListBatches(ctx, r2.ID, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, b := range p.Items {
+					seqs = append(seqs, b.Seq)
+				}
+				if p.NextCursor == "" {
+					break
+				}
+				f.Cursor = p.NextCursor
+			}
+			if fmt.Sprint(seqs) != "[1 2 3 4 5 6]" {
+				t.Fatalf("batches %v, want [1 2 3 4 5 6] once each", seqs)
+			}
+			runs, err := s.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunRunning, store.RunRunning}, Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(runs.Items) != 1 || runs.Items[0].ID != r2.ID || runs.NextCursor == "" {
+				t.Fatalf("first page of running runs: %+v", runs)
+			}
+			runs, err = s.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunRunning, store.RunRunning}, Limit: 1, Cursor: runs.NextCursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(runs.Items) != 1 || runs.Items[0].ID != b.RunID {
+				t.Fatalf("second page of running runs: %+v", runs)
+			}
+		})
+	}
+}
