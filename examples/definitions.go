@@ -6,6 +6,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/dripflow/dripflow/examples/demo"
 	"github.com/dripflow/dripflow/pkg/backfills"
 	"github.com/dripflow/dripflow/pkg/connectors/sqlconn"
 	"github.com/dripflow/dripflow/pkg/flows"
@@ -42,7 +43,7 @@ var FixUserEmails = backfills.MustRegister(backfills.Definition[User, struct{}]{
 	},
 	ProcessElement: func(ctx context.Context, e *backfills.Element[User, struct{}]) error {
 		return e.DB.Model(e.Record).Updates(map[string]any{
-			"email":          NormalizeEmail(e.Record.Email),
+			"email":          demo.NormalizeEmail(e.Record.Email),
 			"email_verified": true,
 			"updated_at":     time.Now().UTC(),
 		}).Error

@@ -25,6 +25,12 @@ commands:
   seed [--rows N]    insert N demo users (default 100000)
   runs …             list, start, show, pause, resume, cancel, retry and watch runs
                      over the HTTP API (dripflow runs help)
+  new backfill NAME [--element] [--dir app/backfills]
+  new flow NAME [--dir app/flows]
+                     write a definition that compiles, in your definitions package
+  init MODULE [--dir DIR]
+                     scaffold an application: mains for worker, scheduler, web and
+                     dev, a configuration sample, a Dockerfile and a compose file
 `
 
 func main() {
@@ -40,6 +46,10 @@ func main() {
 		err = run.Dev(ctx, os.Args[2:], os.Stdout)
 	case "runs":
 		os.Exit(cli.Runs(ctx, os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: isTerminal(os.Stdout)}))
+	case "new":
+		os.Exit(cli.New(os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
+	case "init":
+		os.Exit(cli.Init(os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
 	case "migrate":
 		err = run.Migrate(ctx, os.Args[2:], os.Stdout)
 	case "seed":

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/dripflow/dripflow/examples"
+	"github.com/dripflow/dripflow/examples/demo"
 	"github.com/dripflow/dripflow/internal/config"
 	"github.com/dripflow/dripflow/pkg/store/sqlstore"
 )
@@ -22,7 +22,7 @@ func Migrate(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "database URL (DRIPFLOW_DATABASE_URL)")
-	demo := fs.Bool("demo", false, "also create the example tables users and user_backups")
+	withDemo := fs.Bool("demo", false, "also create the example tables users and user_backups")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,13 +33,13 @@ func Migrate(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "store schema is at version %d\n", sqlstore.SchemaVersion)
-	if *demo {
+	if *withDemo {
 		db, err := sqlstore.OpenDB(ctx, cfg.DatabaseURL, 2)
 		if err != nil {
 			return err
 		}
 		defer closeGorm(db)
-		if err := examples.Migrate(ctx, db); err != nil {
+		if err := demo.Migrate(ctx, db); err != nil {
 			return err
 		}
 		fmt.Fprintln(out, "example tables are ready")
@@ -71,10 +71,10 @@ func Seed(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer closeGorm(db)
-	if err := examples.Migrate(ctx, db); err != nil {
+	if err := demo.Migrate(ctx, db); err != nil {
 		return err
 	}
-	if err := examples.Seed(ctx, db, *rows); err != nil {
+	if err := demo.Seed(ctx, db, *rows); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "inserted %d demo users\n", *rows)

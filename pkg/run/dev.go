@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
-	"github.com/dripflow/dripflow/examples"
+	"github.com/dripflow/dripflow/examples/demo"
 	"github.com/dripflow/dripflow/internal/app"
 	"github.com/dripflow/dripflow/internal/config"
 	"github.com/dripflow/dripflow/pkg/engine"
@@ -99,16 +99,21 @@ func Dev(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	if err := examples.Migrate(ctx, a.DB); err != nil {
-		return err
-	}
+	// Demo tables and data come with the example definitions (dripflow's own
+	// dev command); an application's dev main without them gets none.
+	_, withDemo := engine.DefaultRegistry.Lookup("add_default_role_to_users")
 	var users int64
-	if err := a.DB.WithContext(ctx).Model(&examples.User{}).Count(&users).Error; err != nil {
-		return err
+	if withDemo {
+		if err := demo.Migrate(ctx, a.DB); err != nil {
+			return err
+		}
+		if err := a.DB.WithContext(ctx).Model(&demo.User{}).Count(&users).Error; err != nil {
+			return err
+		}
 	}
-	if users == 0 && *seedRows > 0 {
+	if withDemo && users == 0 && *seedRows > 0 {
 		fmt.Fprintf(out, "Loading %d demo users…\n", *seedRows)
-		if err := examples.Seed(ctx, a.DB, *seedRows); err != nil {
+		if err := demo.Seed(ctx, a.DB, *seedRows); err != nil {
 			return err
 		}
 	}
