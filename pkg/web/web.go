@@ -55,6 +55,7 @@ type Server struct {
 	tasks *tasks.Client
 	mux   *http.ServeMux
 	base  string
+	ui    *ui
 }
 
 // Handler builds the web handler.
@@ -96,7 +97,7 @@ func Handler(opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.mux.Handle("/monitoring/", s.requireUI(http.StripPrefix(s.base, mon)))
+		s.mux.Handle("/monitoring/", s.requireUI(s.withBasePath(mon)))
 		s.mux.Handle("/monitoring", http.RedirectHandler(s.base+"/monitoring/", http.StatusFound))
 	}
 	return s, nil

@@ -1,0 +1,214 @@
+// dripflow UI enhancements. Every page works without this file; it adds
+// confirmations, auto-submitting filters, local times, count previews and
+// live run progress over server-sent events. It never re-renders a form or
+// an input, so nothing a user is typing is lost.
+(function () {
+  "use strict";
+
+  var terminal = { succeeded: true, failed: true, cancelled: true };
+
+  function formatCount(n) {
+    return Math.round(n).toLocaleString("en-US");
+  }
+  function formatPercent(p) {
+    return p < 0 ? "—" : p.toFixed(1) + " %";
+  }
+  function formatSeconds(sec) {
+    if (sec < 0 || !isFinite(sec)) return "—";
+    if (sec < 10) return sec.toFixed(1) + "s";
+    var t = Math.round(sec);
+    var d = Math.floor(t / 86400), h = Math.floor(t / 3600) % 24, m = Math.floor(t / 60) % 60, s = t % 60;
+    if (d > 0) return d + "d " + h + "h";
+    if (h > 0) return h + "h " + m + "m";
+    if (m > 0) return m + "m " + s + "s";
+    return s + "s";
+  }
+  function formatRate(r) {
+    if (!(r > 0) || !isFinite(r)) return "—";
+    return r >= 100 ? formatCount(r) + " rows/s" : r.toFixed(1) + " rows/s";
+  }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function localInputValue(d) {
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) +
+      "T" + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
+  function localTime(el) {
+    var d = new Date(el.getAttribute("datetime"));
+    if (isNaN(d.getTime())) return;
+    if (!el.title) el.title = el.textContent;
+    el.textContent = d.toLocaleString(undefined, {
+      year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit"
+    });
+  }
+
+  // Confirmations: <form data-confirm="…">.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var msg = form.getAttribute && form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) {
+      ev.preventDefault();
+    }
+  });
+
+  // Filters that apply as soon as they change.
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el.hasAttribute && el.hasAttribute("data-autosubmit") && el.form) {
+      el.form.submit();
+    }
+  });
+
+  function init() {
+    document.querySelectorAll("time[data-local]").forEach(localTime);
+    initRunForm();
+    initRun();
+  }
+
+  // The "start run" form: the reader's time zone, scheduling, previews.
+  function initRunForm() {
+    var form = document.getElementById("run-form");
+    if (!form) return;
+    var tz = form.querySelector("input[data-auto-tz]");
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    if (tz && zone && tz.value === "UTC" && zone !== "UTC") {
+      tz.value = zone;
+      // Defaults of time params were written in UTC: show the same
+      // instants in the reader's zone.
+      form.querySelectorAll("input[data-utc]").forEach(function (input) {
+        var d = new Date(input.getAttribute("data-utc"));
+        if (!isNaN(d.getTime())) input.value = localInputValue(d);
+      });
+    }
+    var startAt = form.querySelector("input[name=start_at]");
+    var later = document.getElementById("when-later");
+    if (startAt && later) {
+      startAt.addEventListener("input", function () { if (startAt.value) later.checked = true; });
+    }
+    var button = form.querySelector("button[data-preview]");
+    var out = document.getElementById("preview");
+    if (!button || !out || !window.fetch || !window.FormData) return;
+    button.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      out.textContent = "Counting…";
+      fetch(button.getAttribute("formaction"), {
+        method: "POST", body: new FormData(form), credentials: "same-origin",
+        headers: { "Accept": "application/json" }
+      }).then(function (resp) {
+        return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
+      }).then(function (res) {
+        out.textContent = "";
+        var p = document.createElement("p");
+        if (!res.ok) {
+          p.className = "error-text";
+          p.textContent = res.body.error || "The preview failed.";
+        } else {
+          var b = res.body;
+          p.className = "preview-result";
+          var records = document.createElement("strong");
+          records.textContent = (b.estimated ? "~" : "") + formatCount(b.records);
+          var batches = document.createElement("strong");
+          batches.textContent = formatCount(b.batches);
+          p.appendChild(records);
+          p.appendChild(document.createTextNode(" records" + (b.estimated ? " (estimated)" : "") + " in "));
+          p.appendChild(batches);
+          p.appendChild(document.createTextNode(" batches of " + formatCount(b.batch_size) + "."));
+        }
+        out.appendChild(p);
+      }).catch(function () {
+        out.textContent = "The preview failed; try again.";
+      });
+    });
+  }
+
+  // The run page: live progress from {base}/api/v1/runs/{id}/events.
+  function initRun() {
+    var run = document.getElementById("run");
+    if (!run || !window.EventSource) return;
+    if (terminal[run.getAttribute("data-status")]) return;
+    var field = function (name) { return run.querySelector('[data-field="' + name + '"]'); };
+    var set = function (name, text) { var el = field(name); if (el && el.textContent !== text) el.textContent = text; };
+    var loaded = {};
+    run.querySelectorAll("[data-batch]").forEach(function (el) {
+      loaded[el.getAttribute("data-batch")] = el.textContent;
+    });
+    var chart = field("chart");
+    var chartURL = run.getAttribute("data-chart");
+    var chartAt = Date.now();
+
+    function refreshChart(force) {
+      if (!chart || (!force && Date.now() - chartAt < 5000)) return;
+      chartAt = Date.now();
+      chart.src = chartURL + "?t=" + chartAt;
+    }
+
+    function update(r) {
+      var p = r.progress;
+      run.setAttribute("data-status", r.status);
+      var badge = field("status");
+      if (badge) { badge.textContent = r.status; badge.className = "state state-" + r.status; }
+      var bar = field("progress");
+      if (bar) {
+        if (p.percent >= 0) { bar.value = p.percent; } else { bar.removeAttribute("value"); }
+        bar.textContent = formatPercent(p.percent);
+      }
+      set("percent", formatPercent(p.percent));
+      set("processed", formatCount(p.processed));
+      set("total", p.total < 0 ? "counting…" : (p.total_estimated ? "~" : "") + formatCount(p.total));
+      set("rate", formatRate(p.rate));
+      set("eta", formatSeconds(p.eta_seconds));
+      set("elapsed", formatSeconds(p.elapsed_seconds));
+      set("written", formatCount(r.rows.written));
+      set("skipped", formatCount(r.rows.skipped));
+      if (r.finished_at) {
+        var fin = field("finished");
+        if (fin) {
+          var t = document.createElement("time");
+          t.setAttribute("datetime", r.finished_at);
+          t.textContent = r.finished_at;
+          fin.textContent = "";
+          fin.appendChild(t);
+          localTime(t);
+        }
+      }
+      var changed = false;
+      run.querySelectorAll("[data-batch]").forEach(function (el) {
+        var st = el.getAttribute("data-batch");
+        var text = formatCount((p.batches && p.batches[st]) || 0);
+        if (el.textContent !== text) el.textContent = text;
+        if (text !== loaded[st]) changed = true;
+      });
+      var stale = field("stale");
+      if (stale && changed) stale.hidden = false;
+      var failed = (p.batches && p.batches.failed) || 0;
+      run.querySelectorAll("form[data-when]").forEach(function (form) {
+        var show = form.getAttribute("data-when").split(" ").indexOf(r.status) >= 0 &&
+          (!form.hasAttribute("data-needs-failed") || failed > 0);
+        if (form.hidden === show) form.hidden = !show;
+      });
+      refreshChart(terminal[r.status]);
+    }
+
+    var live = field("live");
+    var es = new EventSource(run.getAttribute("data-events"));
+    es.addEventListener("open", function () { if (live) live.hidden = false; });
+    es.addEventListener("error", function () { if (live) live.hidden = true; });
+    es.addEventListener("run", function (ev) {
+      var r;
+      try { r = JSON.parse(ev.data); } catch (e) { return; }
+      update(r);
+      if (terminal[r.status]) {
+        // The server ends the stream when the run ends; do not reconnect.
+        es.close();
+        if (live) live.hidden = true;
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();

@@ -1,0 +1,182 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/dripflow/dripflow/pkg/api"
+	"github.com/dripflow/dripflow/pkg/control"
+	"github.com/dripflow/dripflow/pkg/store"
+)
+
+// flowConfig mirrors the JSON flows.Describe stores for a flow.
+type flowConfig struct {
+	Source     connectorConfig `json:"source"`
+	Transforms []string        `json:"transforms"`
+	Sink       connectorConfig `json:"sink"`
+	Runtime    string          `json:"runtime"`
+}
+
+type connectorConfig struct {
+	Type     string          `json:"type"`
+	Settings json.RawMessage `json:"settings"`
+}
+
+// connectorView is a connector as the flows page shows it.
+type connectorView struct {
+	Type     string
+	Settings []setting
+}
+
+type setting struct{ Key, Value string }
+
+func connectorOf(c connectorConfig) connectorView {
+	v := connectorView{Type: c.Type}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(c.Settings, &m) != nil {
+		if len(c.Settings) > 0 {
+			v.Settings = []setting{{"settings", string(c.Settings)}}
+		}
+		return v
+	}
+	for k, raw := range m {
+		var str string
+		val := string(raw)
+		if json.Unmarshal(raw, &str) == nil {
+			val = str
+		}
+		if val == "null" || val == "" || val == "[]" || val == "{}" {
+			continue
+		}
+		v.Settings = append(v.Settings, setting{k, val})
+	}
+	sort.Slice(v.Settings, func(i, j int) bool { return v.Settings[i].Key < v.Settings[j].Key })
+	return v
+}
+
+type flowView struct {
+	api.Flow
+	Registered bool
+	Source     connectorView
+	Sink       connectorView
+	Transforms []string
+	Runs       []api.Run
+	Busy       bool // a run is still going, so "trigger now" would be refused
+}
+
+func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int) flowView {
+	v := flowView{Flow: s.flowOf(ctx, fs)}
+	_, v.Registered = s.opts.Registry.Lookup(fs.Name)
+	var cfg flowConfig
+	if json.Unmarshal(v.Config, &cfg) == nil {
+		v.Source, v.Sink, v.Transforms = connectorOf(cfg.Source), connectorOf(cfg.Sink), cfg.Transforms
+		if v.Runtime == "" {
+			v.Runtime = cfg.Runtime
+		}
+	}
+	if pg, err := s.opts.Store.ListRuns(ctx, store.RunFilter{Definition: fs.Name, Limit: recent}); err == nil {
+		now := time.Now()
+		for _, r := range pg.Items {
+			v.Runs = append(v.Runs, api.RunOf(r, now))
+		}
+		v.Busy = len(pg.Items) > 0 && !pg.Items[0].State.Terminal()
+	}
+	return v
+}
+
+func (s *Server) flowsPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
+	states, err := s.opts.Store.ListFlows(r.Context())
+	if err != nil {
+		s.uiFailErr(w, r, q, err)
+		return
+	}
+	var flows []flowView
+	for _, fs := range states {
+		flows = append(flows, s.flowView(r.Context(), fs, 5))
+	}
+	p := s.newPage(w, r, q, "Flows", "flows")
+	p.Data = flows
+	s.render(w, r, http.StatusOK, "flows", p)
+}
+
+func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
+	fs, err := s.opts.Store.GetFlow(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.uiFailErr(w, r, q, err)
+		return
+	}
+	p := s.newPage(w, r, q, "Flow "+fs.Name, "flows")
+	p.Data = s.flowView(r.Context(), fs, 25)
+	s.render(w, r, http.StatusOK, "flow", p)
+}
+
+// flowBack is where a flow action returns: the flow's page or the list,
+// as the form says.
+func flowBack(r *http.Request, name string) string {
+	if r.PostFormValue("back") == "flow" {
+		return "/flows/" + pathEscape(name)
+	}
+	return "/flows"
+}
+
+func (s *Server) setFlowActiveUI(w http.ResponseWriter, r *http.Request, q *uiReq, active bool) {
+	name := r.PathValue("name")
+	if _, err := s.opts.Store.SetFlowActive(r.Context(), name, active); err != nil {
+		status, msg := s.uiError(r, err)
+		if status == http.StatusNotFound {
+			s.uiFail(w, r, q, status, msg)
+			return
+		}
+		s.redirect(w, r, flowBack(r, name), &flash{Kind: "error", Message: msg})
+		return
+	}
+	s.log.Info("flow activation", zap.String("definition", name), zap.Bool("active", active), zap.String("by", q.identity))
+	msg := fmt.Sprintf("Flow %s activated: it runs by its runtime from now on.", name)
+	if !active {
+		msg = fmt.Sprintf("Flow %s deactivated: it starts no new run by itself.", name)
+	}
+	s.redirect(w, r, flowBack(r, name), &flash{Kind: "ok", Message: msg})
+}
+
+func (s *Server) uiActivateFlow(w http.ResponseWriter, r *http.Request, q *uiReq) {
+	s.setFlowActiveUI(w, r, q, true)
+}
+
+func (s *Server) uiDeactivateFlow(w http.ResponseWriter, r *http.Request, q *uiReq) {
+	s.setFlowActiveUI(w, r, q, false)
+}
+
+// uiTriggerFlow starts a run of the flow now, unless one is still going
+// (as POST /api/v1/flows/{name}/trigger).
+func (s *Server) uiTriggerFlow(w http.ResponseWriter, r *http.Request, q *uiReq) {
+	name := r.PathValue("name")
+	if _, err := s.opts.Store.GetFlow(r.Context(), name); err != nil {
+		s.uiFailErr(w, r, q, err)
+		return
+	}
+	fail := func(msg string) { s.redirect(w, r, flowBack(r, name), &flash{Kind: "error", Message: msg}) }
+	pg, err := s.opts.Store.ListRuns(r.Context(), store.RunFilter{Definition: name, Limit: 1})
+	if err != nil {
+		_, msg := s.uiError(r, err)
+		fail(msg)
+		return
+	}
+	if len(pg.Items) > 0 && !pg.Items[0].State.Terminal() {
+		fail(fmt.Sprintf("Run %d of flow %s is still %s; trigger again when it ends.", pg.Items[0].ID, name, pg.Items[0].State))
+		return
+	}
+	run, err := s.ctl.CreateRun(r.Context(), control.NewRun{Definition: name, CreatedBy: q.identity})
+	if err != nil {
+		_, msg := s.uiError(r, err)
+		fail(msg)
+		return
+	}
+	s.log.Info("flow triggered", zap.String("definition", name), zap.Int64("run", run.ID), zap.String("by", q.identity))
+	s.redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), &flash{Kind: "ok", Message: fmt.Sprintf("Run %d of flow %s started.", run.ID, name)})
+}
