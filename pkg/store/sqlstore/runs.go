@@ -389,8 +389,12 @@ func (s *Store) lockRun(tx *gorm.DB, id int64) (runRow, bool, error) {
 	return row, ok, err
 }
 
-// lockBatchesIn locks, in seq order, the run's batches that are in one of
-// states (outside SQLite, whose transactions lock the whole database).
+// lockBatchesIn locks the run's batches that are in one of states (outside
+// SQLite, whose transactions lock the whole database). It locks from the
+// highest seq down: workers claim batches roughly in seq order, so the scan
+// takes the untouched tail at once and then waits only for the few batches
+// being claimed, where locking upwards would queue behind the claimers' front
+// for as long as they keep moving.
 func (s *Store) lockBatchesIn(tx *gorm.DB, runID int64, states ...store.BatchState) error {
 	names := make([]string, len(states))
 	for i, st := range states {
@@ -404,10 +408,10 @@ func (s *Store) lockBatchesIn(tx *gorm.DB, runID int64, states ...store.BatchSta
 		// Through the primary key: InnoDB locking through the (run_id, state,
 		// seq) index would lock index records before rows, the opposite of
 		// a claim, which locks the row and then moves its index record.
-		return tx.Raw("SELECT seq FROM "+batchesTable+" FORCE INDEX (PRIMARY) WHERE run_id = ? AND state IN ? ORDER BY seq FOR UPDATE",
+		return tx.Raw("SELECT seq FROM "+batchesTable+" FORCE INDEX (PRIMARY) WHERE run_id = ? AND state IN ? ORDER BY seq DESC FOR UPDATE",
 			runID, names).Scan(&seqs).Error
 	default:
-		return s.forUpdate(tx.Table(batchesTable).Select("seq").Where("run_id = ? AND state IN ?", runID, names).Order("seq")).
+		return s.forUpdate(tx.Table(batchesTable).Select("seq").Where("run_id = ? AND state IN ?", runID, names).Order("seq DESC")).
 			Find(&seqs).Error
 	}
 }
