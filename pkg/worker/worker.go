@@ -96,7 +96,12 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
+// sameDatabase reports whether a and b share one connection pool. A nil
+// handle (a job that writes elsewhere) shares none.
 func sameDatabase(a, b *gorm.DB) bool {
+	if a == nil || b == nil {
+		return false
+	}
 	x, err1 := a.DB()
 	y, err2 := b.DB()
 	return err1 == nil && err2 == nil && x == y
