@@ -12,7 +12,7 @@ TEST_TIMEOUT ?= 20m
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: services
 services: ## start (or install) Redis, PostgreSQL and MariaDB for the tests
@@ -41,3 +41,7 @@ fmt: ## format the code
 .PHONY: build
 build: ## build every package and command without cgo
 	CGO_ENABLED=0 $(GO) build $(PKGS)
+
+.PHONY: check-deploy
+check-deploy: ## validate docker-compose.yml and deploy/, and that every binary builds static
+	@GO=$(GO) bash scripts/check-deploy.sh
