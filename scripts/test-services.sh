@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test-services.sh makes the services dripflow's tests need reachable on this
-# machine — Redis, PostgreSQL and MariaDB — and exports the URLs the tests read.
+# machine — Redis, PostgreSQL and MariaDB, and Debian's chromium for the
+# browser tests — and exports the URLs the tests read.
 #
 #   . scripts/test-services.sh          # start/install, then export the URLs
 #   scripts/test-services.sh            # same, printing the export lines
@@ -11,8 +12,9 @@
 # and not managed (point them anywhere you like).
 #
 # Exports DRIPFLOW_TEST_REDIS_URL, DRIPFLOW_TEST_POSTGRES_URL,
-# DRIPFLOW_TEST_MYSQL_URL. Tests create their own throwaway databases and key
-# prefixes under these, so packages run in parallel without sharing state.
+# DRIPFLOW_TEST_MYSQL_URL and DRIPFLOW_TEST_CHROMIUM. Tests create their own
+# throwaway databases and key prefixes under these, so packages run in
+# parallel without sharing state.
 
 _dft_main() {
   local sudo=""
@@ -112,12 +114,21 @@ _dft_main() {
     mysql -h 127.0.0.1 -P 3306 -uroot -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null 2>&1 || true
   fi
 
+  # ---- Chromium (browser tests) --------------------------------------
+  if [ -z "${DRIPFLOW_TEST_CHROMIUM:-}" ]; then
+    export DRIPFLOW_TEST_CHROMIUM="/usr/bin/chromium"
+    if [ ! -x "$DRIPFLOW_TEST_CHROMIUM" ]; then
+      _dft_install chromium || true
+    fi
+  fi
+
   # ---- report ---------------------------------------------------------
   local ok=1
   redis-cli -u "$DRIPFLOW_TEST_REDIS_URL" ping >/dev/null 2>&1 || { _dft_log "Redis NOT reachable at $DRIPFLOW_TEST_REDIS_URL"; ok=0; }
   psql "$DRIPFLOW_TEST_POSTGRES_URL" -Atqc 'select 1' >/dev/null 2>&1 || { _dft_log "PostgreSQL NOT reachable at $DRIPFLOW_TEST_POSTGRES_URL"; ok=0; }
   mysqladmin -h 127.0.0.1 -P 3306 -uroot ping >/dev/null 2>&1 || { _dft_log "MariaDB NOT reachable at $DRIPFLOW_TEST_MYSQL_URL"; ok=0; }
-  [ "$ok" = 1 ] && _dft_log "Redis, PostgreSQL and MariaDB are ready"
+  [ -x "$DRIPFLOW_TEST_CHROMIUM" ] || { _dft_log "chromium NOT found at $DRIPFLOW_TEST_CHROMIUM (browser tests skip, or fail with CI=true)"; ok=0; }
+  [ "$ok" = 1 ] && _dft_log "Redis, PostgreSQL, MariaDB and chromium are ready"
   unset -f _dft_log _dft_install _dft_wait
   return 0
 }
@@ -128,4 +139,5 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   echo "export DRIPFLOW_TEST_REDIS_URL='$DRIPFLOW_TEST_REDIS_URL'"
   echo "export DRIPFLOW_TEST_POSTGRES_URL='$DRIPFLOW_TEST_POSTGRES_URL'"
   echo "export DRIPFLOW_TEST_MYSQL_URL='$DRIPFLOW_TEST_MYSQL_URL'"
+  echo "export DRIPFLOW_TEST_CHROMIUM='$DRIPFLOW_TEST_CHROMIUM'"
 fi

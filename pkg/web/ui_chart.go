@@ -21,7 +21,7 @@ const (
 	plotX0, plotX1         = 64, 704
 	plotY0, plotY1         = 18, 184
 	chartBuckets           = 48
-	chartMinBucketDuration = time.Second
+	chartMinBucketDuration = 100 * time.Millisecond
 )
 
 // throughputChart renders rows per second over time as a standalone SVG:
@@ -92,9 +92,16 @@ func throughputChart(points []chartPoint) []byte {
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="start">%s</text>`, plotX0, plotY1+16, first.UTC().Format(layout))
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s UTC</text>`, plotX1, plotY1+16, last.UTC().Format(layout))
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#64748b">%d batches · buckets of %s</text>`, (plotX0+plotX1)/2, plotY1+16, len(points), step.Round(time.Second))
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#64748b">%d batches · buckets of %s</text>`, (plotX0+plotX1)/2, plotY1+16, len(points), bucketLabel(step))
 	b.WriteString(`</svg>`)
 	return b.Bytes()
+}
+
+func bucketLabel(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func maxOf(v []float64) float64 {

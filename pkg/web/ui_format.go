@@ -118,13 +118,19 @@ func formatSeconds(sec float64) string {
 	}
 	t := int64(math.Round(sec))
 	d, h, m, s := t/86400, t/3600%24, t/60%60, t%60
+	two := func(a int64, ua string, b int64, ub string) string {
+		if b == 0 {
+			return fmt.Sprintf("%d%s", a, ua)
+		}
+		return fmt.Sprintf("%d%s %d%s", a, ua, b, ub)
+	}
 	switch {
 	case d > 0:
-		return fmt.Sprintf("%dd %dh", d, h)
+		return two(d, "d", h, "h")
 	case h > 0:
-		return fmt.Sprintf("%dh %dm", h, m)
+		return two(h, "h", m, "m")
 	case m > 0:
-		return fmt.Sprintf("%dm %ds", m, s)
+		return two(m, "m", s, "s")
 	}
 	return fmt.Sprintf("%ds", s)
 }

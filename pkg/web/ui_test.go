@@ -686,10 +686,10 @@ func TestUIStartRunFromForm(t *testing.T) {
 	for _, want := range []string{
 		`name="p.note"`, `required`, // required text
 		`<select id="p-mode" name="p.mode"`, `<option value="slow">slow</option>`, `<option value="fast" selected>fast</option>`, // enum with default
-		`type="checkbox" name="p.include_broken"`,                    // boolean
-		`name="p.sleep_ms" type="number" value="0" step="1"`,         // integer with default
-		`name="p.since" type="datetime-local"`,                       // time
-		`name="start_at"`, `name="tz" value="UTC"`, `data-auto-tz`,   // schedule for later
+		`type="checkbox" name="p.include_broken"`,                  // boolean
+		`name="p.sleep_ms" type="number" value="0" step="1"`,       // integer with default
+		`name="p.since" type="datetime-local"`,                     // time
+		`name="start_at"`, `name="tz" value="UTC"`, `data-auto-tz`, // schedule for later
 		`placeholder="10"`,                                           // default batch size
 		`formaction="/definitions/ui_touch/preview"`, `data-preview`, // count preview
 	} {
@@ -937,5 +937,3 @@ func TestUIFlows(t *testing.T) {
 		t.Errorf("unknown flow page: %d", r.code)
 	}
 }
-
-

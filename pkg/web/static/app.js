@@ -18,9 +18,9 @@
     if (sec < 10) return sec.toFixed(1) + "s";
     var t = Math.round(sec);
     var d = Math.floor(t / 86400), h = Math.floor(t / 3600) % 24, m = Math.floor(t / 60) % 60, s = t % 60;
-    if (d > 0) return d + "d " + h + "h";
-    if (h > 0) return h + "h " + m + "m";
-    if (m > 0) return m + "m " + s + "s";
+    if (d > 0) return h ? d + "d " + h + "h" : d + "d";
+    if (h > 0) return m ? h + "h " + m + "m" : h + "h";
+    if (m > 0) return s ? m + "m " + s + "s" : m + "m";
     return s + "s";
   }
   function formatRate(r) {
@@ -93,7 +93,9 @@
       ev.preventDefault();
       out.textContent = "Counting…";
       fetch(button.getAttribute("formaction"), {
-        method: "POST", body: new FormData(form), credentials: "same-origin",
+        // URL-encoded like the form itself (FormData alone would go as
+        // multipart).
+        method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin",
         headers: { "Accept": "application/json" }
       }).then(function (resp) {
         return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
