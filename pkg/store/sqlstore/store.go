@@ -163,8 +163,12 @@ func closeDB(db *gorm.DB) {
 	}
 }
 
-// DB returns the store's gorm connection, for transactions that
-// CompleteBatchTx joins.
+// DB returns the store's gorm connection: the handle for the application's
+// own queries on the store's database and for the transactions that
+// CompleteBatchTx joins. On SQLite its transactions begin IMMEDIATE, so one
+// holds the database's write lock until it ends and the store's writes wait
+// for it (up to the busy timeout, 10s, then retried): keep such transactions
+// short.
 func (s *Store) DB() *gorm.DB { return s.db }
 
 // Ping reports whether the database answers.
