@@ -453,9 +453,8 @@ func TestWorkloads(t *testing.T) {
 			if len(c.EnvFrom) == 0 {
 				t.Errorf("%s: takes nothing from the ConfigMap and the Secret", where)
 			}
-			// Whatever serves a port is probed.
-			if len(c.Ports) > 0 && (c.ReadinessProbe == nil || c.LivenessProbe == nil) {
-				t.Errorf("%s: serves a port but lacks a readiness or liveness probe", where)
+			if o.Kind == "Deployment" && (c.ReadinessProbe == nil || c.LivenessProbe == nil) {
+				t.Errorf("%s: needs a readiness and a liveness probe", where)
 			}
 		}
 	}
@@ -473,38 +472,44 @@ func TestWorkloads(t *testing.T) {
 		t.Errorf("migrate Job: want one container running %s/dripflow migrate", binDir)
 	}
 
-	// web: probed on /readyz and /healthz, on the port DRIPFLOW_HTTP_ADDR names.
-	var webDep workload
-	find(t, objs, "Deployment", "dripflow-web").decode(t, &webDep)
-	wc := webDep.Spec.Template.Spec.Containers[0]
-	checkCommand(t, "web", wc.Command, bins)
-	if path.Base(wc.Command[0]) != "web" {
-		t.Errorf("dripflow-web runs %s", wc.Command[0])
-	}
-	_, port, err := splitHostPort(cm["DRIPFLOW_HTTP_ADDR"])
-	if err != nil {
-		t.Fatalf("ConfigMap DRIPFLOW_HTTP_ADDR: %v", err)
-	}
-	portNames := map[string]int{}
-	for _, p := range wc.Ports {
-		portNames[p.Name] = p.ContainerPort
-	}
-	probePort := func(what string, p *probe, wantPath string) {
-		if p == nil || p.HTTPGet == nil {
-			t.Errorf("web: no HTTP %s probe", what)
-			return
+	// Every long-running process is probed on /readyz and /healthz, on the
+	// port its listen setting names, and scraped there.
+	for deployment, setting := range map[string]string{
+		"dripflow-web":       "DRIPFLOW_HTTP_ADDR",
+		"dripflow-worker":    "DRIPFLOW_METRICS_ADDR",
+		"dripflow-scheduler": "DRIPFLOW_METRICS_ADDR",
+	} {
+		var dep workload
+		find(t, objs, "Deployment", deployment).decode(t, &dep)
+		_, port, err := splitHostPort(cm[setting])
+		if err != nil {
+			t.Fatalf("ConfigMap %s: %v", setting, err)
 		}
-		if p.HTTPGet.Path != wantPath {
-			t.Errorf("web: %s probe on %q, want %q", what, p.HTTPGet.Path, wantPath)
+		c := dep.Spec.Template.Spec.Containers[0]
+		if want := strings.TrimPrefix(deployment, "dripflow-"); len(c.Command) == 0 || path.Base(c.Command[0]) != want {
+			t.Errorf("%s does not run %s", deployment, want)
 		}
-		if got := resolvePort(p.HTTPGet.Port, portNames); got != port {
-			t.Errorf("web: %s probe on port %v (%d), but web listens on %d (DRIPFLOW_HTTP_ADDR)", what, p.HTTPGet.Port, got, port)
+		named := map[string]int{}
+		for _, p := range c.Ports {
+			named[p.Name] = p.ContainerPort
 		}
-	}
-	probePort("readiness", wc.ReadinessProbe, "/readyz")
-	probePort("liveness", wc.LivenessProbe, "/healthz")
-	if a := webDep.Spec.Template.Metadata.Annotations; a["prometheus.io/port"] != strconv.Itoa(port) || a["prometheus.io/path"] != "/metrics" {
-		t.Errorf("web: prometheus.io annotations %v do not point at :%d/metrics", a, port)
+		check := func(what string, p *probe, wantPath string) {
+			if p == nil || p.HTTPGet == nil {
+				t.Errorf("%s: no HTTP %s probe", deployment, what)
+				return
+			}
+			if p.HTTPGet.Path != wantPath {
+				t.Errorf("%s: %s probe on %q, want %q", deployment, what, p.HTTPGet.Path, wantPath)
+			}
+			if got := resolvePort(p.HTTPGet.Port, named); got != port {
+				t.Errorf("%s: %s probe on port %v (%d), but it listens on %d (%s)", deployment, what, p.HTTPGet.Port, got, port, setting)
+			}
+		}
+		check("readiness", c.ReadinessProbe, "/readyz")
+		check("liveness", c.LivenessProbe, "/healthz")
+		if a := dep.Spec.Template.Metadata.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != strconv.Itoa(port) || a["prometheus.io/path"] != "/metrics" {
+			t.Errorf("%s: prometheus.io annotations %v do not point at :%d/metrics", deployment, a, port)
+		}
 	}
 
 	// worker: the kubelet waits longer than the worker drains.
@@ -818,6 +823,11 @@ type promConfig struct {
 		StaticConfigs []struct {
 			Targets []string `yaml:"targets"`
 		} `yaml:"static_configs"`
+		DNSSDConfigs []struct {
+			Names []string `yaml:"names"`
+			Type  string   `yaml:"type"`
+			Port  int      `yaml:"port"`
+		} `yaml:"dns_sd_configs"`
 		KubernetesSDConfigs []struct {
 			Role string `yaml:"role"`
 		} `yaml:"kubernetes_sd_configs"`
@@ -826,25 +836,35 @@ type promConfig struct {
 
 func TestPrometheus(t *testing.T) {
 	svcs := compose(t)
-	_, port, err := splitHostPort(svcs["web"].Environment["DRIPFLOW_HTTP_ADDR"])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c promConfig
 	if err := readYAML(t, filepath.Join("prometheus", "prometheus.yml"))[0].Decode(&c); err != nil {
 		t.Fatal(err)
 	}
-	want := "web:" + strconv.Itoa(port)
-	found := false
-	for _, sc := range c.ScrapeConfigs {
-		for _, st := range sc.StaticConfigs {
-			if slices.Contains(st.Targets, want) && (sc.MetricsPath == "" || sc.MetricsPath == "/metrics") {
-				found = true
+	// Each dripflow process of the compose stack is scraped on the port it
+	// serves /metrics on; scaled workers are found through DNS.
+	for svc, setting := range map[string]string{"web": "DRIPFLOW_HTTP_ADDR", "scheduler": "DRIPFLOW_METRICS_ADDR", "worker": "DRIPFLOW_METRICS_ADDR"} {
+		_, port, err := splitHostPort(svcs[svc].Environment[setting])
+		if err != nil {
+			t.Fatalf("compose %s %s: %v", svc, setting, err)
+		}
+		found := false
+		for _, sc := range c.ScrapeConfigs {
+			if sc.MetricsPath != "" && sc.MetricsPath != "/metrics" {
+				continue
+			}
+			for _, st := range sc.StaticConfigs {
+				found = found || slices.Contains(st.Targets, svc+":"+strconv.Itoa(port))
+			}
+			for _, d := range sc.DNSSDConfigs {
+				found = found || (slices.Contains(d.Names, svc) && d.Port == port && d.Type == "A")
 			}
 		}
-	}
-	if !found {
-		t.Errorf("prometheus.yml does not scrape %s/metrics", want)
+		if !found {
+			t.Errorf("prometheus.yml does not scrape %s on :%d/metrics (%s)", svc, port, setting)
+		}
+		if svc != "web" && len(svcs[svc].Ports) > 0 {
+			t.Errorf("compose %s publishes ports %q; keep its metrics port inside the network", svc, svcs[svc].Ports)
+		}
 	}
 	var k promConfig
 	if err := readYAML(t, filepath.Join("prometheus", "kubernetes.yml"))[0].Decode(&k); err != nil {
