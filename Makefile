@@ -27,6 +27,15 @@ test: ## run every test with -race against real Redis, PostgreSQL, MariaDB and S
 test-short: ## run the tests that need no service (-short)
 	$(GO) test -short -count=1 $(TESTFLAGS) $(PKGS)
 
+# Benchmark flags: `make bench BENCHFLAGS='--quick'`, `--rows 500000`,
+# `--only inplace,noop`; `go run ./bench/cmd/dripflow-bench --help` lists them.
+BENCHFLAGS ?=
+
+.PHONY: bench
+bench: ## measure dripflow against one UPDATE, a hand-written loop and plain asynq (~15 min); table on stdout, JSON in bench-results/
+	@. scripts/test-services.sh && \
+	  $(GO) run ./bench/cmd/dripflow-bench $(BENCHFLAGS)
+
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck and a tidy go.mod
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,33 @@
+// Package bench is dripflow's benchmark suite (`make bench`): it measures
+// dripflow side by side with what it replaces, in one run, and reports
+// ratios, because absolute times on shared machines are noisy.
+//
+// Against local PostgreSQL and Redis it runs five sections:
+//
+//  1. inplace: an in-place backfill of Config.Rows rows (val = val + 1),
+//     as one UPDATE statement (the floor), as a hand-written pgx keyset
+//     loop on one and on two connections (what a user would write
+//     instead), and through dripflow with the SQL store (in the data's
+//     database, checkpoints in the batches' transactions) and with the
+//     Redis store. Every variant starts from a copy of one template
+//     database, and every result is checked (each row bumped exactly once).
+//  2. noop: Config.NoopBatches batches that do nothing through dripflow,
+//     with each store, against as many no-op tasks through plain asynq at
+//     the same concurrency.
+//  3. flow: a flow (SQL source, upsert sink) copying the table into
+//     another, against one INSERT … SELECT … ON CONFLICT DO UPDATE.
+//  4. firstbatch: a scheduler and a worker as separate processes (this
+//     binary re-executed; see IsProcess) with the SQL store: the time from
+//     CreateRun returning to the first batch's StartedAt at each of
+//     Config.Sizes, and the processes' peak RSS after a full run.
+//  5. storeops: the store operations a batch costs (append, enqueue, get
+//     run, claim, complete), driven straight through the SQL store on
+//     PostgreSQL and the Redis store.
+//
+// Sections 1–3 run the scheduler and the worker inside the benchmark's own
+// process, as cmd/scheduler and cmd/worker wire them. Every database and
+// Redis database the benchmark makes is throwaway and removed at the end,
+// also when it is interrupted. The Redis databases are reserved the way the
+// tests reserve them (internal/testenv.RedisDB), so a benchmark and a test
+// run never share one.
+package bench

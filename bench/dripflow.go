@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
+
+	"github.com/dripflow/dripflow/pkg/control"
+	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/store/redisstore"
+	"github.com/dripflow/dripflow/pkg/store/sqlstore"
+)
+
+// dripflowEnv is what an in-process dripflow runs on: a store, the
+// application database and a Redis database of its own.
+type dripflowEnv struct {
+	st    store.Store
+	db    *gorm.DB
+	rdb   *redis.Client
+	close func()
+}
+
+// dripflowEnv opens a store for the database at url: the SQL store in that
+// database (the application database is then the store's own handle, so
+// checkpoints commit in the batches' transactions, as in production), or
+// the Redis store with the application database opened beside it. url ""
+// means no application database (the no-op job needs none); the SQL store
+// then gets a database of its own.
+func (r *runner) dripflowEnv(ctx context.Context, url string, redisStore bool) (*dripflowEnv, error) {
+	rurl, err := r.svc.redisDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := r.svc.redisClient(ctx, rurl)
+	if err != nil {
+		return nil, err
+	}
+	if redisStore {
+		st, err := redisstore.New(rdb, redisstore.Config{})
+		if err != nil {
+			return nil, err
+		}
+		de := &dripflowEnv{st: st, rdb: rdb, close: func() {}}
+		if url != "" {
+			if de.db, err = sqlstore.OpenDB(ctx, url, 0); err != nil {
+				return nil, err
+			}
+			de.close = func() { closeGorm(de.db) }
+		}
+		return de, nil
+	}
+	if url == "" {
+		if _, url, err = r.svc.createDB(ctx, "", false); err != nil {
+			return nil, err
+		}
+		if err := sqlstore.MigrateURL(ctx, url); err != nil {
+			return nil, err
+		}
+	}
+	st, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return &dripflowEnv{st: st, db: st.DB(), rdb: rdb, close: func() { st.Close() }}, nil
+}
+
+// runOnCluster starts a scheduler and a worker of the given concurrency on
+// de, runs n to its end, and stops them.
+func (r *runner) runOnCluster(ctx context.Context, de *dripflowEnv, concurrency int, n control.NewRun) (runResult, error) {
+	cl, err := startCluster(ctx, clusterConfig{Store: de.st, DB: de.db, Redis: de.rdb, Registry: r.reg, Concurrency: concurrency})
+	if err != nil {
+		return runResult{}, err
+	}
+	defer cl.stop()
+	rr, err := runToEnd(ctx, cl.ctl, de.st, n, r.cfg.Timeout)
+	if dir := r.cfg.Timeline; dir != "" && err == nil {
+		name := strings.NewReplacer("*", "", "/", "_").Replace(fmt.Sprintf("%s-%T-%d.csv", n.Definition, de.st, time.Now().UnixNano()))
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return rr, err
+		}
+		if err := dumpTimeline(ctx, de.st, rr.Run.ID, path); err != nil {
+			r.logf("warning: timeline: %v", err)
+		}
+	}
+	return rr, err
+}
+
+func closeGorm(db *gorm.DB) {
+	if sqlDB, err := db.DB(); err == nil {
+		sqlDB.Close()
+	}
+}
+
+// Seconds is a duration that JSON shows as seconds.
+type Seconds time.Duration
+
+// Seconds returns s in seconds.
+func (s Seconds) Seconds() float64 { return time.Duration(s).Seconds() }
+
+// MarshalJSON writes seconds with microsecond precision.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(strconvFloat(time.Duration(s).Seconds(), 6)), nil
+}
+
+// dumpTimeline writes the run's batches (seq, created, enqueued, started,
+// finished, in ms since the first batch was created) to path as CSV.
+func dumpTimeline(ctx context.Context, st store.Store, runID int64, path string) error {
+	var bs []store.Batch
+	f := store.BatchFilter{Limit: store.MaxLimit}
+	for {
+		page, err := st.ListBatches(ctx, runID, f)
+		if err != nil {
+			return err
+		}
+		bs = append(bs, page.Items...)
+		if page.NextCursor == "" {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	if len(bs) == 0 {
+		return nil
+	}
+	t0 := bs[0].CreatedAt
+	ms := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return strconvFloat(float64(t.Sub(t0).Microseconds())/1000, 3)
+	}
+	var sb strings.Builder
+	sb.WriteString("seq,created_ms,enqueued_ms,started_ms,finished_ms,duration_ms,attempts\n")
+	for _, b := range bs {
+		created := b.CreatedAt
+		fmt.Fprintf(&sb, "%d,%s,%s,%s,%s,%s,%d\n", b.Seq, ms(&created), ms(b.EnqueuedAt), ms(b.StartedAt), ms(b.FinishedAt),
+			strconvFloat(float64(b.Duration.Microseconds())/1000, 3), b.Attempts)
+	}
+	return os.WriteFile(path, []byte(sb.String()), 0o644)
+}

@@ -1,0 +1,322 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dripflow/dripflow/pkg/control"
+	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/store/sqlstore"
+)
+
+// Variants of the in-place backfill.
+const (
+	VariantUpdate   = "update"         // (a) one UPDATE statement
+	VariantLoop1    = "loop-1conn"     // (b) hand-written keyset loop, one connection
+	VariantLoop2    = "loop-2conn"     // (b) the same on two connections
+	VariantSQLStore = "dripflow-sql"   // (c) dripflow, SQL store in the data's database
+	VariantRedis    = "dripflow-redis" // (d) dripflow, Redis store
+)
+
+// InPlaceResult is section 1.
+type InPlaceResult struct {
+	Rows      int              `json:"rows"`
+	BatchSize int              `json:"batch_size"`
+	Variants  []InPlaceVariant `json:"variants"`
+	byName    map[string]*InPlaceVariant
+}
+
+// InPlaceVariant is one way of bumping every row.
+type InPlaceVariant struct {
+	Name        string  `json:"name"`
+	Description string  `json:"description"`
+	Wall        Seconds `json:"wall_s"`
+	RowsPerSec  float64 `json:"rows_per_s"`
+	// VsUpdate and VsBestLoop are Wall divided by the single UPDATE's and
+	// by the faster hand-written loop's.
+	VsUpdate   float64 `json:"vs_update"`
+	VsBestLoop float64 `json:"vs_best_loop"`
+	// Batches and BatchMean (dripflow only): the run's batches and the
+	// mean time a worker spent in one (its transaction, checkpoint
+	// included).
+	Batches   int64   `json:"batches,omitempty"`
+	BatchMean Seconds `json:"batch_mean_s,omitempty"`
+}
+
+func (r *InPlaceResult) variant(name string) *InPlaceVariant {
+	if r == nil {
+		return nil
+	}
+	for i := range r.Variants {
+		if r.Variants[i].Name == name {
+			return &r.Variants[i]
+		}
+	}
+	return nil
+}
+
+// template makes (once) a database holding the store's schema and
+// bench_rows with rows rows, vacuumed and frozen, so that its copies all
+// start from the same state.
+func (r *runner) template(ctx context.Context, rows int) (string, error) {
+	if r.tpl != "" && r.tplRows == rows {
+		return r.tpl, nil
+	}
+	name, url, err := r.svc.createDB(ctx, "", false)
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	if err := sqlstore.MigrateURL(ctx, url); err != nil {
+		return "", fmt.Errorf("migrate store schema: %w", err)
+	}
+	if err := seed(ctx, url, rows); err != nil {
+		return "", err
+	}
+	r.logf("seeded %d rows in %s", rows, time.Since(start).Round(time.Millisecond))
+	r.tpl, r.tplRows = name, rows
+	return name, nil
+}
+
+// seed creates the benchmark's tables in the database at url and fills
+// bench_rows with ids 1..rows.
+func seed(ctx context.Context, url string, rows int) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, stmt := range []string{schemaSQL, seedSQL, "VACUUM (FREEZE, ANALYZE) bench_rows", "VACUUM (FREEZE, ANALYZE) bench_copies"} {
+		var args []any
+		if stmt == seedSQL {
+			args = []any{rows}
+		}
+		if _, err := conn.Exec(ctx, stmt, args...); err != nil {
+			return fmt.Errorf("seed %d rows: %w", rows, err)
+		}
+	}
+	return nil
+}
+
+// largeTable is the size from which a template is copied file by file and a
+// checkpoint precedes each measurement; smaller ones take less time
+// without.
+const largeTable = 200_000
+
+// copyOf creates a copy of the template and returns its URL and a function
+// that drops it.
+func (r *runner) copyOf(ctx context.Context, tpl string) (string, func(), error) {
+	large := r.tplRows >= largeTable
+	name, url, err := r.svc.createDB(ctx, tpl, large)
+	if err != nil {
+		return "", nil, err
+	}
+	if large {
+		r.svc.checkpoint(ctx)
+	}
+	return url, func() {
+		if err := r.svc.dropDB(ctx, name); err != nil {
+			r.logf("warning: %v", err)
+		}
+	}, nil
+}
+
+func (r *runner) inPlace(ctx context.Context) (*InPlaceResult, error) {
+	rows := r.cfg.Rows
+	r.logf("section 1: in-place backfill of %d rows, batch size %d", rows, r.cfg.BatchSize)
+	tpl, err := r.template(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	res := &InPlaceResult{Rows: rows, BatchSize: r.cfg.BatchSize}
+	variants := []struct {
+		name, desc string
+		run        func(ctx context.Context, url string) (InPlaceVariant, error)
+	}{
+		{VariantUpdate, "one UPDATE statement (the floor)", func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return timed(func() error { return singleUpdate(ctx, url) })
+		}},
+		{VariantLoop1, "hand-written keyset loop, pgx, 1 connection", func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return timed(func() error { return handLoop(ctx, url, 1, r.cfg.BatchSize) })
+		}},
+		{VariantLoop2, fmt.Sprintf("hand-written keyset loop, pgx, %d connections", max(2, r.cfg.Concurrency)), func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return timed(func() error { return handLoop(ctx, url, max(2, r.cfg.Concurrency), r.cfg.BatchSize) })
+		}},
+		{VariantSQLStore, fmt.Sprintf("dripflow, SQL store in the same database (checkpoint in the batch's transaction), worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.dripflowBump(ctx, url, false)
+		}},
+		{VariantRedis, fmt.Sprintf("dripflow, Redis store, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.dripflowBump(ctx, url, true)
+		}},
+	}
+	for _, v := range variants {
+		url, drop, err := r.copyOf(ctx, tpl)
+		if err != nil {
+			return nil, err
+		}
+		got, err := v.run(ctx, url)
+		if err == nil {
+			err = verifyBumped(ctx, url, int64(rows))
+		}
+		drop()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", v.name, err)
+		}
+		got.Name, got.Description = v.name, v.desc
+		got.RowsPerSec = float64(rows) / got.Wall.Seconds()
+		r.logf("  %-15s %8.2fs  %9.0f rows/s  batches %d mean %.1fms", v.name, got.Wall.Seconds(), got.RowsPerSec, got.Batches, got.BatchMean.Seconds()*1000)
+		res.Variants = append(res.Variants, got)
+	}
+	floor := res.variant(VariantUpdate).Wall
+	best := min(res.variant(VariantLoop1).Wall, res.variant(VariantLoop2).Wall)
+	for i := range res.Variants {
+		res.Variants[i].VsUpdate = float64(res.Variants[i].Wall) / float64(floor)
+		res.Variants[i].VsBestLoop = float64(res.Variants[i].Wall) / float64(best)
+	}
+	return res, nil
+}
+
+func timed(f func() error) (InPlaceVariant, error) {
+	start := time.Now()
+	err := f()
+	return InPlaceVariant{Wall: Seconds(time.Since(start))}, err
+}
+
+// bumpSQL is the change every variant makes to a row.
+const bumpSQL = "UPDATE bench_rows SET val = val + 1, updated_at = now()"
+
+func singleUpdate(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, bumpSQL)
+	return err
+}
+
+// handLoop is what a user would write instead of dripflow: walk the key in
+// batches (keyset pagination: each boundary is found after the previous
+// one) and update each range in its own statement, on conns connections.
+// The boundaries are found one at a time; the updates run side by side.
+func handLoop(ctx context.Context, url string, conns, batch int) error {
+	cs := make([]*pgx.Conn, conns)
+	for i := range cs {
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer c.Close(context.WithoutCancel(ctx))
+		cs[i] = c
+	}
+	var (
+		mu     sync.Mutex
+		cursor int64
+		done   bool
+	)
+	next := func(c *pgx.Conn) (lo, hi int64, ok bool, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return 0, 0, false, nil
+		}
+		lo = cursor
+		err = c.QueryRow(ctx, "SELECT id FROM bench_rows WHERE id > $1 ORDER BY id OFFSET $2 LIMIT 1", lo, batch-1).Scan(&hi)
+		if errors.Is(err, pgx.ErrNoRows) {
+			done = true
+			var last *int64
+			if err = c.QueryRow(ctx, "SELECT max(id) FROM bench_rows WHERE id > $1", lo).Scan(&last); err != nil || last == nil {
+				return 0, 0, false, err
+			}
+			hi = *last
+		} else if err != nil {
+			return 0, 0, false, err
+		}
+		cursor = hi
+		return lo, hi, true, nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, conns)
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				lo, hi, ok, err := next(c)
+				if err != nil || !ok {
+					errs[i] = err
+					return
+				}
+				if _, err := c.Exec(ctx, bumpSQL+" WHERE id > $1 AND id <= $2", lo, hi); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// dripflowBump runs the bench_bump backfill through an in-process scheduler
+// and worker, with the SQL store in the data's database or the Redis store.
+func (r *runner) dripflowBump(ctx context.Context, url string, redisStore bool) (InPlaceVariant, error) {
+	de, err := r.dripflowEnv(ctx, url, redisStore)
+	if err != nil {
+		return InPlaceVariant{}, err
+	}
+	defer de.close()
+	rr, err := r.runOnCluster(ctx, de, r.cfg.Concurrency, control.NewRun{
+		Definition: defBump, CreatedBy: "bench",
+		BatchSize: &r.cfg.BatchSize, MaxInFlight: &r.cfg.MaxInFlight,
+	})
+	if err != nil {
+		return InPlaceVariant{}, err
+	}
+	v := InPlaceVariant{Wall: Seconds(rr.Wall), Batches: rr.Run.BatchesSucceeded}
+	if v.BatchMean, err = meanBatchDuration(ctx, de.st, rr.Run.ID); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// verifyBumped checks, on its own connection, that every row was bumped
+// exactly once.
+func verifyBumped(ctx context.Context, url string, rows int64) error {
+	db, err := sqlstore.OpenDB(ctx, url, 1)
+	if err != nil {
+		return err
+	}
+	defer closeGorm(db)
+	return checkBumped(ctx, db, rows)
+}
+
+// meanBatchDuration is the mean Duration of the run's batches.
+func meanBatchDuration(ctx context.Context, st store.Store, runID int64) (Seconds, error) {
+	var sum time.Duration
+	var n int64
+	f := store.BatchFilter{Limit: store.MaxLimit}
+	for {
+		page, err := st.ListBatches(ctx, runID, f)
+		if err != nil {
+			return 0, err
+		}
+		for _, b := range page.Items {
+			sum += b.Duration
+			n++
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return Seconds(sum / time.Duration(n)), nil
+}

@@ -1,0 +1,171 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Target is one goal of the benchmark, met or not in this run.
+type Target struct {
+	Name  string  `json:"name"`
+	Goal  string  `json:"goal"`
+	Value float64 `json:"value"`
+	Got   string  `json:"got"`
+	Met   bool    `json:"met"`
+}
+
+// targets evaluates the goals of the sections that ran.
+func (res *Results) targets() []Target {
+	var ts []Target
+	ratio := func(name, goal string, v, limit float64, atMost bool) {
+		met := v <= limit
+		if !atMost {
+			met = v >= limit
+		}
+		ts = append(ts, Target{Name: name, Goal: goal, Value: v, Got: fmt.Sprintf("%.2f×", v), Met: met})
+	}
+	if ip := res.InPlace; ip != nil {
+		for _, name := range []string{VariantSQLStore, VariantRedis} {
+			if v := ip.variant(name); v != nil {
+				ratio(name+" vs best hand-written loop", "≤ 1.15×", v.VsBestLoop, 1.15, true)
+				ratio(name+" vs single UPDATE", "≤ 1.30×", v.VsUpdate, 1.30, true)
+			}
+		}
+	}
+	if n := res.Noop; n != nil {
+		ratio("no-op throughput, Redis store vs plain asynq", "≥ 0.50×", n.DripflowRedis.VsAsynq, 0.50, false)
+		ratio("no-op throughput, SQL store vs plain asynq", "≥ 0.25×", n.DripflowSQL.VsAsynq, 0.25, false)
+	}
+	if fb := res.FirstBatch; fb != nil && len(fb.Sizes) > 0 {
+		flat := func(name string, g float64) {
+			ts = append(ts, Target{Name: name, Goal: "±10 %", Value: g, Got: fmt.Sprintf("%+.1f %%", (g-1)*100), Met: g >= 0.9 && g <= 1.1})
+		}
+		if len(fb.Sizes) > 1 {
+			span := fmt.Sprintf(" (%s → %s rows)", count(fb.Sizes[0].Rows), count(fb.Sizes[len(fb.Sizes)-1].Rows))
+			flat("scheduler peak RSS growth"+span, fb.RSSGrowthScheduler)
+			flat("worker peak RSS growth"+span, fb.RSSGrowthWorker)
+		}
+		for _, s := range fb.Sizes {
+			ms := s.Median.Seconds() * 1000
+			ts = append(ts, Target{Name: "time to first batch, median, " + count(s.Rows) + " rows", Goal: "< 100 ms",
+				Value: ms, Got: fmt.Sprintf("%.0f ms (max %.0f ms)", ms, s.Max.Seconds()*1000), Met: ms < 100})
+		}
+	}
+	return ts
+}
+
+// count writes 2000000 as 2M and 50000 as 50k.
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%100_000 == 0:
+		return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/1e6), "0"), ".") + "M"
+	case n >= 1000 && n%100 == 0:
+		return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/1e3), "0"), ".") + "k"
+	}
+	return fmt.Sprint(n)
+}
+
+// WriteTable writes the results as Markdown tables, the form
+// docs/performance.md quotes.
+func (res *Results) WriteTable(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	m := res.Machine
+	p("dripflow benchmark, %s, %d CPUs (%s), %.0f GiB, PostgreSQL %s, Redis %s, %s; took %.0fs",
+		res.Date.Format("2006-01-02 15:04 MST"), m.CPUs, m.CPUModel, m.MemGiB, m.Postgres, m.Redis, m.Go, res.Elapsed.Seconds())
+	p("")
+	if ip := res.InPlace; ip != nil {
+		p("### 1. In-place backfill, %s rows, batch size %d", count(ip.Rows), ip.BatchSize)
+		p("")
+		p("| variant | wall | rows/s | vs UPDATE | vs best loop | mean batch |")
+		p("| --- | ---: | ---: | ---: | ---: | ---: |")
+		for _, v := range ip.Variants {
+			mean := ""
+			if v.BatchMean > 0 {
+				mean = fmt.Sprintf("%.1f ms", v.BatchMean.Seconds()*1000)
+			}
+			p("| %s — %s | %.2f s | %s | %.2f× | %.2f× | %s |", v.Name, v.Description, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsUpdate, v.VsBestLoop, mean)
+		}
+		p("")
+	}
+	if n := res.Noop; n != nil {
+		p("### 2. No-op batches, %s, concurrency %d", count(n.Batches), n.Concurrency)
+		p("")
+		p("| variant | wall | per second | vs asynq |")
+		p("| --- | ---: | ---: | ---: |")
+		for _, v := range []NoopVariant{n.Asynq, n.DripflowRedis, n.DripflowSQL} {
+			p("| %s | %.2f s | %s | %.2f× |", v.Description, v.Wall.Seconds(), rate(v.PerSec), v.VsAsynq)
+		}
+		p("")
+	}
+	if f := res.Flow; f != nil {
+		p("### 3. Flow copy with upsert, %s rows, batch size %d", count(f.Rows), f.BatchSize)
+		p("")
+		p("| variant | wall | rows/s | vs INSERT … SELECT | mean batch |")
+		p("| --- | ---: | ---: | ---: | ---: |")
+		for _, v := range []FlowVariant{f.Insert, f.SQLStore, f.Redis} {
+			mean := ""
+			if v.BatchMean > 0 {
+				mean = fmt.Sprintf("%.1f ms", v.BatchMean.Seconds()*1000)
+			}
+			p("| %s | %.2f s | %s | %.2f× | %s |", v.Description, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsInsert, mean)
+		}
+		p("")
+	}
+	if fb := res.FirstBatch; fb != nil {
+		p("### 4. Time to first batch and memory (scheduler and worker processes, SQL store, worker concurrency %d)", fb.Concurrency)
+		p("")
+		p("| rows | first batch: median | max | planned | enqueued | samples | full run | scheduler peak RSS | worker peak RSS |")
+		p("| ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+		for _, s := range fb.Sizes {
+			samples := make([]string, len(s.Samples))
+			for i, x := range s.Samples {
+				samples[i] = fmt.Sprintf("%.0f", x.Seconds()*1000)
+			}
+			p("| %s | %.1f ms | %.1f ms | %.1f ms | %.1f ms | %s ms | %.1f s (%s rows/s) | %.1f MiB | %.1f MiB |", count(s.Rows),
+				s.Median.Seconds()*1000, s.Max.Seconds()*1000, s.Planned.Seconds()*1000, s.Enqueued.Seconds()*1000,
+				strings.Join(samples, ", "), s.FullRun.Seconds(), rate(s.RowsPerSec), s.SchedulerPeakMiB, s.WorkerPeakMiB)
+		}
+		p("")
+	}
+	if so := res.StoreOps; so != nil {
+		p("### 5. Store operations per batch, %s batches (sequential; parallel: %d goroutines claiming and completing)", count(so.Batches), so.Parallel)
+		p("")
+		p("| store | per batch | p50 | p99 | append (÷16) | enqueue | get run | claim | complete | parallel batches/s |")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		for _, c := range []StoreOpsCost{so.SQL, so.Redis} {
+			us := func(s Seconds) string { return fmt.Sprintf("%.0f µs", s.Seconds()*1e6) }
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", c.Description, us(c.PerBatch), us(c.P50), us(c.P99),
+				us(c.Ops[opAppend]), us(c.Ops[opEnqueue]), us(c.Ops[opGetRun]), us(c.Ops[opClaim]), us(c.Ops[opComplete]), rate(c.ParallelPerSec))
+		}
+		p("")
+		p("SQL store / Redis store, sequential: %.1f×", so.SQLvsRedis)
+		p("")
+	}
+	if len(res.Targets) > 0 {
+		p("### Targets")
+		p("")
+		p("| target | goal | this run | met |")
+		p("| --- | --- | ---: | --- |")
+		for _, t := range res.Targets {
+			met := "no"
+			if t.Met {
+				met = "yes"
+			}
+			p("| %s | %s | %s | %s |", t.Name, t.Goal, t.Got, met)
+		}
+	}
+}
+
+// rate writes a per-second figure with thousands separators.
+func rate(f float64) string {
+	s := fmt.Sprintf("%.0f", f)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
