@@ -28,7 +28,6 @@ type InPlaceResult struct {
 	Rows      int              `json:"rows"`
 	BatchSize int              `json:"batch_size"`
 	Variants  []InPlaceVariant `json:"variants"`
-	byName    map[string]*InPlaceVariant
 }
 
 // InPlaceVariant is one way of bumping every row.

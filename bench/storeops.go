@@ -88,7 +88,7 @@ func (r *runner) storeOps(ctx context.Context) (*StoreOpsResult, error) {
 		return nil, err
 	}
 	if res.Redis, err = measureStore(ctx, rst, n, par); err != nil {
-		return nil, fmt.Errorf("Redis store: %w", err)
+		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	res.Redis.Description = "Redis store (one Lua script per operation)"
 	r.logf("  %-15s %7.0fµs per batch  %7.0f batches/s in parallel", "redis", res.Redis.PerBatch.Seconds()*1e6, res.Redis.ParallelPerSec)
