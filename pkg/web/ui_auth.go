@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/hmac"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -48,6 +49,20 @@ func (s *Server) checkFormCSRF(r *http.Request, q *uiReq, got string) bool {
 	return got != "" && hmac.Equal([]byte(got), []byte(s.formCSRF(r, q)))
 }
 
+// localHost reports whether browsers treat host as a secure context even
+// over plain HTTP (so Secure cookies still work there).
+func localHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // safeNext returns where to go after logging in: a local path under the
 // base path, never another site. Anything doubtful goes to the start page.
 func safeNext(next string) string {
@@ -76,6 +91,9 @@ type loginData struct {
 	Error    string
 	Tokens   bool
 	External bool
+	// PlainHTTP warns that the Secure session cookie will not stick: the
+	// page came over plain HTTP to a host browsers do not treat as secure.
+	PlainHTTP bool
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +108,8 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, msg string) {
 	p := s.newPage(w, r, &uiReq{how: viaNone}, "Log in", "login")
 	p.Data = loginData{Next: next, Error: msg, Tokens: len(s.auth.cfg.Tokens) > 0,
-		External: s.auth.cfg.ProxyHeader != "" || s.auth.cfg.Authenticate != nil}
+		External:  s.auth.cfg.ProxyHeader != "" || s.auth.cfg.Authenticate != nil,
+		PlainHTTP: !s.auth.cfg.InsecureCookies && r.TLS == nil && r.Header.Get("X-Forwarded-Proto") != "https" && !localHost(r.Host)}
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, status, "login", p)
 }

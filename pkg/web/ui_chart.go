@@ -17,11 +17,10 @@ type chartPoint struct {
 
 // Geometry of the throughput chart's viewBox.
 const (
-	chartW, chartH         = 720, 220
-	plotX0, plotX1         = 64, 704
-	plotY0, plotY1         = 18, 184
-	chartBuckets           = 48
-	chartMinBucketDuration = 100 * time.Millisecond
+	chartW, chartH = 720, 220
+	plotX0, plotX1 = 64, 704
+	plotY0, plotY1 = 18, 184
+	chartBuckets   = 48
 )
 
 // throughputChart renders rows per second over time as a standalone SVG:
@@ -40,7 +39,7 @@ func throughputChart(points []chartPoint) []byte {
 	first, last := points[0].At, points[len(points)-1].At
 	span := last.Sub(first)
 	n := chartBuckets
-	step := max(chartMinBucketDuration, (span+time.Duration(n)-1)/time.Duration(n))
+	step := niceStep(span / time.Duration(n))
 	n = min(n, int(span/step)+1)
 	rows := make([]int64, n)
 	var total int64
@@ -95,6 +94,21 @@ func throughputChart(points []chartPoint) []byte {
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#64748b">%d batches · buckets of %s</text>`, (plotX0+plotX1)/2, plotY1+16, len(points), bucketLabel(step))
 	b.WriteString(`</svg>`)
 	return b.Bytes()
+}
+
+// niceStep rounds a bucket width up to one a person reads at a glance.
+func niceStep(d time.Duration) time.Duration {
+	for _, s := range []time.Duration{
+		100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond,
+		time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+		time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+		time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour,
+	} {
+		if s >= d {
+			return s
+		}
+	}
+	return (d + 24*time.Hour - 1).Truncate(24 * time.Hour)
 }
 
 func bucketLabel(d time.Duration) string {

@@ -178,6 +178,8 @@ func runMatches(r store.Run, needle string) bool {
 type weekStats struct {
 	Runs, Succeeded, Failed, Cancelled, Active int64
 	Rows                                       int64
+	// ActiveMore says there are more than Active active runs.
+	ActiveMore bool
 	// SuccessRate is succeeded / finished in percent, -1 with none finished.
 	SuccessRate float64
 	// Partial says the scan stopped at statsScanLimit runs.
@@ -253,7 +255,7 @@ scan:
 	if err != nil {
 		return nil, err
 	}
-	st.Active = int64(len(active.Items))
+	st.Active, st.ActiveMore = int64(len(active.Items)), active.NextCursor != ""
 	if finished := st.Succeeded + st.Failed; finished > 0 {
 		st.SuccessRate = 100 * float64(st.Succeeded) / float64(finished)
 	}
