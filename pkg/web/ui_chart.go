@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// chartPoint is one finished batch: when it finished and how many rows it
-// read.
+// chartPoint is one finished batch: when it started and finished and how
+// many rows it read.
 type chartPoint struct {
-	At   time.Time
-	Rows int64
+	Start, End time.Time
+	Rows       int64
 }
 
 // Geometry of the throughput chart's viewBox.
@@ -35,23 +35,47 @@ func throughputChart(points []chartPoint) []byte {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#64748b" font-size="14">No finished batches yet</text></svg>`, chartW/2, chartH/2)
 		return b.Bytes()
 	}
-	sort.Slice(points, func(i, j int) bool { return points[i].At.Before(points[j].At) })
-	first, last := points[0].At, points[len(points)-1].At
+	sort.Slice(points, func(i, j int) bool { return points[i].End.Before(points[j].End) })
+	first, last := points[0].End, points[len(points)-1].End
+	for i, p := range points {
+		if p.Start.IsZero() || p.Start.After(p.End) {
+			points[i].Start = p.End
+		}
+		if points[i].Start.Before(first) {
+			first = points[i].Start
+		}
+	}
 	span := last.Sub(first)
-	n := chartBuckets
+	// Buckets hold two batches on average at least, so batches paced a
+	// little slower than a bucket do not draw a comb.
+	n := max(1, min(chartBuckets, len(points)/2))
 	step := niceStep(span / time.Duration(n))
-	n = min(n, int(span/step)+1)
-	rows := make([]int64, n)
+	n = min(chartBuckets, int(span/step)+1)
+	rows := make([]float64, n)
 	var total int64
 	for _, p := range points {
-		i := min(n-1, int(p.At.Sub(first)/step))
-		rows[i] += p.Rows
 		total += p.Rows
+		// A batch's rows are spread over the time it ran.
+		d := p.End.Sub(p.Start)
+		if d <= 0 {
+			rows[min(n-1, int(p.End.Sub(first)/step))] += float64(p.Rows)
+			continue
+		}
+		for i := int(p.Start.Sub(first) / step); i < n; i++ {
+			lo, hi := first.Add(time.Duration(i)*step), first.Add(time.Duration(i+1)*step)
+			if !lo.Before(p.End) {
+				break
+			}
+			overlap := minTime(hi, p.End).Sub(maxTime(lo, p.Start))
+			if overlap > 0 {
+				rows[i] += float64(p.Rows) * float64(overlap) / float64(d)
+			}
+		}
 	}
 	rates := make([]float64, n)
 	top := 0.0
 	for i, r := range rows {
-		rates[i] = float64(r) / step.Seconds()
+		rates[i] = r / step.Seconds()
 		top = math.Max(top, rates[i])
 	}
 	top = niceCeil(top)
@@ -116,6 +140,20 @@ func bucketLabel(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func maxOf(v []float64) float64 {

@@ -103,10 +103,11 @@ func TestThroughputChart(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var pts []chartPoint
 	for i := range 100 {
-		pts = append(pts, chartPoint{At: t0.Add(time.Duration(i) * time.Second), Rows: 500})
+		end := t0.Add(time.Duration(i+1) * time.Second)
+		pts = append(pts, chartPoint{Start: end.Add(-time.Second), End: end, Rows: 500})
 	}
 	svg := string(throughputChart(pts))
-	for _, want := range []string{"<polyline", "50,000 rows in 100 batches", "03:04:05", "03:05:44 UTC", "buckets of 5s"} {
+	for _, want := range []string{"<polyline", "50,000 rows in 100 batches", "03:04:05", "03:05:45 UTC", "buckets of 5s", "peak 500 rows/s"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("chart lacks %q:\n%s", want, svg)
 		}
@@ -116,7 +117,7 @@ func TestThroughputChart(t *testing.T) {
 			t.Errorf("chart contains %q", bad)
 		}
 	}
-	one := string(throughputChart([]chartPoint{{At: t0, Rows: 7}}))
+	one := string(throughputChart([]chartPoint{{End: t0, Rows: 7}}))
 	if !strings.Contains(one, "<rect") || strings.Contains(one, "NaN") {
 		t.Errorf("one-batch chart:\n%s", one)
 	}

@@ -459,8 +459,8 @@ func plural(n int64, one, many string) string {
 	return many
 }
 
-// throughputSVG draws rows per second over time from the finish times of
-// the run's most recent batches.
+// throughputSVG draws rows per second over time from the run's most recent
+// succeeded batches, each batch's rows spread over the time it ran.
 func (s *Server) throughputSVG(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	run, ok := s.loadRun(w, r, q)
 	if !ok {
@@ -479,7 +479,11 @@ func (s *Server) throughputSVG(w http.ResponseWriter, r *http.Request, q *uiReq)
 		}
 		for _, b := range pg.Items {
 			if b.FinishedAt != nil {
-				points = append(points, chartPoint{At: *b.FinishedAt, Rows: b.RowsRead})
+				pt := chartPoint{End: *b.FinishedAt, Rows: b.RowsRead}
+				if b.StartedAt != nil {
+					pt.Start = *b.StartedAt
+				}
+				points = append(points, pt)
 			}
 		}
 		if pg.NextCursor == "" {
