@@ -116,3 +116,25 @@ func TestProcessPanicIsABatchError(t *testing.T) {
 	default:
 	}
 }
+
+// A run scheduled for later starts when its time comes, not before.
+func TestProcessStartAt(t *testing.T) {
+	c := newCluster(t)
+	c.seedItems(2000)
+	c.scheduler()
+	c.worker(2)
+	at := time.Now().Add(3 * time.Second)
+	r := c.createRun(control.NewRun{BatchSize: ptr(500), StartAt: &at})
+	time.Sleep(1500 * time.Millisecond)
+	if got := c.run(r.ID); got.State != store.RunScheduled || got.BatchesTotal() != 0 {
+		t.Fatalf("1.5s before its start: %s with %d batches", got.State, got.BatchesTotal())
+	}
+	r = c.waitDone(r.ID, time.Minute)
+	c.assertExactlyOnce(r, 2000, 500)
+	if r.StartedAt.Before(at) {
+		t.Fatalf("started at %s, before start_at %s", r.StartedAt, at)
+	}
+	if late := r.StartedAt.Sub(at); late > 2*time.Second {
+		t.Errorf("started %s after start_at", late)
+	}
+}

@@ -167,6 +167,8 @@ type CreateRun struct {
 	RowsPerSecond *int            `json:"rows_per_second,omitempty"`
 	SleepMS       *int64          `json:"sleep_ms,omitempty"`
 	ErrorBudget   *int            `json:"error_budget,omitempty"`
+	// BatchTimeoutMS bounds one attempt of a batch (0: no timeout).
+	BatchTimeoutMS *int64 `json:"batch_timeout_ms,omitempty"`
 }
 
 // Retried is the answer of a retry.

@@ -158,6 +158,14 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		d := time.Duration(*req.SleepMS) * time.Millisecond
 		n.Sleep = &d
 	}
+	if req.BatchTimeoutMS != nil {
+		if *req.BatchTimeoutMS < 0 {
+			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "batch_timeout_ms", "batch_timeout_ms must not be negative"))
+			return
+		}
+		d := time.Duration(*req.BatchTimeoutMS) * time.Millisecond
+		n.BatchTimeout = &d
+	}
 	run, err := s.ctl.CreateRun(r.Context(), n)
 	if err != nil {
 		var ae *store.ArgumentError

@@ -200,13 +200,14 @@ func TestAPIRoutes(t *testing.T) {
 
 	start := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	created, err := e.alice.CreateRun(ctx, api.CreateRun{Definition: "add_default_role_to_users", Params: json.RawMessage(`{"role":"guest"}`),
-		BatchSize: ptr(200), MaxInFlight: ptr(3), RowsPerSecond: ptr(1000), SleepMS: ptr(int64(50)), StartAt: &start})
+		BatchSize: ptr(200), MaxInFlight: ptr(3), RowsPerSecond: ptr(1000), SleepMS: ptr(int64(50)), StartAt: &start,
+		BatchTimeoutMS: ptr(int64(90000))})
 	hit("POST", "/api/v1/runs")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if created.Status != "scheduled" || created.CreatedBy != "alice" || created.Options.BatchSize != 200 || created.Options.MaxInFlight != 3 ||
-		created.Options.SleepMS != 50 || created.Options.RowsPerSecond != 1000 || created.StartAt == nil || !created.StartAt.Equal(start) ||
+		created.Options.SleepMS != 50 || created.Options.RowsPerSecond != 1000 || created.Options.BatchTimeoutMS != 90000 || created.StartAt == nil || !created.StartAt.Equal(start) ||
 		string(created.Params) != `{"role":"guest"}` {
 		t.Fatalf("created run %+v", created)
 	}
@@ -393,6 +394,7 @@ func TestAPIBadInput(t *testing.T) {
 		{"unknown param", "POST", "/api/v1/runs", aliceToken, `{"definition":"add_default_role_to_users","params":{"rol":"admin"}}`, 422, "invalid", "params.rol", ""},
 		{"bad batch size", "POST", "/api/v1/runs", aliceToken, `{"definition":"fix_user_emails","batch_size":0}`, 422, "invalid", "batch_size", ""},
 		{"negative sleep", "POST", "/api/v1/runs", aliceToken, `{"definition":"fix_user_emails","sleep_ms":-1}`, 422, "invalid", "sleep_ms", ""},
+		{"negative batch timeout", "POST", "/api/v1/runs", aliceToken, `{"definition":"fix_user_emails","batch_timeout_ms":-5}`, 422, "invalid", "batch_timeout_ms", ""},
 		{"oversized body", "POST", "/api/v1/runs", aliceToken, `{"definition":"` + strings.Repeat("x", 5000) + `"}`, 413, "too_large", "", ""},
 		{"unknown run", "GET", "/api/v1/runs/999999", aliceToken, "", 404, "not_found", "", ""},
 		{"non-numeric run id", "GET", "/api/v1/runs/abc", aliceToken, "", 404, "not_found", "", ""},
