@@ -87,16 +87,16 @@ type formOption struct {
 type runForm struct {
 	Fields []formField
 	// Run options; empty keeps the definition's default.
-	BatchSize, MaxInFlight, MaxAttempts, RowsPerSecond, SleepMS, ErrorBudget string
-	When                                                                     string // "now" or "later"
-	StartAt                                                                  string
-	TZ                                                                       string
-	AutoTZ                                                                   bool
-	Error                                                                    string
-	ErrorField                                                               string
-	Preview                                                                  *api.Preview
-	PreviewError                                                             string
-	OptionsOpen                                                              bool
+	BatchSize, MaxInFlight, MaxAttempts, RowsPerSecond, SleepMS, ErrorBudget, BatchTimeoutMS string
+	When                                                                                     string // "now" or "later"
+	StartAt                                                                                  string
+	TZ                                                                                       string
+	AutoTZ                                                                                   bool
+	Error                                                                                    string
+	ErrorField                                                                               string
+	Preview                                                                                  *api.Preview
+	PreviewError                                                                             string
+	OptionsOpen                                                                              bool
 }
 
 type definitionData struct {
@@ -207,7 +207,8 @@ func parseRunForm(j engine.Job, who string, v url.Values) (control.NewRun, runFo
 		BatchSize: strings.TrimSpace(v.Get("batch_size")), MaxInFlight: strings.TrimSpace(v.Get("max_in_flight")),
 		MaxAttempts: strings.TrimSpace(v.Get("max_attempts")), RowsPerSecond: strings.TrimSpace(v.Get("rows_per_second")),
 		SleepMS: strings.TrimSpace(v.Get("sleep_ms")), ErrorBudget: strings.TrimSpace(v.Get("error_budget")),
-		When: v.Get("when"), StartAt: strings.TrimSpace(v.Get("start_at")), TZ: strings.TrimSpace(v.Get("tz")),
+		BatchTimeoutMS: strings.TrimSpace(v.Get("batch_timeout_ms")),
+		When:           v.Get("when"), StartAt: strings.TrimSpace(v.Get("start_at")), TZ: strings.TrimSpace(v.Get("tz")),
 	}
 	if form.When != "later" {
 		form.When = "now"
@@ -215,7 +216,7 @@ func parseRunForm(j engine.Job, who string, v url.Values) (control.NewRun, runFo
 	if form.TZ == "" {
 		form.TZ = "UTC"
 	}
-	form.OptionsOpen = form.BatchSize+form.MaxInFlight+form.MaxAttempts+form.RowsPerSecond+form.SleepMS+form.ErrorBudget != ""
+	form.OptionsOpen = form.BatchSize+form.MaxInFlight+form.MaxAttempts+form.RowsPerSecond+form.SleepMS+form.ErrorBudget+form.BatchTimeoutMS != ""
 	n := control.NewRun{Definition: j.Definition().Name, CreatedBy: who}
 
 	var firstErr error
@@ -293,6 +294,13 @@ func parseRunForm(j engine.Job, who string, v url.Values) (control.NewRun, runFo
 		d := time.Duration(*ms) * time.Millisecond
 		n.Sleep = &d
 	}
+	if ms := intOpt("batch_timeout_ms", form.BatchTimeoutMS); ms != nil {
+		if *ms < 0 {
+			fail(&store.ArgumentError{Field: "batch_timeout_ms", Message: "must not be negative"})
+		}
+		d := time.Duration(*ms) * time.Millisecond
+		n.BatchTimeout = &d
+	}
 	if form.When == "later" {
 		if form.StartAt == "" {
 			fail(&store.ArgumentError{Field: "start_at", Message: "choose when the run should start"})
@@ -334,7 +342,7 @@ func (f *runForm) setError(err error) {
 		}
 	case errors.As(err, &ae):
 		f.ErrorField = ae.Field
-		if slices.Contains([]string{"batch_size", "max_in_flight", "max_attempts", "rows_per_second", "sleep", "sleep_ms", "error_budget"}, ae.Field) {
+		if slices.Contains([]string{"batch_size", "max_in_flight", "max_attempts", "rows_per_second", "sleep", "sleep_ms", "error_budget", "batch_timeout", "batch_timeout_ms"}, ae.Field) {
 			f.OptionsOpen = true
 		}
 	}

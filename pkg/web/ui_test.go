@@ -739,7 +739,7 @@ func TestUIStartRunFromForm(t *testing.T) {
 	r = c.post("/definitions/ui_touch", "/definitions/ui_touch/runs", url.Values{
 		"p.note": {" spaced "}, "p.mode": {"slow"}, "p.include_broken": {"true"}, "p.sleep_ms": {"5"},
 		"p.since": {"2024-03-01T12:30"}, "tz": {"Europe/Paris"}, "when": {"now"},
-		"batch_size": {"25"}, "max_in_flight": {"3"}, "max_attempts": {"2"}, "sleep_ms": {"40"}, "rows_per_second": {"1000"}, "error_budget": {"4"},
+		"batch_size": {"25"}, "max_in_flight": {"3"}, "max_attempts": {"2"}, "sleep_ms": {"40"}, "rows_per_second": {"1000"}, "error_budget": {"4"}, "batch_timeout_ms": {"90000"},
 	})
 	if r.code != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/runs/") {
 		t.Fatalf("start run: %d to %q\n%s", r.code, r.location(), r.body)
@@ -754,7 +754,7 @@ func TestUIStartRunFromForm(t *testing.T) {
 			t.Errorf("param %s = %v, want %v (all: %s)", k, got[k], v, run.Params)
 		}
 	}
-	if o := run.Options; run.CreatedBy != "alice" || o.BatchSize != 25 || o.MaxInFlight != 3 || o.MaxAttempts != 2 || o.Sleep != 40*time.Millisecond || o.RowsPerSecond != 1000 || o.ErrorBudget != 4 || run.StartAt != nil {
+	if o := run.Options; run.CreatedBy != "alice" || o.BatchSize != 25 || o.MaxInFlight != 3 || o.MaxAttempts != 2 || o.Sleep != 40*time.Millisecond || o.RowsPerSecond != 1000 || o.ErrorBudget != 4 || o.BatchTimeout != 90*time.Second || run.StartAt != nil {
 		t.Errorf("run %+v", run)
 	}
 	if page := c.get(r.location()); !strings.Contains(page.body, fmt.Sprintf("Run %d of ui_touch created.", id)) || !strings.Contains(page.body, `data-field="created-by">alice<`) {
