@@ -477,6 +477,7 @@ func TestAPIAuthModes(t *testing.T) {
 	})
 	create := func(h map[string]string) (int, string) {
 		req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/runs", strings.NewReader(`{"definition":"fix_user_emails"}`))
+		req.Header.Set("Content-Type", "application/json")
 		for k, v := range h {
 			req.Header.Set(k, v)
 		}
@@ -494,6 +495,11 @@ func TestAPIAuthModes(t *testing.T) {
 	}
 	if code, by := create(map[string]string{"X-App-User": "carol"}); code != 201 || by != "carol@app" {
 		t.Errorf("hook: %d by %q", code, by)
+	}
+	// What another site can make a browser send: a form post carrying the
+	// proxy's identity but no JSON content type. It must change nothing.
+	if code, _ := create(map[string]string{"X-Forwarded-Email": "dan@example.com", "Content-Type": "text/plain"}); code != 403 {
+		t.Errorf("cross-site form post with a proxy identity: %d, want 403", code)
 	}
 	if code, _ := create(nil); code != 401 {
 		t.Errorf("no identity: %d", code)

@@ -186,9 +186,16 @@ func (s *Server) requireAPI(h func(http.ResponseWriter, *http.Request, string)) 
 			writeError(w, http.StatusUnauthorized, errorf(codeUnauthorized, "", "authentication required: send Authorization: Bearer <token>"))
 			return
 		}
-		if how == viaSession && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if !s.auth.checkCSRF(r, r.Header.Get("X-CSRF-Token")) {
-				writeError(w, http.StatusForbidden, errorf(codeForbidden, "", "missing or wrong X-CSRF-Token"))
+		// A browser sends cookies (a session, or those an auth proxy turns
+		// into its identity header) with requests other sites make it send.
+		// Changes not authenticated by a bearer token must prove they come
+		// from a page of ours (the session's CSRF token) or from a client
+		// that sets Content-Type: application/json, which another site
+		// cannot do without a CORS preflight that is never granted.
+		if how != viaToken && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			json := strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Type"))), "application/json")
+			if !json && !s.auth.checkCSRF(r, r.Header.Get("X-CSRF-Token")) {
+				writeError(w, http.StatusForbidden, errorf(codeForbidden, "", "send Content-Type: application/json or a valid X-CSRF-Token"))
 				return
 			}
 		}
