@@ -365,12 +365,14 @@ func testFailAndRetryAttempts(t *testing.T, s store.Store) {
 func testExpiredLeaseIsReclaimed(t *testing.T, s store.Store) {
 	r := runningRun(t, s)
 	b := plan(t, s, r.ID, 1)[0]
-	if _, err := s.ClaimBatch(ctx(t), r.ID, b.Seq, store.Claim{Worker: "dead", Token: "old", Lease: 50 * time.Millisecond}); err != nil {
+	// A lease long enough that the next claim lands inside it even on a
+	// loaded machine.
+	if _, err := s.ClaimBatch(ctx(t), r.ID, b.Seq, store.Claim{Worker: "dead", Token: "old", Lease: time.Second}); err != nil {
 		t.Fatalf("ClaimBatch: %v", err)
 	}
 	_, err := s.ClaimBatch(ctx(t), r.ID, b.Seq, store.Claim{Worker: "eager", Token: "early", Lease: time.Minute})
 	wantErr(t, "ClaimBatch while the lease is live", err, store.ErrBatchClaimed)
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	got, err := s.ClaimBatch(ctx(t), r.ID, b.Seq, store.Claim{Worker: "new", Token: "new", Lease: time.Minute})
 	if err != nil {
 		t.Fatalf("ClaimBatch after the lease expired: %v", err)
