@@ -124,7 +124,7 @@ func (c *cluster) start(mode string, args ...string) *proc {
 		"DRIPFLOW_STORE=sql",
 		"DRIPFLOW_LOG_FORMAT=console",
 		"DRIPFLOW_LOG_LEVEL=info",
-		"DRIPFLOW_CLAIM_LEASE=3s",
+		"DRIPFLOW_CLAIM_LEASE=5s",
 		"DRIPFLOW_SHUTDOWN_TIMEOUT=10s",
 		"DRIPFLOW_METRICS_ADDR=127.0.0.1:0",
 	)
@@ -141,7 +141,7 @@ func (c *cluster) start(mode string, args ...string) *proc {
 }
 
 func (c *cluster) scheduler() *proc {
-	return c.start("scheduler", "--reconcile-interval=1s", "--reconcile-grace=2s", "--leader-ttl=3s", "--poll-interval=500ms")
+	return c.start("scheduler", "--reconcile-interval=1s", "--reconcile-grace=4s", "--leader-ttl=3s", "--poll-interval=500ms")
 }
 
 func (c *cluster) worker(concurrency int) *proc {

@@ -110,7 +110,9 @@ func TestProcessPoisonBatchRetry(t *testing.T) {
 		t.Fatalf("failed batches: %v, %v", failed.Items, err)
 	}
 	b := failed.Items[0]
-	if b.Attempts != 2 || b.Error == "" || !contains(b.Error, "poison row 5555") {
+	// Two attempts (more only if a loaded machine made the reconciler rescue
+	// a slow one; each is still rolled back).
+	if b.Attempts < 2 || b.Error == "" || !contains(b.Error, "poison row 5555") {
 		t.Fatalf("failed batch %s: %d attempts, error %q", b.ID(), b.Attempts, b.Error)
 	}
 	// The failed attempts left nothing behind.
