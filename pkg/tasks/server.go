@@ -57,7 +57,11 @@ type ServerConfig struct {
 	Queue           string        // default DefaultQueue
 	Concurrency     int           // batches processed at once; default the number of CPUs
 	ShutdownTimeout time.Duration // how long SIGTERM waits for running batches; default 30s
-	// PollInterval is how often an idle server looks for tasks; default 50ms.
+	// PollInterval is how often an idle server looks for tasks (asynq
+	// sleeps between a half and one and a half of it after finding the
+	// queue empty); default 10ms. It bounds how soon an idle worker starts
+	// a new run's first batch, and how long a worker whose queue ran dry
+	// for a moment stays idle. An idle poll is one cheap Redis script.
 	PollInterval time.Duration
 	// RetryDelay is the backoff before retry n (1-based) of a failed batch;
 	// default exponential from 1s, capped at 1m, with jitter.
@@ -90,7 +94,7 @@ func NewServer(rdb redis.UniversalClient, cfg ServerConfig) *Server {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 50 * time.Millisecond
+		cfg.PollInterval = 10 * time.Millisecond
 	}
 	if cfg.RetryDelay == nil {
 		cfg.RetryDelay = DefaultRetryDelay

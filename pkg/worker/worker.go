@@ -43,6 +43,9 @@ type Config struct {
 	Queue    string           // default tasks.DefaultQueue
 	// Concurrency is how many batches run at once; default the CPU count.
 	Concurrency int
+	// PollInterval is how often an idle worker looks for tasks; default
+	// 10ms (see tasks.ServerConfig).
+	PollInterval time.Duration
 	// ShutdownTimeout is how long a stopping worker waits for running
 	// batches; default 30s.
 	ShutdownTimeout time.Duration
@@ -64,7 +67,13 @@ type Worker struct {
 	txStore TxStore
 
 	mu    sync.Mutex
-	pipes map[int64]engine.Pipeline
+	pipes map[int64]openRun
+}
+
+// openRun is a run whose pipeline this worker has opened.
+type openRun struct {
+	run  store.Run
+	pipe engine.Pipeline
 }
 
 // New validates cfg and returns a Worker.
@@ -89,7 +98,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	metrics.Register()
-	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]engine.Pipeline{}}
+	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]openRun{}}
 	if ts, ok := cfg.Store.(TxStore); ok && cfg.DB != nil && sameDatabase(ts.DB(), cfg.DB) {
 		w.sameDB, w.txStore = true, ts
 	}
@@ -116,6 +125,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	srv := tasks.NewServer(w.cfg.Redis, tasks.ServerConfig{
 		Queue:           w.cfg.Queue,
 		Concurrency:     w.cfg.Concurrency,
+		PollInterval:    w.cfg.PollInterval,
 		ShutdownTimeout: w.cfg.ShutdownTimeout,
 		Logger:          w.log,
 	})
@@ -128,16 +138,31 @@ func (w *Worker) Run(ctx context.Context) error {
 // ProcessBatch handles one batch task.
 func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks.Attempt) error {
 	log := w.log.With(zap.Int64("run", p.RunID), zap.Int64("batch", p.Seq), zap.String("definition", p.Definition), zap.Int("attempt", a.Retried+1))
-	run, err := w.cfg.Store.GetRun(ctx, p.RunID)
-	if errors.Is(err, store.ErrNotFound) {
-		log.Warn("dropping task of an unknown run")
-		return tasks.Revoke(err)
-	}
-	if err != nil {
-		return fmt.Errorf("load run %d: %w", p.RunID, err)
+	// A run this worker has opened needs no reading per batch: what it
+	// uses of it (definition, params) never changes, and its state is the
+	// claim's to check.
+	run, known := w.openedRun(p.RunID)
+	if !known {
+		var err error
+		run, err = w.cfg.Store.GetRun(ctx, p.RunID)
+		if errors.Is(err, store.ErrNotFound) {
+			log.Warn("dropping task of an unknown run")
+			return tasks.Revoke(err)
+		}
+		if err != nil {
+			return fmt.Errorf("load run %d: %w", p.RunID, err)
+		}
 	}
 	token := fmt.Sprintf("%s/%s/%d/%d", w.cfg.ID, a.TaskID, a.Retried, time.Now().UnixNano())
 	b, err := w.cfg.Store.ClaimBatch(ctx, p.RunID, p.Seq, store.Claim{Worker: w.cfg.ID, Token: token, Lease: w.cfg.ClaimLease})
+	if errors.Is(err, store.ErrRunNotRunning) && known {
+		// Which refusal it is depends on the run's current state.
+		fresh, gerr := w.cfg.Store.GetRun(ctx, p.RunID)
+		if gerr != nil {
+			return fmt.Errorf("load run %d: %w", p.RunID, gerr)
+		}
+		run = fresh
+	}
 	switch {
 	case store.IsFinished(err):
 		// Already done (a redelivery, a replay) or cancelled: acknowledge.
@@ -261,10 +286,10 @@ func safeProcess(ctx context.Context, pipe engine.Pipeline, tx *gorm.DB, b store
 // pipeline returns the run's opened pipeline, cached per run.
 func (w *Worker) pipeline(ctx context.Context, run store.Run) (engine.Pipeline, error) {
 	w.mu.Lock()
-	p, ok := w.pipes[run.ID]
+	o, ok := w.pipes[run.ID]
 	w.mu.Unlock()
 	if ok {
-		return p, nil
+		return o.pipe, nil
 	}
 	job, ok := w.reg.Lookup(run.Definition)
 	if !ok {
@@ -278,9 +303,17 @@ func (w *Worker) pipeline(ctx context.Context, run store.Run) (engine.Pipeline, 
 	if len(w.pipes) > 256 {
 		clear(w.pipes)
 	}
-	w.pipes[run.ID] = p
+	w.pipes[run.ID] = openRun{run: run, pipe: p}
 	w.mu.Unlock()
 	return p, nil
+}
+
+// openedRun returns the run as it was when this worker opened its pipeline.
+func (w *Worker) openedRun(id int64) (store.Run, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	o, ok := w.pipes[id]
+	return o.run, ok
 }
 
 // heartbeat extends the batch's claim while it runs.
