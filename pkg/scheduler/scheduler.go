@@ -407,18 +407,11 @@ func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) erro
 		if err != nil {
 			return err
 		}
-		for _, b := range page.Items {
-			ok, err := s.enqueue(ctx, r, b)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return nil // paced: wait for the next slot
-			}
-			free--
+		if ok, err := s.enqueueAll(ctx, r, page.Items); err != nil || !ok {
+			return err // or paced: wait for the next slot
 		}
+		free -= int64(len(page.Items))
 	}
-	planned := false
 	for free > 0 && !r.PlanDone {
 		n := min(free, 16)
 		if r.BatchesTotal() == 0 {
@@ -428,23 +421,18 @@ func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) erro
 		if err != nil {
 			return err
 		}
-		planned = true
 		r = next
-		for _, b := range bs {
-			ok, err := s.enqueue(ctx, r, b)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return nil
-			}
-			free--
+		if ok, err := s.enqueueAll(ctx, r, bs); err != nil || !ok {
+			return err
 		}
+		free -= int64(len(bs))
 		if len(bs) == 0 {
 			break
 		}
 	}
-	if planned || r.PlanDone {
+	// Only a fully planned run can end; its fresh counters say whether
+	// anything is still in flight.
+	if r.PlanDone {
 		if r, err = s.cfg.Store.GetRun(ctx, r.ID); err != nil {
 			return err
 		}
@@ -491,14 +479,51 @@ func (s *Scheduler) plan(ctx context.Context, r store.Run, pipe engine.Pipeline,
 	return bs, r, nil
 }
 
-// enqueue moves a pending batch to enqueued and puts its task on the queue,
-// unless the run's pacing says not yet (then it returns false).
-func (s *Scheduler) enqueue(ctx context.Context, r store.Run, b store.Batch) (bool, error) {
+// enqueueParallel is how many batches of one run the scheduler enqueues at
+// once when the run is not paced.
+const enqueueParallel = 16
+
+// enqueueAll enqueues bs as enqueue does each. It returns false when the
+// run's pacing stopped it before the last one. An unpaced run's batches are
+// enqueued side by side: one after the other, the two round trips each takes
+// (the store, then the queue) would bound the run's throughput.
+func (s *Scheduler) enqueueAll(ctx context.Context, r store.Run, bs []store.Batch) (bool, error) {
+	if pacing(r) > 0 || len(bs) < 2 {
+		for _, b := range bs {
+			if ok, err := s.enqueue(ctx, r, b); err != nil || !ok {
+				return ok, err
+			}
+		}
+		return true, nil
+	}
+	sem := make(chan struct{}, enqueueParallel)
+	errs := make([]error, len(bs))
+	var wg sync.WaitGroup
+	for i, b := range bs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, errs[i] = s.enqueue(ctx, r, b)
+		}()
+	}
+	wg.Wait()
+	return true, errors.Join(errs...)
+}
+
+// pacing is the least time between two batch starts of the run (0: none).
+func pacing(r store.Run) time.Duration {
 	gap := r.Options.Sleep
 	if r.Options.RowsPerSecond > 0 {
 		gap = max(gap, time.Duration(float64(r.Options.BatchSize)/float64(r.Options.RowsPerSecond)*float64(time.Second)))
 	}
-	if gap > 0 {
+	return gap
+}
+
+// enqueue moves a pending batch to enqueued and puts its task on the queue,
+// unless the run's pacing says not yet (then it returns false).
+func (s *Scheduler) enqueue(ctx context.Context, r store.Run, b store.Batch) (bool, error) {
+	if gap := pacing(r); gap > 0 {
 		now := time.Now()
 		s.mu.Lock()
 		at := s.nextAt[r.ID]
