@@ -47,7 +47,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
-	if res.InPlace == nil || len(res.InPlace.Variants) != 5 || res.Noop == nil || res.Flow == nil ||
+	if res.InPlace == nil || len(res.InPlace.Variants) != 7 || res.Noop == nil || res.Flow == nil ||
 		res.FirstBatch == nil || len(res.FirstBatch.Sizes) != 2 || res.StoreOps == nil {
 		t.Fatalf("a section is missing: %+v", res)
 	}

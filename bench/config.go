@@ -64,8 +64,14 @@ type Config struct {
 	StoreOpsBatches  int
 	StoreOpsParallel int
 
-	// Only selects sections (nil: all).
-	Only []string
+	// Repeat runs each variant of sections 1–3 this many times, the
+	// rounds interleaved; the fastest round counts.
+	Repeat int
+
+	// Only selects sections (nil: all); Variants selects variants of
+	// sections 1–3 by name (nil: all), for profiling one of them.
+	Only     []string
+	Variants []string
 	// Out is the JSON file written at the end ("" writes none).
 	Out string
 	// Command is how the benchmark was started, for the report.
@@ -98,6 +104,7 @@ func DefaultConfig() Config {
 		FirstBatchSamples: 5,
 		StoreOpsBatches:   5000,
 		StoreOpsParallel:  8,
+		Repeat:            1,
 		Out:               "bench-results/results.json",
 		Timeout:           30 * time.Minute,
 	}
@@ -151,7 +158,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.FirstBatchSamples, "first-batch-samples", c.FirstBatchSamples, "runs timed to their first batch at each size")
 	fs.IntVar(&c.StoreOpsBatches, "store-ops-batches", c.StoreOpsBatches, "batches driven straight through each store (section 5)")
 	fs.IntVar(&c.StoreOpsParallel, "store-ops-parallel", c.StoreOpsParallel, "goroutines of section 5's parallel part")
+	fs.IntVar(&c.Repeat, "repeat", c.Repeat, "rounds of each variant in sections 1-3, interleaved; the fastest counts")
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(Sections, ","))
+	variants := fs.String("variants", "", "comma-separated variants of sections 1-3 to run (profiling; ratios need the baselines): update,loop-1conn,loop-2conn,dripflow-sql,dripflow-redis,asynq,insert-select")
 	fs.StringVar(&c.Out, "out", c.Out, "JSON results file (empty: none)")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "longest one run may take")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the benchmark process (in-process dripflow included) to this file")
@@ -168,6 +177,9 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	if *only != "" {
 		c.Only = strings.Split(*only, ",")
+	}
+	if *variants != "" {
+		c.Variants = strings.Split(*variants, ",")
 	}
 	return c, c.Validate()
 }
@@ -189,6 +201,8 @@ func (c Config) Validate() error {
 		return errors.New("--sizes needs at least one size and --first-batch-samples must be positive")
 	case c.StoreOpsBatches < 1 || c.StoreOpsParallel < 1:
 		return errors.New("--store-ops-batches and --store-ops-parallel must be positive")
+	case c.Repeat < 1:
+		return errors.New("--repeat must be positive")
 	case c.Timeout <= 0:
 		return errors.New("--timeout must be positive")
 	}
@@ -207,6 +221,10 @@ func (c Config) Validate() error {
 
 func (c Config) runs(section string) bool {
 	return len(c.Only) == 0 || slices.Contains(c.Only, section)
+}
+
+func (c Config) variant(name string) bool {
+	return len(c.Variants) == 0 || slices.Contains(c.Variants, name)
 }
 
 func (c Config) flowRows() int {

@@ -19,6 +19,9 @@ type Target struct {
 func (res *Results) targets() []Target {
 	var ts []Target
 	ratio := func(name, goal string, v, limit float64, atMost bool) {
+		if v == 0 {
+			return // a variant or its baseline did not run
+		}
 		met := v <= limit
 		if !atMost {
 			met = v >= limit

@@ -47,6 +47,7 @@ type ConfigSummary struct {
 	FirstBatchSamples int      `json:"first_batch_samples"`
 	StoreOpsBatches   int      `json:"store_ops_batches"`
 	StoreOpsParallel  int      `json:"store_ops_parallel"`
+	Repeat            int      `json:"repeat"`
 	Sections          []string `json:"sections"`
 }
 
@@ -59,7 +60,7 @@ func (c Config) summary() ConfigSummary {
 		Rows: c.Rows, FlowRows: c.flowRows(), BatchSize: c.BatchSize, Concurrency: c.Concurrency, MaxInFlight: c.MaxInFlight,
 		NoopBatches: c.NoopBatches, NoopConcurrency: c.NoopConcurrency, NoopInFlight: c.NoopInFlight,
 		Sizes: c.Sizes, FirstBatchSamples: c.FirstBatchSamples,
-		StoreOpsBatches: c.StoreOpsBatches, StoreOpsParallel: c.StoreOpsParallel, Sections: secs,
+		StoreOpsBatches: c.StoreOpsBatches, StoreOpsParallel: c.StoreOpsParallel, Repeat: c.Repeat, Sections: secs,
 	}
 }
 
