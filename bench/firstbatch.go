@@ -34,7 +34,8 @@ type FirstBatchSize struct {
 	Seed Seconds `json:"seed_s"`
 	// Samples are the times from CreateRun returning to batch 1's
 	// StartedAt (its claim by the worker), one per run; every run but the
-	// last is cancelled once its first batch started.
+	// last is cancelled once its first batch started, and the next starts
+	// once the scheduler's background count of its rows is done.
 	Samples []Seconds `json:"samples_s"`
 	Median  Seconds   `json:"median_s"`
 	Max     Seconds   `json:"max_s"`
@@ -164,6 +165,12 @@ func (r *runner) firstBatchAt(ctx context.Context, rows int) (FirstBatchSize, er
 			if _, err := waitRun(ctx, st, run.ID, time.Minute); err != nil {
 				return fail(err)
 			}
+			// Each run counts its rows in the background; the next sample
+			// starts once that count is done, so that it meets only its
+			// own run's count.
+			if err := waitCounted(ctx, st, run.ID, 30*time.Second); err != nil {
+				return fail(err)
+			}
 			continue
 		}
 		if lastRun, err = waitRun(ctx, st, run.ID, r.cfg.Timeout); err != nil {
@@ -242,6 +249,28 @@ func waitFirstBatch(ctx context.Context, st store.Store, runID int64, timeout ti
 		case <-ctx.Done():
 			return b, ctx.Err()
 		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// waitCounted waits until the run's total is known (counted or estimated).
+func waitCounted(ctx context.Context, st store.Store, runID int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		r, err := st.GetRun(ctx, runID)
+		if err != nil {
+			return err
+		}
+		if r.Total >= 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("run %d not counted after %s", runID, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
