@@ -36,11 +36,11 @@ func TestSmoke(t *testing.T) {
 	cfg.FirstBatchSamples = 2
 	cfg.StoreOpsBatches = 40
 	cfg.StoreOpsParallel = 4
-	cfg.Timeout = time.Minute
+	cfg.Timeout = 3 * time.Minute
 	cfg.Out = filepath.Join(t.TempDir(), "results.json")
 	var progress strings.Builder
 	cfg.Progress = &progress
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, cfg)
 	t.Logf("progress:\n%s", progress.String())
