@@ -65,7 +65,8 @@ type Config struct {
 	StoreOpsParallel int
 
 	// Repeat runs each variant of sections 1–3 this many times, the
-	// rounds interleaved; the fastest round counts.
+	// rounds interleaved; the fastest round counts. The no-op batches
+	// through the SQL store run once (they take minutes).
 	Repeat int
 
 	// Only selects sections (nil: all); Variants selects variants of
@@ -104,7 +105,7 @@ func DefaultConfig() Config {
 		FirstBatchSamples: 5,
 		StoreOpsBatches:   5000,
 		StoreOpsParallel:  8,
-		Repeat:            1,
+		Repeat:            2,
 		Out:               "bench-results/results.json",
 		Timeout:           30 * time.Minute,
 	}
@@ -119,6 +120,7 @@ func QuickConfig() Config {
 	c.FirstBatchSamples = 2
 	c.StoreOpsBatches = 500
 	c.Timeout = 2 * time.Minute
+	c.Repeat = 1
 	return c
 }
 
@@ -158,7 +160,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.FirstBatchSamples, "first-batch-samples", c.FirstBatchSamples, "runs timed to their first batch at each size")
 	fs.IntVar(&c.StoreOpsBatches, "store-ops-batches", c.StoreOpsBatches, "batches driven straight through each store (section 5)")
 	fs.IntVar(&c.StoreOpsParallel, "store-ops-parallel", c.StoreOpsParallel, "goroutines of section 5's parallel part")
-	fs.IntVar(&c.Repeat, "repeat", c.Repeat, "rounds of each variant in sections 1-3, interleaved; the fastest counts")
+	fs.IntVar(&c.Repeat, "repeat", c.Repeat, "rounds of each variant in sections 1-3, interleaved; the fastest counts (no-op batches through the SQL store: once)")
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(Sections, ","))
 	variants := fs.String("variants", "", "comma-separated variants of sections 1-3 to run (profiling; ratios need the baselines): update,loop-1conn,loop-2conn,dripflow-sql,dripflow-redis,asynq,insert-select")
 	fs.StringVar(&c.Out, "out", c.Out, "JSON results file (empty: none)")
