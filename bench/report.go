@@ -80,38 +80,38 @@ func (res *Results) WriteTable(w io.Writer) {
 	if ip := res.InPlace; ip != nil {
 		p("### 1. In-place backfill, %s rows, batch size %d", count(ip.Rows), ip.BatchSize)
 		p("")
-		p("| variant | wall | rows/s | vs UPDATE | vs best loop | mean batch |")
-		p("| --- | ---: | ---: | ---: | ---: | ---: |")
+		p("| variant | wall (fastest round) | rows/s | vs UPDATE | vs best loop | mean batch | rounds |")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, v := range ip.Variants {
 			mean := ""
 			if v.BatchMean > 0 {
 				mean = fmt.Sprintf("%.1f ms", v.BatchMean.Seconds()*1000)
 			}
-			p("| %s — %s | %.2f s | %s | %.2f× | %.2f× | %s |", v.Name, v.Description, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsUpdate, v.VsBestLoop, mean)
+			p("| %s — %s | %.2f s | %s | %.2f× | %.2f× | %s | %s |", v.Name, v.Description, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsUpdate, v.VsBestLoop, mean, rounds(v.Rounds))
 		}
 		p("")
 	}
 	if n := res.Noop; n != nil {
 		p("### 2. No-op batches, %s, concurrency %d", count(n.Batches), n.Concurrency)
 		p("")
-		p("| variant | wall | per second | vs asynq |")
-		p("| --- | ---: | ---: | ---: |")
+		p("| variant | wall (fastest round) | per second | vs asynq | rounds |")
+		p("| --- | ---: | ---: | ---: | ---: |")
 		for _, v := range []NoopVariant{n.Asynq, n.DripflowRedis, n.DripflowSQL} {
-			p("| %s | %.2f s | %s | %.2f× |", v.Description, v.Wall.Seconds(), rate(v.PerSec), v.VsAsynq)
+			p("| %s | %.2f s | %s | %.2f× | %s |", v.Description, v.Wall.Seconds(), rate(v.PerSec), v.VsAsynq, rounds(v.Rounds))
 		}
 		p("")
 	}
 	if f := res.Flow; f != nil {
 		p("### 3. Flow copy with upsert, %s rows, batch size %d", count(f.Rows), f.BatchSize)
 		p("")
-		p("| variant | wall | rows/s | vs INSERT … SELECT | mean batch |")
-		p("| --- | ---: | ---: | ---: | ---: |")
+		p("| variant | wall (fastest round) | rows/s | vs INSERT … SELECT | mean batch | rounds |")
+		p("| --- | ---: | ---: | ---: | ---: | ---: |")
 		for _, v := range []FlowVariant{f.Insert, f.SQLStore, f.Redis} {
 			mean := ""
 			if v.BatchMean > 0 {
 				mean = fmt.Sprintf("%.1f ms", v.BatchMean.Seconds()*1000)
 			}
-			p("| %s | %.2f s | %s | %.2f× | %s |", v.Description, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsInsert, mean)
+			p("| %s | %.2f s | %s | %.2f× | %s | %s |", v.Description, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsInsert, mean, rounds(v.Rounds))
 		}
 		p("")
 	}
@@ -158,6 +158,15 @@ func (res *Results) WriteTable(w io.Writer) {
 			p("| %s | %s | %s | %s |", t.Name, t.Goal, t.Got, met)
 		}
 	}
+}
+
+// rounds lists the wall times of every round.
+func rounds(rs []Seconds) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = fmt.Sprintf("%.2f", r.Seconds())
+	}
+	return strings.Join(s, ", ") + " s"
 }
 
 // rate writes a per-second figure with thousands separators.
