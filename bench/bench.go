@@ -45,7 +45,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			err = fmt.Errorf("clean up: %w", cerr)
 		}
 	}()
-	res = &Results{Date: time.Now().UTC(), Command: cfg.Command, Config: cfg.summary()}
+	res = &Results{Date: time.Now().UTC(), Command: cfg.Command, Config: cfg.summary(), LoadBefore: loadAverage()}
 	res.Machine = machineInfo(ctx, r)
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
@@ -85,6 +85,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 		}
 	}
 	res.Elapsed = Seconds(time.Since(start))
+	res.LoadAfter = loadAverage()
 	res.Targets = res.targets()
 	if cfg.Out != "" {
 		if err := res.WriteJSON(cfg.Out); err != nil {

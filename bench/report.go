@@ -74,8 +74,8 @@ func count(n int) string {
 func (res *Results) WriteTable(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	m := res.Machine
-	p("dripflow benchmark, %s, %d CPUs (%s), %.0f GiB, PostgreSQL %s, Redis %s, %s; took %.0fs",
-		res.Date.Format("2006-01-02 15:04 MST"), m.CPUs, m.CPUModel, m.MemGiB, m.Postgres, m.Redis, m.Go, res.Elapsed.Seconds())
+	p("dripflow benchmark, %s, %d CPUs (%s), %.0f GiB, PostgreSQL %s, Redis %s, %s; took %.0fs; load average %s before, %s after",
+		res.Date.Format("2006-01-02 15:04 MST"), m.CPUs, m.CPUModel, m.MemGiB, m.Postgres, m.Redis, m.Go, res.Elapsed.Seconds(), res.LoadBefore, res.LoadAfter)
 	p("")
 	if ip := res.InPlace; ip != nil {
 		p("### 1. In-place backfill, %s rows, batch size %d", count(ip.Rows), ip.BatchSize)

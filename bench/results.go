@@ -23,6 +23,11 @@ type Results struct {
 	Machine Machine       `json:"machine"`
 	Config  ConfigSummary `json:"config"`
 	Elapsed Seconds       `json:"elapsed_s"`
+	// LoadBefore and LoadAfter are the 1-, 5- and 15-minute load averages
+	// when the run started and ended: other work on the machine shows in
+	// them.
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
 
 	InPlace    *InPlaceResult    `json:"inplace,omitempty"`
 	Noop       *NoopResult       `json:"noop,omitempty"`
@@ -112,6 +117,19 @@ func machineInfo(ctx context.Context, r *runner) Machine {
 		c.Close()
 	}
 	return m
+}
+
+// loadAverage returns the three load averages of /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // procField reads a "Name:   123 kB" line of a /proc status file, in kB.
