@@ -14,11 +14,14 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,7 +235,7 @@ func RedisDB(t testing.TB) string {
 	admin := redis.NewClient(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	token := Name("")
+	token := fmt.Sprintf("%d:%s", os.Getpid(), Name(""))
 	for {
 		for db := 1; db <= 15; db++ {
 			key := fmt.Sprintf("dripflow:test:redisdb:%d", db)
@@ -240,6 +243,9 @@ func RedisDB(t testing.TB) string {
 			if err != nil {
 				admin.Close()
 				t.Fatalf("reserve Redis database: %v", err)
+			}
+			if !ok {
+				ok = reclaimStale(ctx, admin, key, token)
 			}
 			if !ok {
 				continue
@@ -274,4 +280,36 @@ func RedisDB(t testing.TB) string {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+var takeOverScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+	return redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
+end
+return false`)
+
+// reclaimStale takes over a reservation whose holder was a process on this
+// machine that no longer exists (a test binary killed by a timeout), so
+// reservations never leak until their TTL.
+func reclaimStale(ctx context.Context, admin *redis.Client, key, token string) bool {
+	held, err := admin.Get(ctx, key).Result()
+	if err != nil {
+		return false
+	}
+	pidText, _, ok := strings.Cut(held, ":")
+	if !ok {
+		return false
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 || processAlive(pid) {
+		return false
+	}
+	res, err := takeOverScript.Run(ctx, admin, []string{key}, held, token, (30 * time.Minute).Milliseconds()).Result()
+	return err == nil && res != nil
+}
+
+// processAlive reports whether a process with the pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
