@@ -33,41 +33,51 @@ type dripflowEnv struct {
 // means no application database (the no-op job needs none); the SQL store
 // then gets a database of its own.
 func (r *runner) dripflowEnv(ctx context.Context, url string, redisStore bool) (*dripflowEnv, error) {
-	rurl, err := r.svc.redisDB(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rdb, err := r.svc.redisClient(ctx, rurl)
+	_, rdb, release, err := r.svc.redisDB(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if redisStore {
 		st, err := redisstore.New(rdb, redisstore.Config{})
 		if err != nil {
+			release()
 			return nil, err
 		}
-		de := &dripflowEnv{st: st, rdb: rdb, close: func() {}}
+		de := &dripflowEnv{st: st, rdb: rdb, close: release}
 		if url != "" {
 			if de.db, err = sqlstore.OpenDB(ctx, url, 0); err != nil {
+				release()
 				return nil, err
 			}
-			de.close = func() { closeGorm(de.db) }
+			de.close = func() { closeGorm(de.db); release() }
 		}
 		return de, nil
 	}
+	own := "" // a database made for the store alone, dropped on close
 	if url == "" {
-		if _, url, err = r.svc.createDB(ctx, "", false); err != nil {
+		if own, url, err = r.svc.createDB(ctx, "", false); err != nil {
+			release()
 			return nil, err
 		}
 		if err := sqlstore.MigrateURL(ctx, url); err != nil {
+			release()
 			return nil, err
 		}
 	}
 	st, err := sqlstore.Open(ctx, url, sqlstore.Config{})
 	if err != nil {
+		release()
 		return nil, err
 	}
-	return &dripflowEnv{st: st, db: st.DB(), rdb: rdb, close: func() { st.Close() }}, nil
+	return &dripflowEnv{st: st, db: st.DB(), rdb: rdb, close: func() {
+		st.Close()
+		release()
+		if own != "" {
+			if err := r.svc.dropDB(context.WithoutCancel(ctx), own); err != nil {
+				r.logf("warning: %v", err)
+			}
+		}
+	}}, nil
 }
 
 // runOnCluster starts a scheduler and a worker of the given concurrency on

@@ -94,14 +94,11 @@ func (r *runner) firstBatchAt(ctx context.Context, rows int) (FirstBatchSize, er
 		r.svc.checkpoint(ctx)
 	}
 
-	rurl, err := r.svc.redisDB(ctx)
+	rurl, rdb, release, err := r.svc.redisDB(ctx)
 	if err != nil {
 		return out, err
 	}
-	rdb, err := r.svc.redisClient(ctx, rurl)
-	if err != nil {
-		return out, err
-	}
+	defer release()
 	st, err := sqlstore.Open(ctx, url, sqlstore.Config{MaxOpenConns: 4})
 	if err != nil {
 		return out, err

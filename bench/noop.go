@@ -10,7 +10,6 @@ import (
 	// The baseline is asynq itself, used as a user would; dripflow's own
 	// code reaches asynq only through pkg/tasks.
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/dripflow/dripflow/pkg/control"
 )
@@ -115,16 +114,11 @@ func (r *runner) noop(ctx context.Context) (*NoopResult, error) {
 // while a server of concurrency conc runs them, and returns the time from
 // the first enqueue to the last task done.
 func (r *runner) plainAsynq(ctx context.Context, n, conc int) (time.Duration, error) {
-	rurl, err := r.svc.redisDB(ctx)
+	_, rdb, release, err := r.svc.redisDB(ctx)
 	if err != nil {
 		return 0, err
 	}
-	opts, err := redis.ParseURL(rurl)
-	if err != nil {
-		return 0, err
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	defer release()
 	const queue = "bench"
 	var done atomic.Int64
 	finished := make(chan struct{})

@@ -75,14 +75,11 @@ func (r *runner) storeOps(ctx context.Context) (*StoreOpsResult, error) {
 	res.SQL.Description = "SQL store on PostgreSQL (pool of 16 connections)"
 	r.logf("  %-15s %7.0fµs per batch  %7.0f batches/s in parallel", "sql", res.SQL.PerBatch.Seconds()*1e6, res.SQL.ParallelPerSec)
 
-	rurl, err := r.svc.redisDB(ctx)
+	_, rdb, release, err := r.svc.redisDB(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := r.svc.redisClient(ctx, rurl)
-	if err != nil {
-		return nil, err
-	}
+	defer release()
 	rst, err := redisstore.New(rdb, redisstore.Config{})
 	if err != nil {
 		return nil, err
