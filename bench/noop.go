@@ -125,9 +125,9 @@ func (r *runner) plainAsynq(ctx context.Context, n, conc int) (time.Duration, er
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: conc,
 		Queues:      map[string]int{queue: 1},
-		// The interval dripflow's worker polls an empty queue at (asynq's
-		// default is 1s).
-		TaskCheckInterval: 50 * time.Millisecond,
+		// The interval dripflow's worker polls an empty queue at
+		// (tasks.ServerConfig.PollInterval; asynq's default is 1s).
+		TaskCheckInterval: 10 * time.Millisecond,
 		LogLevel:          asynq.ErrorLevel,
 	})
 	mux := asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
