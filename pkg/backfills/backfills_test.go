@@ -179,6 +179,7 @@ func mustNew[M, P any](t *testing.T, d backfills.Definition[M, P]) engine.Job {
 func TestNewValidation(t *testing.T) {
 	batch := func(context.Context, *backfills.Batch[Account, PlanParams]) error { return nil }
 	element := func(context.Context, *backfills.Element[Account, PlanParams]) error { return nil }
+	rng := func(context.Context, *backfills.Range[Account, PlanParams]) error { return nil }
 	for _, tc := range []struct {
 		name string
 		new  func() (engine.Job, error)
@@ -186,10 +187,13 @@ func TestNewValidation(t *testing.T) {
 	}{
 		{"neither", func() (engine.Job, error) {
 			return backfills.New(backfills.Definition[Account, PlanParams]{Name: "fill_plans"})
-		}, []string{`"fill_plans"`, "exactly one of ProcessBatch or ProcessElement", "neither"}},
+		}, []string{`"fill_plans"`, "exactly one of ProcessBatch, ProcessElement or ProcessRange", "none is set"}},
 		{"both", func() (engine.Job, error) {
 			return backfills.New(backfills.Definition[Account, PlanParams]{Name: "fill_both", ProcessBatch: batch, ProcessElement: element})
-		}, []string{`"fill_both"`, "exactly one of ProcessBatch or ProcessElement", "both"}},
+		}, []string{`"fill_both"`, "exactly one of", "ProcessBatch and ProcessElement are set"}},
+		{"batch and range", func() (engine.Job, error) {
+			return backfills.New(backfills.Definition[Account, PlanParams]{Name: "fill_two", ProcessBatch: batch, ProcessRange: rng})
+		}, []string{`"fill_two"`, "exactly one of", "ProcessBatch and ProcessRange are set"}},
 		{"no name", func() (engine.Job, error) {
 			return backfills.New(backfills.Definition[Account, PlanParams]{ProcessBatch: batch})
 		}, []string{"Name is required"}},
@@ -321,6 +325,18 @@ func elementBackfill() backfills.Definition[Account, PlanParams] {
 	}
 }
 
+// rangeBackfill does what planBackfill does as one UPDATE per batch,
+// without loading the records.
+func rangeBackfill() backfills.Definition[Account, PlanParams] {
+	return backfills.Definition[Account, PlanParams]{
+		Name:  "test_fill_plans_range",
+		Scope: scopeAccounts,
+		ProcessRange: func(ctx context.Context, r *backfills.Range[Account, PlanParams]) error {
+			return r.Updates(map[string]any{"plan": r.Params.Plan, "touched": gorm.Expr("touched + 1")})
+		},
+	}
+}
+
 // expectAccounts returns the accounts seeded by seedAccounts(n) after a
 // backfill that gave plan to those accepted by changed.
 func expectAccounts(n int, plan string, changed func(a Account) bool) []Account {
@@ -362,6 +378,10 @@ func TestProcess(t *testing.T) {
 				inScope: func(a Account) bool { return a.Status == "closed" },
 				changed: func(a Account) bool { return a.Status == "closed" && a.ID%5 != 0 },
 			},
+			{
+				name: "range", def: rangeBackfill(), params: `{"plan":"platinum","status":"trial"}`, plan: "platinum",
+				inScope: func(a Account) bool { return a.Status == "trial" },
+			},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				if tc.changed == nil {
@@ -397,7 +417,7 @@ func TestProcess(t *testing.T) {
 
 		t.Run("scope is applied again when the batch runs", func(t *testing.T) {
 			seedAccounts(t, db, n)
-			for _, def := range []backfills.Definition[Account, PlanParams]{planBackfill(backfills.Options{}), elementBackfill()} {
+			for _, def := range []backfills.Definition[Account, PlanParams]{planBackfill(backfills.Options{}), elementBackfill(), rangeBackfill()} {
 				t.Run(def.Name, func(t *testing.T) {
 					seedAccounts(t, db, n)
 					pl := open(t, mustNew(t, def), db, `{"plan":"gold"}`)
@@ -476,6 +496,13 @@ func TestProcess(t *testing.T) {
 							return boom
 						}
 						return nil
+					}}),
+				mustNew(t, backfills.Definition[Account, struct{}]{Name: "fail_range",
+					ProcessRange: func(ctx context.Context, r *backfills.Range[Account, struct{}]) error {
+						if err := r.Update("touched", 9); err != nil {
+							return err
+						}
+						return boom
 					}}),
 			} {
 				pl := open(t, j, db, "")
@@ -680,5 +707,74 @@ func TestParamsReachTheBatch(t *testing.T) {
 				t.Errorf("batch %d params (-want +got):\n%s", i, diff)
 			}
 		}
+	})
+}
+
+func TestRangeStatements(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, db *gorm.DB) {
+		const n = 40
+		ctx := context.Background()
+		t.Run("delete", func(t *testing.T) {
+			seedAccounts(t, db, n)
+			pl := open(t, mustNew(t, backfills.Definition[Account, struct{}]{Name: "drop_closed",
+				Scope:        func(db *gorm.DB, _ struct{}) *gorm.DB { return db.Where("status = ?", "closed") },
+				ProcessRange: func(ctx context.Context, r *backfills.Range[Account, struct{}]) error { return r.Delete() },
+			}), db, "")
+			res := run(t, pl, 3, nil)
+			var closed, left int64
+			for _, a := range expectAccounts(n, "", func(Account) bool { return false }) {
+				if a.Status == "closed" {
+					closed++
+				}
+			}
+			if err := db.Model(&Account{}).Count(&left).Error; err != nil {
+				t.Fatal(err)
+			}
+			if want := (store.Result{RowsRead: closed, RowsWritten: closed}); res != want {
+				t.Errorf("result %+v, want %+v", res, want)
+			}
+			if left != n-closed {
+				t.Errorf("%d accounts left, want the %d not closed", left, n-closed)
+			}
+		})
+		t.Run("own statement counted with Wrote and Skipped", func(t *testing.T) {
+			seedAccounts(t, db, n)
+			pl := open(t, mustNew(t, backfills.Definition[Account, struct{}]{Name: "own_statement",
+				ProcessRange: func(ctx context.Context, r *backfills.Range[Account, struct{}]) error {
+					var ids []int64
+					if err := r.Query().Pluck("id", &ids).Error; err != nil {
+						return err
+					}
+					res := r.Query().Where("credits > ?", 3).Update("touched", gorm.Expr("touched + 1"))
+					if res.Error != nil {
+						return res.Error
+					}
+					r.Wrote(res.RowsAffected)
+					r.Skipped(int64(len(ids)) - res.RowsAffected)
+					return nil
+				},
+			}), db, "")
+			// Planned before, processed after: the range's query sees the
+			// rows as they are when the batch runs, and only those in range.
+			hi, _, _, err := pl.Next(ctx, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := pl.Process(ctx, nil, "", hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var touched int64
+			for _, a := range accounts(t, db) {
+				if a.Touched > 1 || (a.Touched == 1) != (a.ID <= 10 && a.Credits > 3) {
+					t.Errorf("account %+v touched %d times", a, a.Touched)
+				}
+				touched += int64(a.Touched)
+			}
+			if want := (store.Result{RowsRead: 10, RowsWritten: touched, RowsSkipped: 10 - touched}); res != want {
+				t.Errorf("result %+v, want %+v", res, want)
+			}
+		})
 	})
 }

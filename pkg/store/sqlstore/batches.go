@@ -63,7 +63,7 @@ func (s *Store) ListBatches(ctx context.Context, runID int64, f store.BatchFilte
 // any other state it is a *store.TransitionError.
 func (s *Store) EnqueueBatch(ctx context.Context, runID, seq int64) (store.Batch, error) {
 	var out store.Batch
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	err := s.inBookkeepingTx(ctx, func(tx *gorm.DB) error {
 		b, err := s.mustLockBatch(tx, runID, seq)
 		if err != nil {
 			return err
@@ -79,7 +79,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, runID, seq int64) (store.Batch
 			return err
 		}
 		out = b.batch()
-		return moveBatchCounters(tx, runID, store.BatchPending, store.BatchEnqueued, 1, map[string]any{"updated_at": now})
+		return moveSlotCounters(tx, runID, seq, store.BatchPending, store.BatchEnqueued, now, nil)
 	})
 	if err != nil {
 		return store.Batch{}, fmt.Errorf("enqueue batch %s: %w", store.BatchID(runID, seq), err)
@@ -129,14 +129,14 @@ func (s *Store) ClaimBatch(ctx context.Context, runID, seq int64, c store.Claim)
 		}
 		// Locking the run's row (after the batch's) keeps a pause or a
 		// cancel from committing between this check and the claim.
-		run, ok, err := s.lockRun(tx, runID)
+		runState, ok, err := s.lockRunShared(tx, runID)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return store.ErrNotFound
 		}
-		if st := store.RunState(run.State); st != store.RunRunning {
+		if st := store.RunState(runState); st != store.RunRunning {
 			return fmt.Errorf("run is %s: %w", st, store.ErrRunNotRunning)
 		}
 		lease := now.Add(c.Lease).Truncate(time.Microsecond)
@@ -155,7 +155,7 @@ func (s *Store) ClaimBatch(ctx context.Context, runID, seq int64, c store.Claim)
 			return err
 		}
 		out = b.batch()
-		return moveBatchCounters(tx, runID, from, store.BatchRunning, 1, map[string]any{"updated_at": now})
+		return moveSlotCounters(tx, runID, seq, from, store.BatchRunning, now, nil)
 	})
 	if err != nil {
 		return store.Batch{}, fmt.Errorf("claim batch %s: %w", store.BatchID(runID, seq), err)
@@ -173,7 +173,7 @@ func (s *Store) ExtendClaim(ctx context.Context, runID, seq int64, token string,
 			&store.ArgumentError{Field: "lease", Message: fmt.Sprintf("must be positive, got %s", lease)})
 	}
 	var out store.Batch
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	err := s.inBookkeepingTx(ctx, func(tx *gorm.DB) error {
 		b, err := s.mustLockBatch(tx, runID, seq)
 		if err != nil {
 			return err
@@ -270,11 +270,10 @@ func (s *Store) completeBatch(tx *gorm.DB, runID, seq int64, token string, r sto
 	}); err != nil {
 		return store.Batch{}, err
 	}
-	err = moveBatchCounters(tx, runID, store.BatchRunning, store.BatchSucceeded, 1, map[string]any{
+	err = moveSlotCounters(tx, runID, seq, store.BatchRunning, store.BatchSucceeded, now, map[string]any{
 		"rows_read":    gorm.Expr("rows_read + ?", r.RowsRead),
 		"rows_written": gorm.Expr("rows_written + ?", r.RowsWritten),
 		"rows_skipped": gorm.Expr("rows_skipped + ?", r.RowsSkipped),
-		"updated_at":   now,
 	})
 	if err != nil {
 		return store.Batch{}, err
@@ -323,7 +322,7 @@ func (s *Store) FailBatch(ctx context.Context, runID, seq int64, token string, f
 			return err
 		}
 		out = b.batch()
-		return moveBatchCounters(tx, runID, store.BatchRunning, to, 1, map[string]any{"updated_at": now})
+		return moveSlotCounters(tx, runID, seq, store.BatchRunning, to, now, nil)
 	})
 	if err != nil {
 		return store.Batch{}, fmt.Errorf("fail batch %s: %w", store.BatchID(runID, seq), err)

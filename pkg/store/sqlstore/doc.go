@@ -31,6 +31,18 @@
 // transaction that loses a deadlock or a serialization conflict is retried a
 // few times with jitter.
 //
+// A run's counters are its row's plus those of its 16 rows in
+// dripflow_run_counters, read together in one statement. What every batch
+// goes through — enqueue, claim, checkpoint, failure — moves the counters of
+// the batch's slot (seq mod 16), never the run's row, so concurrent batches
+// of one run lock different rows and their commits share the disk's
+// flushes; a claim holds a shared lock on the run's row, which a pause or a
+// cancel takes exclusively, so neither commits between a claim's check of the
+// run's state and its commit. On PostgreSQL the per-batch bookkeeping
+// (planning, enqueueing, claiming, extending a claim) commits without
+// waiting for the disk: what a crash of the database could lose of it is
+// redone, and checkpoints, failures and people's changes stay durable.
+//
 // SQLite runs in WAL mode with a busy timeout and foreign keys on; every
 // transaction begins IMMEDIATE, taking the write lock up front, so two
 // transactions never deadlock upgrading their locks. A store made by Open

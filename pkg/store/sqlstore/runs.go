@@ -41,7 +41,10 @@ func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error
 	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		row.ID = 0
-		return tx.Create(&row).Error
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		return createSlots(tx, row.ID)
 	})
 	if err != nil {
 		return store.Run{}, fmt.Errorf("create run of %q: %w", n.Definition, err)
@@ -59,7 +62,11 @@ func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
 	if !ok {
 		return store.Run{}, fmt.Errorf("get run %d: %w", id, store.ErrNotFound)
 	}
-	return row.run(), nil
+	rows := []runRow{row}
+	if err := addSlots(s.db.WithContext(ctx), rows); err != nil {
+		return store.Run{}, fmt.Errorf("get run %d: %w", id, err)
+	}
+	return rows[0].run(), nil
 }
 
 // ListRuns returns runs newest first (by id, descending), filtered, with
@@ -86,6 +93,9 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.Page[sto
 	}
 	var rows []runRow
 	if err := q.find(s.db.WithContext(ctx), &rows); err != nil {
+		return store.Page[store.Run]{}, fmt.Errorf("list runs: %w", err)
+	}
+	if err := addSlots(s.db.WithContext(ctx), rows[:min(len(rows), limit)]); err != nil {
 		return store.Page[store.Run]{}, fmt.Errorf("list runs: %w", err)
 	}
 	out := store.Page[store.Run]{Items: make([]store.Run, 0, min(len(rows), limit))}
@@ -138,7 +148,11 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, to store.RunState, 
 		if err := tx.Table(runsTable).Where("id = ?", id).Updates(set).Error; err != nil {
 			return err
 		}
-		out = row.run()
+		rows := []runRow{row}
+		if err := addSlots(tx, rows); err != nil {
+			return err
+		}
+		out = rows[0].run()
 		return nil
 	})
 	if err != nil {
@@ -207,8 +221,14 @@ func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
 			}
 			cancelled[st] = res.RowsAffected
 		}
+		// The slots' share too: batches claimed before the run's lock was
+		// taken count as running.
+		rows := []runRow{row}
+		if err := addSlots(tx, rows); err != nil {
+			return err
+		}
 		to := store.RunCancelled
-		if row.BatchesRunning > 0 {
+		if rows[0].BatchesRunning > 0 {
 			to = store.RunCancelling
 		}
 		set := map[string]any{
@@ -238,7 +258,7 @@ func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
 // returns an error matching store.ErrConflict and creates nothing.
 func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanStep) ([]store.Batch, error) {
 	var out []store.Batch
-	err := s.inTx(ctx, func(tx *gorm.DB) error {
+	err := s.inBookkeepingTx(ctx, func(tx *gorm.DB) error {
 		// The new batch rows do not exist yet, so the run's row is the only
 		// lock: it serialises planners, and the batches are numbered from
 		// its counters, which count every batch the run has.
@@ -426,24 +446,28 @@ func (s *Store) readRun(tx *gorm.DB, id int64) (store.Run, error) {
 	if !ok {
 		return store.Run{}, store.ErrNotFound
 	}
-	return row.run(), nil
+	rows := []runRow{row}
+	if err := addSlots(tx, rows); err != nil {
+		return store.Run{}, err
+	}
+	return rows[0].run(), nil
 }
 
-// moveBatchCounters moves n batches of a run from one state's counter to
-// another's by relative updates, and adds extra assignments.
-func moveBatchCounters(tx *gorm.DB, runID int64, from, to store.BatchState, n int64, extra map[string]any) error {
-	set := map[string]any{}
-	for k, v := range extra {
-		set[k] = v
+// lockRunShared reads a run's state and, outside SQLite, holds a shared
+// lock on its row until the transaction ends: claims hold it together, while
+// a change of the run's state (which locks the row exclusively) waits for
+// them, and they for it.
+func (s *Store) lockRunShared(tx *gorm.DB, id int64) (string, bool, error) {
+	var row struct{ State string }
+	q := "SELECT state FROM " + runsTable + " WHERE id = ?"
+	switch s.dialect {
+	case dialectPostgres:
+		q += " FOR SHARE"
+	case dialectMySQL:
+		q += " LOCK IN SHARE MODE"
 	}
-	if from != to {
-		set[counterColumn(from)] = gorm.Expr(counterColumn(from)+" - ?", n)
-		set[counterColumn(to)] = gorm.Expr(counterColumn(to)+" + ?", n)
-	}
-	if len(set) == 0 {
-		return nil
-	}
-	return tx.Table(runsTable).Where("id = ?", runID).Updates(set).Error
+	res := tx.Raw(q, id).Scan(&row)
+	return row.State, res.RowsAffected > 0, res.Error
 }
 
 // counterColumn is the run column counting batches in state st.

@@ -7,11 +7,12 @@ const (
 	batchesTable     = "dripflow_batches"
 	definitionsTable = "dripflow_definitions"
 	flowsTable       = "dripflow_flows"
+	countersTable    = "dripflow_run_counters"
 )
 
 // SchemaVersion is the version of the schema this binary reads and writes:
 // the highest migration it knows.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migration is one versioned schema change, written out per dialect. On
 // PostgreSQL and SQLite a migration runs in one transaction with the row that
@@ -31,6 +32,56 @@ var migrations = []migration{
 		dialectMySQL:    v1MySQL,
 		dialectSQLite:   v1SQLite,
 	}},
+	{version: 2, name: "run counters in slots (batches of a run no longer share one row lock)", up: map[dialect][]string{
+		dialectPostgres: v2(dialectPostgres),
+		dialectMySQL:    v2(dialectMySQL),
+		dialectSQLite:   v2(dialectSQLite),
+	}},
+}
+
+// v2 adds dripflow_run_counters (see counterSlots) and gives every existing
+// run its slot rows; the counters already in runs' rows stay there.
+func v2(d dialect) []string {
+	cols := `
+	batches_pending BIGINT NOT NULL DEFAULT 0,
+	batches_enqueued BIGINT NOT NULL DEFAULT 0,
+	batches_running BIGINT NOT NULL DEFAULT 0,
+	batches_succeeded BIGINT NOT NULL DEFAULT 0,
+	batches_failed BIGINT NOT NULL DEFAULT 0,
+	batches_cancelled BIGINT NOT NULL DEFAULT 0,
+	rows_read BIGINT NOT NULL DEFAULT 0,
+	rows_written BIGINT NOT NULL DEFAULT 0,
+	rows_skipped BIGINT NOT NULL DEFAULT 0,
+	updated_us BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (run_id, slot)`
+	fill := " INTO dripflow_run_counters (run_id, slot) SELECT r.id, s.slot FROM dripflow_runs r CROSS JOIN " + slotValues() + " s"
+	switch d {
+	case dialectMySQL:
+		return []string{
+			`CREATE TABLE IF NOT EXISTS dripflow_run_counters (
+	run_id BIGINT NOT NULL,
+	slot INT NOT NULL,` + cols + `,
+	CONSTRAINT dripflow_run_counters_run_fk FOREIGN KEY (run_id) REFERENCES dripflow_runs (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+			"INSERT IGNORE" + fill,
+		}
+	case dialectSQLite:
+		return []string{
+			`CREATE TABLE dripflow_run_counters (
+	run_id INTEGER NOT NULL REFERENCES dripflow_runs (id) ON DELETE CASCADE,
+	slot INTEGER NOT NULL,` + cols + `
+) WITHOUT ROWID`,
+			"INSERT" + fill,
+		}
+	default:
+		return []string{
+			`CREATE TABLE dripflow_run_counters (
+	run_id BIGINT NOT NULL REFERENCES dripflow_runs (id) ON DELETE CASCADE,
+	slot INTEGER NOT NULL,` + cols + `
+)`,
+			"INSERT" + fill,
+		}
+	}
 }
 
 // bootstrap creates the table that records applied migrations.

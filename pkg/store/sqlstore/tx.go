@@ -51,7 +51,23 @@ const (
 // when the database aborted it to break a deadlock or a serialization
 // conflict. fn must therefore compute everything it returns afresh.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.retryTx(ctx, prioFinish, nil, fn)
+	return s.retryTx(ctx, prioFinish, true, nil, fn)
+}
+
+// inBookkeepingTx is inTx for a change that may be lost in a crash of the
+// database without losing or repeating work: enqueueing, claiming and
+// planning batches, and extending claims. A lost enqueue leaves the batch
+// pending (the scheduler enqueues it again under the same task id), a lost
+// claim leaves it claimable (its worker's checkpoint is then refused and
+// the batch runs again), a lost planning step is planned again. On
+// PostgreSQL such a transaction commits without waiting for its WAL to reach
+// the disk (synchronous_commit off): the next durable commit, at the latest
+// a checkpoint's, flushes it in order, so nothing durable ever depends on
+// one that was lost. The per-batch bookkeeping then costs no disk flush of
+// its own; checkpoints, failures and every change people make (pause,
+// cancel, retry, new runs) still wait for theirs.
+func (s *Store) inBookkeepingTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.retryTx(ctx, prioFinish, false, nil, fn)
 }
 
 // inClaimTx is inTx for an operation that starts new work. On SQLite it
@@ -59,13 +75,14 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 // come runs recheck, a read-only check that refuses only what fn would
 // refuse, so an operation that has meanwhile become certain to fail ends
 // without taking the database's write lock.
+// Claims are bookkeeping (see inBookkeepingTx).
 func (s *Store) inClaimTx(ctx context.Context, recheck func(db *gorm.DB) error, fn func(tx *gorm.DB) error) error {
-	return s.retryTx(ctx, prioStart, recheck, fn)
+	return s.retryTx(ctx, prioStart, false, recheck, fn)
 }
 
-func (s *Store) retryTx(ctx context.Context, prio int, recheck func(db *gorm.DB) error, fn func(tx *gorm.DB) error) error {
+func (s *Store) retryTx(ctx context.Context, prio int, durable bool, recheck func(db *gorm.DB) error, fn func(tx *gorm.DB) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.txOnce(ctx, prio, recheck, fn)
+		err := s.txOnce(ctx, prio, durable, recheck, fn)
 		if err == nil || attempt == txAttempts || !retryable(err) {
 			return err
 		}
@@ -80,7 +97,7 @@ func (s *Store) retryTx(ctx context.Context, prio int, recheck func(db *gorm.DB)
 	}
 }
 
-func (s *Store) txOnce(ctx context.Context, prio int, recheck func(db *gorm.DB) error, fn func(tx *gorm.DB) error) error {
+func (s *Store) txOnce(ctx context.Context, prio int, durable bool, recheck func(db *gorm.DB) error, fn func(tx *gorm.DB) error) error {
 	if s.writeQueue != nil {
 		if err := s.writeQueue.acquire(ctx, prio); err != nil {
 			return err
@@ -97,6 +114,15 @@ func (s *Store) txOnce(ctx context.Context, prio int, recheck func(db *gorm.DB) 
 		// READ COMMITTED takes no gap locks: a locking read locks exactly the
 		// rows it returns, like PostgreSQL's default.
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	}
+	if !durable && s.dialect == dialectPostgres {
+		inner := fn
+		fn = func(tx *gorm.DB) error {
+			if err := tx.Exec("SET LOCAL synchronous_commit TO OFF").Error; err != nil {
+				return err
+			}
+			return inner(tx)
+		}
 	}
 	return s.wdb.WithContext(ctx).Transaction(fn, opts...)
 }

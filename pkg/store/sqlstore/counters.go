@@ -1,0 +1,143 @@
+package sqlstore
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/dripflow/dripflow/pkg/store"
+)
+
+// counterSlots is how many rows of dripflow_run_counters each run has.
+//
+// A run's counters are the columns of its row plus the sums of its slot
+// rows. The operations every batch goes through (enqueue, claim, complete,
+// fail) move counters in the slot of the batch's seq, never in the run's
+// row: were they all to update that one row, every batch transaction of a
+// run would queue for its lock — held until commit, so across each commit's
+// disk flush — and the run would go no faster than one commit at a time,
+// whatever the number of workers. Consecutive batches fall into different
+// slots, so concurrent batches lock different rows and their commits share
+// flushes. Planning, cancelling and retrying, which lock the run's row
+// anyway, keep moving the run row's own counters.
+const counterSlots = 16
+
+// slotOf is the counter slot of batch seq.
+func slotOf(seq int64) int { return int(seq % counterSlots) }
+
+// counterRow is one slot's share of a run's counters. UpdatedUS is when a
+// batch of the slot last changed, in microseconds since the Unix epoch (0:
+// never); an integer, so that its maximum keeps its type on every dialect.
+type counterRow struct {
+	RunID            int64 `gorm:"column:run_id;primaryKey;autoIncrement:false"`
+	Slot             int   `gorm:"column:slot;primaryKey;autoIncrement:false"`
+	BatchesPending   int64 `gorm:"column:batches_pending"`
+	BatchesEnqueued  int64 `gorm:"column:batches_enqueued"`
+	BatchesRunning   int64 `gorm:"column:batches_running"`
+	BatchesSucceeded int64 `gorm:"column:batches_succeeded"`
+	BatchesFailed    int64 `gorm:"column:batches_failed"`
+	BatchesCancelled int64 `gorm:"column:batches_cancelled"`
+	RowsRead         int64 `gorm:"column:rows_read"`
+	RowsWritten      int64 `gorm:"column:rows_written"`
+	RowsSkipped      int64 `gorm:"column:rows_skipped"`
+	UpdatedUS        int64 `gorm:"column:updated_us"`
+}
+
+func (counterRow) TableName() string { return countersTable }
+
+// createSlots inserts the run's zeroed slot rows.
+func createSlots(tx *gorm.DB, runID int64) error {
+	rows := make([]counterRow, counterSlots)
+	for i := range rows {
+		rows[i] = counterRow{RunID: runID, Slot: i}
+	}
+	return tx.Create(&rows).Error
+}
+
+// moveSlotCounters moves one batch (seq) of a run from one state's counter
+// to another's in the batch's slot, adds extra assignments, and stamps the
+// slot with now.
+func moveSlotCounters(tx *gorm.DB, runID, seq int64, from, to store.BatchState, now time.Time, extra map[string]any) error {
+	set := map[string]any{"updated_us": now.UnixMicro()}
+	for k, v := range extra {
+		set[k] = v
+	}
+	if from != to {
+		set[counterColumn(from)] = gorm.Expr(counterColumn(from) + " - 1")
+		set[counterColumn(to)] = gorm.Expr(counterColumn(to) + " + 1")
+	}
+	res := tx.Table(countersTable).Where("run_id = ? AND slot = ?", runID, slotOf(seq)).Updates(set)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("counter slot %d of run %d is missing", slotOf(seq), runID)
+	}
+	return nil
+}
+
+// counterColumns are the columns a run's row and its slot rows share.
+const counterColumns = "batches_pending, batches_enqueued, batches_running, batches_succeeded, batches_failed, batches_cancelled, rows_read, rows_written, rows_skipped"
+
+// readCountersSQL reads the counters of runs from their rows and their slot
+// rows in one statement, so that the parts add up to what they were at a
+// single instant.
+const readCountersSQL = "SELECT id AS run_id, " + counterColumns + ", 0 AS updated_us FROM " + runsTable + " WHERE id IN ?" +
+	" UNION ALL SELECT run_id, " + counterColumns + ", updated_us FROM " + countersTable + " WHERE run_id IN ?"
+
+// addSlots sets each run's counters to the sum of its row's and its slots',
+// read together, and moves its UpdatedAt to the latest slot change when
+// that is later. rows' other columns are left as they were read.
+func addSlots(db *gorm.DB, rows []runRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(rows))
+	at := make(map[int64]int, len(rows))
+	for i, r := range rows {
+		ids[i], at[r.ID] = r.ID, i
+	}
+	var parts []counterRow
+	if err := db.Raw(readCountersSQL, ids, ids).Scan(&parts).Error; err != nil {
+		return fmt.Errorf("read run counters: %w", err)
+	}
+	sums := make([]counterRow, len(rows))
+	for _, p := range parts {
+		i, ok := at[p.RunID]
+		if !ok {
+			continue
+		}
+		s := &sums[i]
+		s.BatchesPending += p.BatchesPending
+		s.BatchesEnqueued += p.BatchesEnqueued
+		s.BatchesRunning += p.BatchesRunning
+		s.BatchesSucceeded += p.BatchesSucceeded
+		s.BatchesFailed += p.BatchesFailed
+		s.BatchesCancelled += p.BatchesCancelled
+		s.RowsRead += p.RowsRead
+		s.RowsWritten += p.RowsWritten
+		s.RowsSkipped += p.RowsSkipped
+		s.UpdatedUS = max(s.UpdatedUS, p.UpdatedUS)
+	}
+	for i := range rows {
+		r, s := &rows[i], sums[i]
+		r.BatchesPending, r.BatchesEnqueued, r.BatchesRunning = s.BatchesPending, s.BatchesEnqueued, s.BatchesRunning
+		r.BatchesSucceeded, r.BatchesFailed, r.BatchesCancelled = s.BatchesSucceeded, s.BatchesFailed, s.BatchesCancelled
+		r.RowsRead, r.RowsWritten, r.RowsSkipped = s.RowsRead, s.RowsWritten, s.RowsSkipped
+		if t := time.UnixMicro(s.UpdatedUS).UTC(); s.UpdatedUS > 0 && t.After(r.UpdatedAt) {
+			r.UpdatedAt = t
+		}
+	}
+	return nil
+}
+
+// slotValues is the derived table of every slot number, for migrations.
+func slotValues() string {
+	parts := make([]string, counterSlots)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("SELECT %d AS slot", i)
+	}
+	return "(" + strings.Join(parts, " UNION ALL ") + ")"
+}
