@@ -22,10 +22,10 @@ const (
 	VariantLoop2    = "loop-2conn"     // (b) the same on two connections
 	VariantSQLStore = "dripflow-sql"   // (c) dripflow, SQL store in the data's database
 	VariantRedis    = "dripflow-redis" // (d) dripflow, Redis store
-	// The same two with bench_bump_range, whose batches run the loop's own
-	// statement: their gap to the loop is the engine's cost alone.
-	VariantSQLStoreRange = "dripflow-sql-range"
-	VariantRedisRange    = "dripflow-redis-range"
+	// The same two with bench_bump_records, whose batches load their
+	// records and update them by key: what loading records costs.
+	VariantSQLStoreRecords = "dripflow-sql-records"
+	VariantRedisRecords    = "dripflow-redis-records"
 )
 
 // InPlaceResult is section 1.
@@ -161,17 +161,17 @@ func (r *runner) inPlace(ctx context.Context) (*InPlaceResult, error) {
 		{VariantLoop2, fmt.Sprintf("hand-written keyset loop, pgx, %d connections", max(2, r.cfg.Concurrency)), func(ctx context.Context, url string) (InPlaceVariant, error) {
 			return timed(func() error { return handLoop(ctx, url, max(2, r.cfg.Concurrency), r.cfg.BatchSize) })
 		}},
-		{VariantSQLStore, fmt.Sprintf("dripflow, SQL store in the same database (checkpoint in the batch's transaction), worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
+		{VariantSQLStore, fmt.Sprintf("dripflow, set-based backfill (ProcessRange: one UPDATE per batch), SQL store in the same database (checkpoint in the batch's transaction), worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
 			return r.dripflowBump(ctx, url, defBump, false)
 		}},
-		{VariantRedis, fmt.Sprintf("dripflow, Redis store, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
+		{VariantRedis, fmt.Sprintf("dripflow, set-based backfill (ProcessRange), Redis store, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
 			return r.dripflowBump(ctx, url, defBump, true)
 		}},
-		{VariantSQLStoreRange, "as dripflow-sql, with batches that read only the keys and update their key range like the loop", func(ctx context.Context, url string) (InPlaceVariant, error) {
-			return r.dripflowBump(ctx, url, defBumpRange, false)
+		{VariantSQLStoreRecords, "as dripflow-sql, with batches that load their records (ProcessBatch) and update them by key", func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.dripflowBump(ctx, url, defBumpRecords, false)
 		}},
-		{VariantRedisRange, "as dripflow-redis, with batches that read only the keys and update their key range like the loop", func(ctx context.Context, url string) (InPlaceVariant, error) {
-			return r.dripflowBump(ctx, url, defBumpRange, true)
+		{VariantRedisRecords, "as dripflow-redis, with batches that load their records (ProcessBatch) and update them by key", func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.dripflowBump(ctx, url, defBumpRecords, true)
 		}},
 	}
 	// Repeats run interleaved, so that a disturbance hits one round rather

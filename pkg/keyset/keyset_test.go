@@ -735,3 +735,41 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestCountSnapshot: on PostgreSQL and MySQL, Count counts at the instant it
+// announces through OnSnapshot, so what commits after it (the first batches
+// of a backfill that moves records out of its own scope) does not change
+// the total.
+func TestCountSnapshot(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects[:2] {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			db := openDB(t, d)
+			tb := tables()[0]
+			tb.create(t, db, d)
+			want := int64(len(tb.rows))
+			calls := 0
+			ctx := keyset.OnSnapshot(context.Background(), func() {
+				calls++
+				if calls == 1 {
+					// Another connection empties the table and commits.
+					if err := db.Exec("DELETE FROM " + tb.name).Error; err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			n, estimated, err := keyset.Count(ctx, db.Table(tb.name), tb.name, 10*time.Second)
+			if err != nil || estimated || n != want {
+				t.Errorf("Count = %d, estimated %v, %v; want the %d rows there when its snapshot was taken", n, estimated, err, want)
+			}
+			if calls == 0 {
+				t.Error("Count never announced its snapshot")
+			}
+			var left int64
+			if err := db.Table(tb.name).Count(&left).Error; err != nil || left != 0 {
+				t.Errorf("rows left %d, %v; want the delete committed", left, err)
+			}
+		})
+	}
+}

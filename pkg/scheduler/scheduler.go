@@ -24,6 +24,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/keyset"
 	"github.com/dripflow/dripflow/pkg/metrics"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
@@ -390,7 +391,17 @@ func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) erro
 	if err != nil {
 		return err
 	}
-	s.countOnce(ctx, r, pipe, log)
+	if snap := s.countOnce(ctx, r, pipe, log); snap != nil && r.BatchesTotal() == 0 {
+		// The first batch waits until the count has fixed the instant it
+		// counts at, so a backfill that moves records out of its own scope
+		// is still counted whole.
+		select {
+		case <-snap:
+		case <-time.After(snapshotWait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if r.Options.ErrorBudget > 0 && r.BatchesFailed >= int64(r.Options.ErrorBudget) {
 		msg := fmt.Sprintf("stopped: %d batches failed, error budget is %d; fix the cause and retry the failed batches", r.BatchesFailed, r.Options.ErrorBudget)
 		if _, err := s.cfg.Store.TransitionRun(ctx, r.ID, store.RunFailed, &store.TransitionOptions{Error: msg}); err != nil {
@@ -453,7 +464,10 @@ func (s *Scheduler) plan(ctx context.Context, r store.Run, pipe engine.Pipeline,
 		}
 		lo = pipe.Start(fs.Watermark)
 	}
-	step := store.PlanStep{From: r.PlanCursor, To: r.PlanCursor}
+	// An unpaced run's batches are planned enqueued: their tasks go on the
+	// queue right after, so the store is written once per step rather than
+	// once more per batch. A paced run's wait their turn as pending.
+	step := store.PlanStep{From: r.PlanCursor, To: r.PlanCursor, Enqueue: pacing(r) == 0}
 	for len(step.Batches) < n {
 		hi, more, ok, err := pipe.Next(ctx, lo, r.Options.BatchSize)
 		if err != nil {
@@ -475,7 +489,11 @@ func (s *Scheduler) plan(ctx context.Context, r store.Run, pipe engine.Pipeline,
 		return nil, r, err
 	}
 	r.PlanCursor, r.PlanDone = step.To, step.Done
-	r.BatchesPending += int64(len(bs))
+	if step.Enqueue {
+		r.BatchesEnqueued += int64(len(bs))
+	} else {
+		r.BatchesPending += int64(len(bs))
+	}
 	return bs, r, nil
 }
 
@@ -582,20 +600,30 @@ func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipelin
 	return nil
 }
 
-// countOnce counts the run's records in the background, once.
-func (s *Scheduler) countOnce(ctx context.Context, r store.Run, pipe engine.Pipeline, log *zap.Logger) {
+// snapshotWait bounds how long a run's first batch waits for its count's
+// snapshot.
+const snapshotWait = time.Second
+
+// countOnce counts the run's records in the background, once. The channel
+// it returns (nil when it starts no count) is closed once the count has
+// fixed the instant it counts at (keyset.OnSnapshot) or has ended.
+func (s *Scheduler) countOnce(ctx context.Context, r store.Run, pipe engine.Pipeline, log *zap.Logger) <-chan struct{} {
 	if r.Total >= 0 || pipe.Incremental() {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	done := s.counted[r.ID]
 	s.counted[r.ID] = true
 	s.mu.Unlock()
 	if done {
-		return
+		return nil
 	}
+	snap := make(chan struct{})
+	var once sync.Once
+	taken := func() { once.Do(func() { close(snap) }) }
 	go func() {
-		n, est, err := pipe.Count(ctx)
+		defer taken()
+		n, est, err := pipe.Count(keyset.OnSnapshot(ctx, taken))
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("count records", zap.Error(err))
@@ -606,4 +634,5 @@ func (s *Scheduler) countOnce(ctx context.Context, r store.Run, pipe engine.Pipe
 			log.Warn("record total", zap.Error(err))
 		}
 	}()
+	return snap
 }

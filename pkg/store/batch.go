@@ -79,6 +79,12 @@ type PlanStep struct {
 	To      string
 	Done    bool // no batch follows To
 	Batches []KeyRange
+	// Enqueue creates the batches enqueued (EnqueuedAt set) rather than
+	// pending, for a planner that puts their tasks on the queue right
+	// after: one store operation per planning step instead of one more per
+	// batch. A task lost in between is the reconciler's, as for any
+	// enqueued batch whose task is missing.
+	Enqueue bool
 }
 
 // Claim identifies one attempt at a batch.

@@ -44,9 +44,10 @@ type Store interface {
 
 	// AppendBatches applies one planning step: if the run is running or
 	// paused, its PlanDone is false and its PlanCursor equals step.From, it
-	// creates step.Batches as pending batches numbered after the run's
-	// existing ones (Seq 1, 2, …), sets PlanCursor to step.To and PlanDone to
-	// step.Done, and adds them to the counters. Otherwise it returns an error
+	// creates step.Batches as pending batches (enqueued ones when
+	// step.Enqueue) numbered after the run's existing ones (Seq 1, 2, …),
+	// sets PlanCursor to step.To and PlanDone to step.Done, and adds them to
+	// the counters. Otherwise it returns an error
 	// matching ErrConflict and creates nothing. It returns the new batches.
 	AppendBatches(ctx context.Context, runID int64, step PlanStep) ([]Batch, error)
 

@@ -14,15 +14,16 @@ import (
 // AppendBatches applies one planning step if the run is running or paused,
 // its planning is not done and its PlanCursor equals step.From; otherwise it
 // returns an error matching store.ErrConflict and creates nothing. The new
-// batches are pending and numbered after the run's existing ones.
+// batches are pending (enqueued when step.Enqueue) and numbered after the
+// run's existing ones.
 func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanStep) ([]store.Batch, error) {
 	op := fmt.Sprintf("append %d batches to run %d", len(step.Batches), runID)
 	if runID <= 0 {
 		return nil, fmt.Errorf("%s: run %w", op, store.ErrNotFound)
 	}
 	now := s.now()
-	args := make([]any, 0, 4+2*len(step.Batches))
-	args = append(args, runID, step.From, step.To, boolArg(step.Done))
+	args := make([]any, 0, 5+2*len(step.Batches))
+	args = append(args, runID, step.From, step.To, boolArg(step.Done), boolArg(step.Enqueue))
 	for _, kr := range step.Batches {
 		args = append(args, kr.Lo, kr.Hi)
 	}
@@ -35,11 +36,15 @@ func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanS
 		return nil, fmt.Errorf("%s: unexpected script reply %v", op, reply)
 	}
 	created := time.UnixMicro(now.UnixMicro()).UTC()
+	state, enqueuedAt := store.BatchPending, (*time.Time)(nil)
+	if step.Enqueue {
+		state, enqueuedAt = store.BatchEnqueued, &created
+	}
 	out := make([]store.Batch, len(step.Batches))
 	for i, kr := range step.Batches {
 		out[i] = store.Batch{
-			RunID: runID, Seq: first + int64(i), State: store.BatchPending,
-			Lo: kr.Lo, Hi: kr.Hi, CreatedAt: created, UpdatedAt: created,
+			RunID: runID, Seq: first + int64(i), State: state,
+			Lo: kr.Lo, Hi: kr.Hi, CreatedAt: created, UpdatedAt: created, EnqueuedAt: enqueuedAt,
 		}
 	}
 	return out, nil

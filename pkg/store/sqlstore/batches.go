@@ -96,6 +96,14 @@ func (s *Store) ClaimBatch(ctx context.Context, runID, seq int64, c store.Claim)
 	if err := c.Validate(); err != nil {
 		return store.Batch{}, fmt.Errorf("claim batch %s: %w", store.BatchID(runID, seq), err)
 	}
+	// On PostgreSQL one statement claims a claimable batch; what it
+	// refuses is explained by the general path below.
+	if b, ok, err := s.fastClaim(s.bookkeeping().WithContext(ctx), runID, seq, c); ok || err != nil {
+		if err != nil {
+			return store.Batch{}, fmt.Errorf("claim batch %s: %w", store.BatchID(runID, seq), err)
+		}
+		return b, nil
+	}
 	// Most refused claims (a task delivered twice, a live claim) are
 	// answered from one unlocking read, which sees batch and run at a single
 	// instant, so they never queue for the locks the claims that can win
@@ -206,6 +214,12 @@ func (s *Store) CompleteBatch(ctx context.Context, runID, seq int64, token strin
 	if err := r.Validate(); err != nil {
 		return store.Batch{}, fmt.Errorf("complete batch %s: %w", store.BatchID(runID, seq), err)
 	}
+	if b, ok, err := s.fastComplete(s.wdb.WithContext(ctx), runID, seq, token, r); ok || err != nil {
+		if err != nil {
+			return store.Batch{}, fmt.Errorf("complete batch %s: %w", store.BatchID(runID, seq), err)
+		}
+		return b, nil
+	}
 	var out store.Batch
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		var err error
@@ -231,7 +245,14 @@ func (s *Store) CompleteBatchTx(ctx context.Context, tx *gorm.DB, runID, seq int
 	if err := r.Validate(); err != nil {
 		return store.Batch{}, fmt.Errorf("complete batch %s: %w", store.BatchID(runID, seq), err)
 	}
-	b, err := s.completeBatch(tx.WithContext(ctx), runID, seq, token, r)
+	tx = tx.WithContext(ctx)
+	if b, ok, err := s.fastComplete(tx, runID, seq, token, r); ok || err != nil {
+		if err != nil {
+			return store.Batch{}, fmt.Errorf("complete batch %s: %w", store.BatchID(runID, seq), err)
+		}
+		return b, nil
+	}
+	b, err := s.completeBatch(tx, runID, seq, token, r)
 	if err != nil {
 		return store.Batch{}, fmt.Errorf("complete batch %s: %w", store.BatchID(runID, seq), err)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/dripflow/dripflow/pkg/store"
 )
@@ -168,7 +170,7 @@ func (s *Store) SetRunTotal(ctx context.Context, id int64, total int64, estimate
 		return fmt.Errorf("set total of run %d: %w", id, &store.ArgumentError{Field: "total", Message: fmt.Sprintf("must be -1 (unknown) or more, got %d", total)})
 	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		_, ok, err := s.lockRun(tx, id)
+		_, ok, err := s.lockRunForPlanning(tx, id)
 		if err != nil {
 			return err
 		}
@@ -261,8 +263,9 @@ func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanS
 	err := s.inBookkeepingTx(ctx, func(tx *gorm.DB) error {
 		// The new batch rows do not exist yet, so the run's row is the only
 		// lock: it serialises planners, and the batches are numbered from
-		// its counters, which count every batch the run has.
-		row, ok, err := s.lockRun(tx, runID)
+		// its counters, which count every batch the run has. It does not
+		// hold up claims (see lockRunForPlanning).
+		row, ok, err := s.lockRunForPlanning(tx, runID)
 		if err != nil {
 			return err
 		}
@@ -280,11 +283,15 @@ func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanS
 		now := s.clock()
 		next := row.BatchesPending + row.BatchesEnqueued + row.BatchesRunning +
 			row.BatchesSucceeded + row.BatchesFailed + row.BatchesCancelled + 1
+		state, enqueuedAt := store.BatchPending, (*time.Time)(nil)
+		if step.Enqueue {
+			state, enqueuedAt = store.BatchEnqueued, &now
+		}
 		rows := make([]batchRow, len(step.Batches))
 		for i, kr := range step.Batches {
 			rows[i] = batchRow{
-				RunID: runID, Seq: next + int64(i), State: string(store.BatchPending),
-				Lo: kr.Lo, Hi: kr.Hi, CreatedAt: now, UpdatedAt: now,
+				RunID: runID, Seq: next + int64(i), State: string(state),
+				Lo: kr.Lo, Hi: kr.Hi, CreatedAt: now, UpdatedAt: now, EnqueuedAt: enqueuedAt,
 			}
 		}
 		if len(rows) > 0 {
@@ -293,10 +300,10 @@ func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanS
 			}
 		}
 		err = tx.Table(runsTable).Where("id = ?", runID).Updates(map[string]any{
-			"plan_cursor":     step.To,
-			"plan_done":       step.Done,
-			"batches_pending": gorm.Expr("batches_pending + ?", len(rows)),
-			"updated_at":      now,
+			"plan_cursor":        step.To,
+			"plan_done":          step.Done,
+			counterColumn(state): gorm.Expr(counterColumn(state)+" + ?", len(rows)),
+			"updated_at":         now,
 		}).Error
 		if err != nil {
 			return err
@@ -453,16 +460,32 @@ func (s *Store) readRun(tx *gorm.DB, id int64) (store.Run, error) {
 	return rows[0].run(), nil
 }
 
+// lockRunForPlanning is lockRun for a planning step. On PostgreSQL it takes
+// the row's FOR NO KEY UPDATE lock, which serialises planners and waits for
+// (and holds up) changes of the run's state — each of them locks the row
+// FOR UPDATE — but lets claims through: their FOR KEY SHARE lock conflicts
+// with FOR UPDATE only.
+func (s *Store) lockRunForPlanning(tx *gorm.DB, id int64) (runRow, bool, error) {
+	if s.dialect != dialectPostgres {
+		return s.lockRun(tx, id)
+	}
+	var row runRow
+	ok, err := findOne(tx.Table(runsTable).Where("id = ?", id).Clauses(clause.Locking{Strength: "NO KEY UPDATE"}), &row)
+	return row, ok, err
+}
+
 // lockRunShared reads a run's state and, outside SQLite, holds a shared
 // lock on its row until the transaction ends: claims hold it together, while
-// a change of the run's state (which locks the row exclusively) waits for
-// them, and they for it.
+// a change of the run's state (which locks the row FOR UPDATE) waits for
+// them, and they for it. On PostgreSQL it is FOR KEY SHARE, which planning
+// steps (FOR NO KEY UPDATE) and the updates of the run's counters do not
+// wait for either.
 func (s *Store) lockRunShared(tx *gorm.DB, id int64) (string, bool, error) {
 	var row struct{ State string }
 	q := "SELECT state FROM " + runsTable + " WHERE id = ?"
 	switch s.dialect {
 	case dialectPostgres:
-		q += " FOR SHARE"
+		q += " FOR KEY SHARE"
 	case dialectMySQL:
 		q += " LOCK IN SHARE MODE"
 	}

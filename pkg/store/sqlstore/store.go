@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"gorm.io/gorm"
@@ -46,6 +47,11 @@ type Store struct {
 	// writer has a connection of its own so that it never queues behind
 	// readers for one.
 	db, wdb *gorm.DB
+	// adb, on a PostgreSQL store made by Open, is a small pool whose
+	// sessions commit without waiting for the disk (synchronous_commit
+	// off), for the per-batch bookkeeping (see inBookkeepingTx); nil
+	// otherwise, and such transactions then switch it off themselves.
+	adb     *gorm.DB
 	dialect dialect
 	now     func() time.Time
 	// owned says Close closes db and wdb (the store opened them).
@@ -79,7 +85,38 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 		}
 		s.wdb = session(w)
 	}
+	if d == dialectPostgres {
+		a, _, err := openURL(ctx, withRuntimeParam(databaseURL, "synchronous_commit", "off"), asyncPoolSize(cfg.MaxOpenConns))
+		if err != nil {
+			closeDB(db)
+			return nil, err
+		}
+		s.adb = session(a)
+	}
 	return s, nil
+}
+
+// asyncPoolSize is the size of the bookkeeping pool for a main pool of
+// maxOpen: its statements are short, and each process should not double
+// its share of the server's connections.
+func asyncPoolSize(maxOpen int) int {
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxOpenConns
+	}
+	return max(4, maxOpen/2)
+}
+
+// withRuntimeParam adds a run-time parameter to a postgres:// URL (pgx sends
+// unknown query parameters as such).
+func withRuntimeParam(raw, name, value string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	q.Set(name, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // New returns a store on a gorm connection the application already has
@@ -190,16 +227,20 @@ func (s *Store) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, db := range []*gorm.DB{s.db, s.wdb} {
+	dbs := []*gorm.DB{s.db}
+	if s.wdb != s.db {
+		dbs = append(dbs, s.wdb)
+	}
+	if s.adb != nil {
+		dbs = append(dbs, s.adb)
+	}
+	for _, db := range dbs {
 		sqlDB, err := db.DB()
 		if err == nil {
 			err = sqlDB.Close()
 		}
 		if err != nil {
 			errs = append(errs, err)
-		}
-		if s.wdb == s.db {
-			break
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

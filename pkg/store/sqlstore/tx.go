@@ -115,7 +115,10 @@ func (s *Store) txOnce(ctx context.Context, prio int, durable bool, recheck func
 		// rows it returns, like PostgreSQL's default.
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
-	if !durable && s.dialect == dialectPostgres {
+	db := s.wdb
+	if !durable && s.adb != nil {
+		db = s.adb
+	} else if !durable && s.dialect == dialectPostgres {
 		inner := fn
 		fn = func(tx *gorm.DB) error {
 			if err := tx.Exec("SET LOCAL synchronous_commit TO OFF").Error; err != nil {
@@ -124,7 +127,7 @@ func (s *Store) txOnce(ctx context.Context, prio int, durable bool, recheck func
 			return inner(tx)
 		}
 	}
-	return s.wdb.WithContext(ctx).Transaction(fn, opts...)
+	return db.WithContext(ctx).Transaction(fn, opts...)
 }
 
 // retryable reports whether err is a transaction the database aborted for

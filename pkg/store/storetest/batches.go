@@ -73,6 +73,41 @@ func testAppendBatches(t *testing.T, s store.Store) {
 	}
 }
 
+// A step planned with Enqueue creates its batches enqueued, as EnqueueBatch
+// would have made them, ready to be claimed.
+func testAppendBatchesEnqueued(t *testing.T, s store.Store) {
+	r := runningRun(t, s)
+	plan(t, s, r.ID, 1) // one pending batch before
+	bs, err := s.AppendBatches(ctx(t), r.ID, store.PlanStep{From: keyOf(1), To: keyOf(3), Batches: ranges(1, 2), Enqueue: true})
+	if err != nil {
+		t.Fatalf("AppendBatches with Enqueue: %v", err)
+	}
+	if len(bs) != 2 {
+		t.Fatalf("AppendBatches returned %d batches, want 2", len(bs))
+	}
+	for i, b := range bs {
+		if b.Seq != int64(i+2) || b.State != store.BatchEnqueued || b.EnqueuedAt == nil || !recent(*b.EnqueuedAt) {
+			t.Errorf("batch %d: seq %d state %s enqueued_at %v, want seq %d enqueued now", i, b.Seq, b.State, b.EnqueuedAt, i+2)
+		}
+		got := mustGetBatch(t, s, r.ID, b.Seq)
+		if got.State != store.BatchEnqueued || got.EnqueuedAt == nil || !got.EnqueuedAt.Equal(*b.EnqueuedAt) {
+			t.Errorf("GetBatch differs from AppendBatches: %+v vs %+v", got, b)
+		}
+	}
+	assertCounters(t, s, r.ID, map[store.BatchState]int64{store.BatchPending: 1, store.BatchEnqueued: 2})
+	page, err := s.ListBatches(ctx(t), r.ID, store.BatchFilter{States: []store.BatchState{store.BatchEnqueued}})
+	if err != nil || len(page.Items) != 2 || page.Items[0].Seq != 2 {
+		t.Fatalf("enqueued batches listed: %+v, %v; want seqs 2 and 3", page.Items, err)
+	}
+	// An enqueued batch is not enqueued again, and is claimed like any.
+	_, err = s.EnqueueBatch(ctx(t), r.ID, 2)
+	wantErr(t, "EnqueueBatch of a batch planned enqueued", err, store.ErrIllegalTransition)
+	if _, err := s.ClaimBatch(ctx(t), r.ID, 3, store.Claim{Worker: "w", Token: "t3", Lease: time.Minute}); err != nil {
+		t.Fatalf("ClaimBatch of a batch planned enqueued: %v", err)
+	}
+	assertCounters(t, s, r.ID, map[store.BatchState]int64{store.BatchPending: 1, store.BatchEnqueued: 1, store.BatchRunning: 1})
+}
+
 func testAppendBatchesNeedsActiveRun(t *testing.T, s store.Store) {
 	for _, st := range store.RunStates {
 		r := reachRunState(t, s, st)

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ListRunsPagination", testListRunsPagination},
 		{"ListRejectsBadInput", testListRejectsBadInput},
 		{"AppendBatches", testAppendBatches},
+		{"AppendBatchesEnqueued", testAppendBatchesEnqueued},
 		{"AppendBatchesNeedsActiveRun", testAppendBatchesNeedsActiveRun},
 		{"BatchTransitions", testBatchTransitions},
 		{"ClaimNeedsRunningRun", testClaimNeedsRunningRun},
