@@ -2,8 +2,9 @@
 // model, in place, as DataDrip did.
 //
 // A backfill is a scope — a gorm query over the model, with typed params —
-// plus exactly one of ProcessBatch (gets the batch's records) or
-// ProcessElement (gets them one at a time):
+// plus exactly one of ProcessBatch (gets the batch's records),
+// ProcessElement (gets them one at a time) or ProcessRange (gets the batch
+// as a query, for set-based changes, and loads no record):
 //
 //	type RoleParams struct {
 //		Role string `json:"role" default:"member" enum:"member,admin"`
@@ -17,8 +18,15 @@
 //		},
 //	})
 //
+// The same as one UPDATE per batch, which is what a hand-written loop would
+// run:
+//
+//	ProcessRange: func(ctx context.Context, r *backfills.Range[User, RoleParams]) error {
+//		return r.Update("role", r.Params.Role)
+//	},
+//
 // The records of a batch are those of the scope whose key lies in the batch's
-// range when the batch runs; writes go through Batch.DB (or Element.DB), a
-// transaction that commits together with the batch's checkpoint when the
-// store lives in the same database.
+// range when the batch runs; writes go through Batch.DB (or Element.DB,
+// Range.DB), a transaction that commits together with the batch's checkpoint
+// when the store lives in the same database.
 package backfills
