@@ -66,6 +66,8 @@ type Worker struct {
 	sameDB  bool
 	txStore TxStore
 
+	notify *notifier
+
 	mu    sync.Mutex
 	pipes map[int64]openRun
 }
@@ -98,7 +100,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	metrics.Register()
-	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]openRun{}}
+	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]openRun{}, notify: newNotifier(cfg.Events)}
 	if ts, ok := cfg.Store.(TxStore); ok && cfg.DB != nil && sameDatabase(ts.DB(), cfg.DB) {
 		w.sameDB, w.txStore = true, ts
 	}
@@ -131,6 +133,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	})
 	w.log.Info("worker started", zap.String("worker", w.cfg.ID), zap.Bool("same_transaction", w.sameDB))
 	err := srv.Run(ctx, tasks.HandlerFunc(w.ProcessBatch))
+	w.notify.wait()
 	w.log.Info("worker stopped", zap.String("worker", w.cfg.ID))
 	return err
 }
@@ -198,7 +201,7 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		metrics.Rows.WithLabelValues(run.Definition, "read").Add(float64(res.RowsRead))
 		metrics.Rows.WithLabelValues(run.Definition, "written").Add(float64(res.RowsWritten))
 		metrics.Rows.WithLabelValues(run.Definition, "skipped").Add(float64(res.RowsSkipped))
-		w.cfg.Events.RunChanged(context.WithoutCancel(ctx), p.RunID)
+		w.notify.changed(p.RunID)
 		log.Debug("batch succeeded", zap.Int64("rows", res.RowsRead), zap.Duration("duration", res.Duration))
 		return nil
 	}

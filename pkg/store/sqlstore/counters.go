@@ -81,15 +81,23 @@ func moveSlotCounters(tx *gorm.DB, runID, seq int64, from, to store.BatchState, 
 // counterColumns are the columns a run's row and its slot rows share.
 const counterColumns = "batches_pending, batches_enqueued, batches_running, batches_succeeded, batches_failed, batches_cancelled, rows_read, rows_written, rows_skipped"
 
-// readCountersSQL reads the counters of runs from their rows and their slot
-// rows in one statement, so that the parts add up to what they were at a
-// single instant.
-const readCountersSQL = "SELECT id AS run_id, " + counterColumns + ", 0 AS updated_us FROM " + runsTable + " WHERE id IN ?" +
-	" UNION ALL SELECT run_id, " + counterColumns + ", updated_us FROM " + countersTable + " WHERE run_id IN ?"
+// readCountersSQL reads and sums the counters of runs from their rows and
+// their slot rows in one statement, so that the parts add up to what they
+// were at a single instant. The sums come back as whatever number type the
+// driver gives (PostgreSQL's SUM is numeric), which database/sql converts.
+const readCountersSQL = "SELECT run_id, " + sumColumns + ", MAX(updated_us) FROM (" +
+	"SELECT id AS run_id, " + counterColumns + ", 0 AS updated_us FROM " + runsTable + " WHERE id IN ?" +
+	" UNION ALL SELECT run_id, " + counterColumns + ", updated_us FROM " + countersTable + " WHERE run_id IN ?" +
+	") c GROUP BY run_id"
+
+const sumColumns = "SUM(batches_pending), SUM(batches_enqueued), SUM(batches_running), SUM(batches_succeeded), " +
+	"SUM(batches_failed), SUM(batches_cancelled), SUM(rows_read), SUM(rows_written), SUM(rows_skipped)"
 
 // addSlots sets each run's counters to the sum of its row's and its slots',
 // read together, and moves its UpdatedAt to the latest slot change when
-// that is later. rows' other columns are left as they were read.
+// that is later. rows' other columns are left as they were read. It scans
+// without gorm's reflection: the scheduler reads a run this way on every
+// batch completion.
 func addSlots(db *gorm.DB, rows []runRow) error {
 	if len(rows) == 0 {
 		return nil
@@ -99,36 +107,32 @@ func addSlots(db *gorm.DB, rows []runRow) error {
 	for i, r := range rows {
 		ids[i], at[r.ID] = r.ID, i
 	}
-	var parts []counterRow
-	if err := db.Raw(readCountersSQL, ids, ids).Scan(&parts).Error; err != nil {
+	res, err := db.Raw(readCountersSQL, ids, ids).Rows()
+	if err != nil {
 		return fmt.Errorf("read run counters: %w", err)
 	}
-	sums := make([]counterRow, len(rows))
-	for _, p := range parts {
-		i, ok := at[p.RunID]
+	defer res.Close()
+	for res.Next() {
+		var id, updatedUS int64
+		var c counterRow
+		if err := res.Scan(&id, &c.BatchesPending, &c.BatchesEnqueued, &c.BatchesRunning, &c.BatchesSucceeded,
+			&c.BatchesFailed, &c.BatchesCancelled, &c.RowsRead, &c.RowsWritten, &c.RowsSkipped, &updatedUS); err != nil {
+			return fmt.Errorf("read run counters: %w", err)
+		}
+		i, ok := at[id]
 		if !ok {
 			continue
 		}
-		s := &sums[i]
-		s.BatchesPending += p.BatchesPending
-		s.BatchesEnqueued += p.BatchesEnqueued
-		s.BatchesRunning += p.BatchesRunning
-		s.BatchesSucceeded += p.BatchesSucceeded
-		s.BatchesFailed += p.BatchesFailed
-		s.BatchesCancelled += p.BatchesCancelled
-		s.RowsRead += p.RowsRead
-		s.RowsWritten += p.RowsWritten
-		s.RowsSkipped += p.RowsSkipped
-		s.UpdatedUS = max(s.UpdatedUS, p.UpdatedUS)
-	}
-	for i := range rows {
-		r, s := &rows[i], sums[i]
-		r.BatchesPending, r.BatchesEnqueued, r.BatchesRunning = s.BatchesPending, s.BatchesEnqueued, s.BatchesRunning
-		r.BatchesSucceeded, r.BatchesFailed, r.BatchesCancelled = s.BatchesSucceeded, s.BatchesFailed, s.BatchesCancelled
-		r.RowsRead, r.RowsWritten, r.RowsSkipped = s.RowsRead, s.RowsWritten, s.RowsSkipped
-		if t := time.UnixMicro(s.UpdatedUS).UTC(); s.UpdatedUS > 0 && t.After(r.UpdatedAt) {
+		r := &rows[i]
+		r.BatchesPending, r.BatchesEnqueued, r.BatchesRunning = c.BatchesPending, c.BatchesEnqueued, c.BatchesRunning
+		r.BatchesSucceeded, r.BatchesFailed, r.BatchesCancelled = c.BatchesSucceeded, c.BatchesFailed, c.BatchesCancelled
+		r.RowsRead, r.RowsWritten, r.RowsSkipped = c.RowsRead, c.RowsWritten, c.RowsSkipped
+		if t := time.UnixMicro(updatedUS).UTC(); updatedUS > 0 && t.After(r.UpdatedAt) {
 			r.UpdatedAt = t
 		}
+	}
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("read run counters: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -66,6 +67,73 @@ const completeSQL = `WITH u AS (
 	RETURNING k.slot
 )
 SELECT u.*, (SELECT count(*) FROM c) AS slots FROM u`
+
+// appendSQL applies a planning step to run @run if it is running or paused,
+// not done planning and at cursor @from: it inserts the batches of @ranges
+// (a JSON array of [lo, hi]) numbered after the run's existing ones, and
+// moves the cursor and the counters. The run's row is locked FOR NO KEY
+// UPDATE, as lockRunForPlanning does. It returns the number of batches the
+// run had before, or no row.
+const appendSQL = `WITH r AS (
+	SELECT id, batches_pending + batches_enqueued + batches_running + batches_succeeded + batches_failed + batches_cancelled AS before
+	FROM dripflow_runs WHERE id = @run AND state IN ('running', 'paused') AND NOT plan_done AND plan_cursor = @from
+	FOR NO KEY UPDATE
+), ins AS (
+	INSERT INTO dripflow_batches (run_id, seq, state, lo, hi, attempts, retries, worker, claim_token,
+		rows_read, rows_written, rows_skipped, duration_ns, error, error_stack, created_at, updated_at, enqueued_at)
+	SELECT r.id, r.before + b.i, CAST(@state AS varchar), b.e->>0, b.e->>1, 0, 0, '', '', 0, 0, 0, 0, '', '',
+		CAST(@now AS timestamptz), CAST(@now AS timestamptz), CAST(@enqueued_at AS timestamptz)
+	FROM r, jsonb_array_elements(CAST(@ranges AS jsonb)) WITH ORDINALITY AS b(e, i)
+), u AS (
+	UPDATE dripflow_runs x SET plan_cursor = @to, plan_done = @done,
+		batches_pending = x.batches_pending + @pending, batches_enqueued = x.batches_enqueued + @enqueued,
+		updated_at = @now
+	FROM r WHERE x.id = r.id
+	RETURNING r.before
+)
+SELECT before FROM u`
+
+// (gorm's named parameters end at a space, a comma or a parenthesis, not at
+// "::", hence the CASTs.)
+
+// fastAppend tries appendSQL (autocommit, on the bookkeeping pool). ok is
+// false when it appended nothing; the caller then runs the general path.
+func (s *Store) fastAppend(db *gorm.DB, runID int64, step store.PlanStep) ([]store.Batch, bool, error) {
+	if s.dialect != dialectPostgres {
+		return nil, false, nil
+	}
+	ranges := make([][2]string, len(step.Batches))
+	for i, kr := range step.Batches {
+		ranges[i] = [2]string{kr.Lo, kr.Hi}
+	}
+	js, err := json.Marshal(ranges)
+	if err != nil {
+		return nil, false, err
+	}
+	now := s.clock()
+	state, enqueuedAt := store.BatchPending, (*time.Time)(nil)
+	pending, enqueued := len(ranges), 0
+	if step.Enqueue {
+		state, enqueuedAt = store.BatchEnqueued, &now
+		pending, enqueued = 0, len(ranges)
+	}
+	var before []int64
+	err = db.Raw(appendSQL, map[string]any{
+		"run": runID, "from": step.From, "to": step.To, "done": step.Done, "ranges": string(js),
+		"state": string(state), "now": now, "enqueued_at": enqueuedAt, "pending": pending, "enqueued": enqueued,
+	}).Scan(&before).Error
+	if err != nil || len(before) != 1 {
+		return nil, false, err
+	}
+	out := make([]store.Batch, len(ranges))
+	for i, kr := range step.Batches {
+		out[i] = batchRow{
+			RunID: runID, Seq: before[0] + int64(i) + 1, State: string(state),
+			Lo: kr.Lo, Hi: kr.Hi, CreatedAt: now, UpdatedAt: now, EnqueuedAt: enqueuedAt,
+		}.batch()
+	}
+	return out, true, nil
+}
 
 // fastRow is a batch row a fast path returned, with the state it left and
 // how many counter slots moved with it (1, or 0 if the slot is missing).
