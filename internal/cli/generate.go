@@ -15,7 +15,7 @@ import (
 )
 
 const newUsage = `usage:
-  dripflow new backfill NAME [--element] [--dir app/backfills]
+  dripflow new backfill NAME [--element | --range] [--dir app/backfills]
   dripflow new flow NAME [--dir app/flows]
   dripflow init MODULE [--dir DIR] [--dripflow-path PATH]
 
@@ -59,13 +59,18 @@ func New(args []string, env Env) int {
 	kind, name := args[0], args[1]
 	fs := flag.NewFlagSet("new "+kind, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	element := false
+	element, ranged := false, false
 	dir := "app/" + kind + "s"
 	if kind == "backfill" {
 		fs.BoolVar(&element, "element", false, "generate ProcessElement (one record at a time) instead of ProcessBatch")
+		fs.BoolVar(&ranged, "range", false, "generate ProcessRange (one set-based statement per batch, no record loaded) instead of ProcessBatch")
 	}
 	fs.StringVar(&dir, "dir", dir, "the definitions package directory")
 	if err := fs.Parse(args[2:]); err != nil {
+		return ExitUsage
+	}
+	if element && ranged {
+		fmt.Fprintln(env.Stderr, "dripflow new: --element and --range are exclusive: a backfill has one way to process")
 		return ExitUsage
 	}
 	if kind != "backfill" && kind != "flow" {
@@ -77,7 +82,7 @@ func New(args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "dripflow new:", err)
 		return ExitUsage
 	}
-	data := map[string]any{"Camel": camel, "Snake": snake, "Element": element, "Package": packageName(dir)}
+	data := map[string]any{"Camel": camel, "Snake": snake, "Element": element, "Range": ranged, "Package": packageName(dir)}
 	tmpl := backfillTmpl
 	if kind == "flow" {
 		tmpl = flowTmpl
@@ -194,6 +199,13 @@ var {{.Camel}} = backfills.MustRegister(backfills.Definition[{{.Camel}}Record, {
 	// transaction. Return backfills.ErrSkip to count a record as skipped.
 	ProcessElement: func(ctx context.Context, e *backfills.Element[{{.Camel}}Record, {{.Camel}}Params]) error {
 		return e.DB.Model(e.Record).Update("value", e.Params.Value).Error
+	},
+{{- else if .Range}}
+	// ProcessRange changes the batch's records with one statement, loading
+	// none: r.Update runs UPDATE … WHERE <scope> AND <the batch's key range>
+	// in the batch's transaction and counts the rows it changed.
+	ProcessRange: func(ctx context.Context, r *backfills.Range[{{.Camel}}Record, {{.Camel}}Params]) error {
+		return r.Update("value", r.Params.Value)
 	},
 {{- else}}
 	// ProcessBatch changes a batch's records; write through b.DB, the

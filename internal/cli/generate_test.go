@@ -69,6 +69,7 @@ func TestInitAndGeneratedDefinitionsRunInDevMode(t *testing.T) {
 	for _, args := range [][]string{
 		{"backfill", "FixThings", "--dir", filepath.Join(dir, "app/backfills")},
 		{"backfill", "touch_things", "--element", "--dir", filepath.Join(dir, "app/backfills")},
+		{"backfill", "set_things", "--range", "--dir", filepath.Join(dir, "app/backfills")},
 		{"flow", "copy_things", "--dir", filepath.Join(dir, "app/flows")},
 	} {
 		if code := New(args, env); code != ExitOK {
@@ -89,7 +90,7 @@ func TestInitAndGeneratedDefinitionsRunInDevMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"fix_things_records", "touch_things_records"} {
+	for _, table := range []string{"fix_things_records", "touch_things_records", "set_things_records"} {
 		if err := db.Exec("CREATE TABLE " + table + " (id INTEGER PRIMARY KEY, value TEXT)").Error; err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +134,7 @@ func TestInitAndGeneratedDefinitionsRunInDevMode(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, def := range []string{"fix_things", "touch_things"} {
+	for _, def := range []string{"fix_things", "touch_things", "set_things"} {
 		resp, err := http.Post(base+"/api/v1/runs", "application/json", strings.NewReader(fmt.Sprintf(`{"definition":%q}`, def)))
 		if err != nil {
 			t.Fatal(err)
@@ -167,7 +168,7 @@ func TestInitAndGeneratedDefinitionsRunInDevMode(t *testing.T) {
 			s.Close()
 		}
 	}()
-	for _, table := range []string{"fix_things_records", "touch_things_records"} {
+	for _, table := range []string{"fix_things_records", "touch_things_records", "set_things_records"} {
 		var done int64
 		check.Table(table).Where("value = ?", "done").Count(&done)
 		if done != 2500 {
