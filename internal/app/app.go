@@ -51,7 +51,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*App, error)
 	}
 	switch cfg.Store {
 	case "sql":
-		st, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Config{})
+		st, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Config{MaxOpenConns: cfg.DBMaxConns})
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -65,7 +65,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*App, error)
 			return nil, err
 		}
 		a.Store = st
-		db, err := sqlstore.OpenDB(ctx, cfg.DatabaseURL, 0)
+		db, err := sqlstore.OpenDB(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 		if err != nil {
 			a.Close()
 			return nil, err

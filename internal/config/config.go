@@ -20,6 +20,11 @@ type Config struct {
 	LogLevel          string // DRIPFLOW_LOG_LEVEL: debug | info | warn | error
 	LogFormat         string // DRIPFLOW_LOG_FORMAT: json | console
 	WorkerConcurrency int    // DRIPFLOW_WORKER_CONCURRENCY
+	// DBMaxConns bounds the process's connections to the database
+	// (DRIPFLOW_DB_MAX_CONNS; 0: sqlstore's default, 16). On PostgreSQL the
+	// SQL store opens a second pool of half as many for its per-batch
+	// bookkeeping.
+	DBMaxConns int
 	Queue             string // DRIPFLOW_QUEUES (the batch queue's name)
 	HTTPAddr          string // DRIPFLOW_HTTP_ADDR
 	AuthTokens        string // DRIPFLOW_AUTH_TOKENS
@@ -88,6 +93,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.WorkerConcurrency, err = strconv.Atoi(get("WORKER_CONCURRENCY", "0")); err != nil || c.WorkerConcurrency < 0 {
 		return c, fmt.Errorf("DRIPFLOW_WORKER_CONCURRENCY must be a non-negative integer, got %q", get("WORKER_CONCURRENCY", ""))
+	}
+	if c.DBMaxConns, err = strconv.Atoi(get("DB_MAX_CONNS", "0")); err != nil || c.DBMaxConns < 0 {
+		return c, fmt.Errorf("DRIPFLOW_DB_MAX_CONNS must be a non-negative integer, got %q", get("DB_MAX_CONNS", ""))
 	}
 	if c.ClaimLease, err = time.ParseDuration(get("CLAIM_LEASE", "1m")); err != nil || c.ClaimLease <= 0 {
 		return c, fmt.Errorf("DRIPFLOW_CLAIM_LEASE must be a positive duration such as 1m, got %q", get("CLAIM_LEASE", ""))

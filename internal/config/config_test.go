@@ -13,11 +13,12 @@ func TestFromEnv(t *testing.T) {
 	c, err := FromEnv(env(map[string]string{
 		"DRIPFLOW_REDIS_URL": "redis://r:6379/1", "DRIPFLOW_DATABASE_URL": "postgres://db/x",
 		"DRIPFLOW_STORE": "redis", "DRIPFLOW_WORKER_CONCURRENCY": "8", "DRIPFLOW_CLAIM_LEASE": "45s",
+		"DRIPFLOW_DB_MAX_CONNS": "6",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Store != "redis" || c.WorkerConcurrency != 8 || c.ClaimLease != 45*time.Second || c.Queue != "dripflow" || c.LogFormat != "json" {
+	if c.Store != "redis" || c.WorkerConcurrency != 8 || c.DBMaxConns != 6 || c.ClaimLease != 45*time.Second || c.Queue != "dripflow" || c.LogFormat != "json" {
 		t.Fatalf("config %+v", c)
 	}
 	if err := c.Require(); err != nil {
@@ -28,7 +29,7 @@ func TestFromEnv(t *testing.T) {
 func TestFromEnvRejectsBadValues(t *testing.T) {
 	for name, value := range map[string]string{
 		"DRIPFLOW_STORE": "mongo", "DRIPFLOW_LOG_FORMAT": "xml", "DRIPFLOW_LOG_LEVEL": "loud",
-		"DRIPFLOW_WORKER_CONCURRENCY": "-2", "DRIPFLOW_CLAIM_LEASE": "soon", "DRIPFLOW_SHUTDOWN_TIMEOUT": "0s",
+		"DRIPFLOW_WORKER_CONCURRENCY": "-2", "DRIPFLOW_DB_MAX_CONNS": "many", "DRIPFLOW_CLAIM_LEASE": "soon", "DRIPFLOW_SHUTDOWN_TIMEOUT": "0s",
 	} {
 		_, err := FromEnv(env(map[string]string{name: value}))
 		if err == nil || !strings.Contains(err.Error(), name) {
