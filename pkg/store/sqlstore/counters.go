@@ -93,6 +93,55 @@ const readCountersSQL = "SELECT run_id, " + sumColumns + ", MAX(updated_us) FROM
 const sumColumns = "SUM(batches_pending), SUM(batches_enqueued), SUM(batches_running), SUM(batches_succeeded), " +
 	"SUM(batches_failed), SUM(batches_cancelled), SUM(rows_read), SUM(rows_written), SUM(rows_skipped)"
 
+// getRunSQL reads one run's row with its slots' sums, in one statement.
+const getRunSQL = "SELECT r.*, c.s_pending, c.s_enqueued, c.s_running, c.s_succeeded, c.s_failed, c.s_cancelled, " +
+	"c.s_read, c.s_written, c.s_skipped, c.s_updated_us FROM " + runsTable + " r LEFT JOIN (SELECT run_id, " +
+	"SUM(batches_pending) AS s_pending, SUM(batches_enqueued) AS s_enqueued, SUM(batches_running) AS s_running, " +
+	"SUM(batches_succeeded) AS s_succeeded, SUM(batches_failed) AS s_failed, SUM(batches_cancelled) AS s_cancelled, " +
+	"SUM(rows_read) AS s_read, SUM(rows_written) AS s_written, SUM(rows_skipped) AS s_skipped, MAX(updated_us) AS s_updated_us " +
+	"FROM " + countersTable + " WHERE run_id = ? GROUP BY run_id) c ON c.run_id = r.id WHERE r.id = ?"
+
+// runWithSlots is a row of getRunSQL. The sums are NULL for a run without
+// slot rows.
+type runWithSlots struct {
+	Row        runRow `gorm:"embedded"`
+	SPending   *int64 `gorm:"column:s_pending"`
+	SEnqueued  *int64 `gorm:"column:s_enqueued"`
+	SRunning   *int64 `gorm:"column:s_running"`
+	SSucceeded *int64 `gorm:"column:s_succeeded"`
+	SFailed    *int64 `gorm:"column:s_failed"`
+	SCancelled *int64 `gorm:"column:s_cancelled"`
+	SRead      *int64 `gorm:"column:s_read"`
+	SWritten   *int64 `gorm:"column:s_written"`
+	SSkipped   *int64 `gorm:"column:s_skipped"`
+	SUpdatedUS *int64 `gorm:"column:s_updated_us"`
+}
+
+// withSlots returns the run's row with the slots' sums added.
+func (w runWithSlots) withSlots() runRow {
+	r := w.Row
+	add := func(dst *int64, v *int64) {
+		if v != nil {
+			*dst += *v
+		}
+	}
+	add(&r.BatchesPending, w.SPending)
+	add(&r.BatchesEnqueued, w.SEnqueued)
+	add(&r.BatchesRunning, w.SRunning)
+	add(&r.BatchesSucceeded, w.SSucceeded)
+	add(&r.BatchesFailed, w.SFailed)
+	add(&r.BatchesCancelled, w.SCancelled)
+	add(&r.RowsRead, w.SRead)
+	add(&r.RowsWritten, w.SWritten)
+	add(&r.RowsSkipped, w.SSkipped)
+	if w.SUpdatedUS != nil && *w.SUpdatedUS > 0 {
+		if t := time.UnixMicro(*w.SUpdatedUS).UTC(); t.After(r.UpdatedAt) {
+			r.UpdatedAt = t
+		}
+	}
+	return r
+}
+
 // addSlots sets each run's counters to the sum of its row's and its slots',
 // read together, and moves its UpdatedAt to the latest slot change when
 // that is later. rows' other columns are left as they were read. It scans

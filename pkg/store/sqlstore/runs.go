@@ -56,19 +56,15 @@ func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error
 
 // GetRun returns a run with its counters, or store.ErrNotFound.
 func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
-	var row runRow
-	ok, err := findOne(s.db.WithContext(ctx).Table(runsTable).Where("id = ?", id), &row)
-	if err != nil {
+	// One statement: the scheduler reads a run on every batch completion.
+	var rows []runWithSlots
+	if err := s.db.WithContext(ctx).Raw(getRunSQL, id, id).Scan(&rows).Error; err != nil {
 		return store.Run{}, fmt.Errorf("get run %d: %w", id, err)
 	}
-	if !ok {
+	if len(rows) == 0 {
 		return store.Run{}, fmt.Errorf("get run %d: %w", id, store.ErrNotFound)
 	}
-	rows := []runRow{row}
-	if err := addSlots(s.db.WithContext(ctx), rows); err != nil {
-		return store.Run{}, fmt.Errorf("get run %d: %w", id, err)
-	}
-	return rows[0].run(), nil
+	return rows[0].withSlots().run(), nil
 }
 
 // ListRuns returns runs newest first (by id, descending), filtered, with
