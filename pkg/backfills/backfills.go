@@ -93,7 +93,10 @@ type Element[M any, P any] struct {
 
 // Range is what ProcessRange gets: the scope's records in the batch's key
 // range, as a query rather than loaded. Rows count as read and written as
-// its statements report them.
+// its statements report them; on MySQL, which reports the rows a statement
+// changed rather than those it matched, a record left as it was is not
+// counted. The scope's conditions apply; a scope with joins, limits or
+// orders cannot be updated or deleted through.
 type Range[M any, P any] struct {
 	Params P
 	// DB is the transaction to write in.

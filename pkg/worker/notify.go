@@ -19,6 +19,7 @@ type notifier struct {
 
 	mu      sync.Mutex
 	pending map[int64]bool // run → another publish is due after the one in flight
+	closed  bool           // wait has begun: publish in the caller
 	wg      sync.WaitGroup
 }
 
@@ -29,6 +30,15 @@ func newNotifier(bus *events.Bus) *notifier {
 // changed publishes that run id changed, soon.
 func (n *notifier) changed(id int64) {
 	n.mu.Lock()
+	if n.closed {
+		// A batch that outlived the worker's drain: no new goroutine
+		// once wait has begun.
+		n.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.bus.RunChanged(ctx, id)
+		return
+	}
 	defer n.mu.Unlock()
 	if _, inFlight := n.pending[id]; inFlight {
 		n.pending[id] = true
@@ -57,5 +67,11 @@ func (n *notifier) publish(id int64) {
 	}
 }
 
-// wait returns once every publish in flight has been made.
-func (n *notifier) wait() { n.wg.Wait() }
+// wait returns once every publish in flight has been made; later changes
+// are published by their callers.
+func (n *notifier) wait() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	n.wg.Wait()
+}

@@ -98,7 +98,7 @@ func (s *Store) ClaimBatch(ctx context.Context, runID, seq int64, c store.Claim)
 	}
 	// On PostgreSQL one statement claims a claimable batch; what it
 	// refuses is explained by the general path below.
-	if b, ok, err := s.fastClaim(s.bookkeeping().WithContext(ctx), runID, seq, c); ok || err != nil {
+	if b, ok, err := s.fastClaim(s.bookkeeping().WithContext(ctx), runID, seq, c); ok || (err != nil && !fallBack(err)) {
 		if err != nil {
 			return store.Batch{}, fmt.Errorf("claim batch %s: %w", store.BatchID(runID, seq), err)
 		}
@@ -214,7 +214,7 @@ func (s *Store) CompleteBatch(ctx context.Context, runID, seq int64, token strin
 	if err := r.Validate(); err != nil {
 		return store.Batch{}, fmt.Errorf("complete batch %s: %w", store.BatchID(runID, seq), err)
 	}
-	if b, ok, err := s.fastComplete(s.wdb.WithContext(ctx), runID, seq, token, r); ok || err != nil {
+	if b, ok, err := s.fastComplete(s.wdb.WithContext(ctx), runID, seq, token, r); ok || (err != nil && !fallBack(err)) {
 		if err != nil {
 			return store.Batch{}, fmt.Errorf("complete batch %s: %w", store.BatchID(runID, seq), err)
 		}

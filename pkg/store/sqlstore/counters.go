@@ -58,7 +58,8 @@ func createSlots(tx *gorm.DB, runID int64) error {
 
 // moveSlotCounters moves one batch (seq) of a run from one state's counter
 // to another's in the batch's slot, adds extra assignments, and stamps the
-// slot with now.
+// slot with now. A missing slot row (a run created by a dripflow of schema
+// version 1 during an upgrade) is created first.
 func moveSlotCounters(tx *gorm.DB, runID, seq int64, from, to store.BatchState, now time.Time, extra map[string]any) error {
 	set := map[string]any{"updated_us": now.UnixMicro()}
 	for k, v := range extra {
@@ -68,14 +69,31 @@ func moveSlotCounters(tx *gorm.DB, runID, seq int64, from, to store.BatchState, 
 		set[counterColumn(from)] = gorm.Expr(counterColumn(from) + " - 1")
 		set[counterColumn(to)] = gorm.Expr(counterColumn(to) + " + 1")
 	}
-	res := tx.Table(countersTable).Where("run_id = ? AND slot = ?", runID, slotOf(seq)).Updates(set)
-	if res.Error != nil {
-		return res.Error
+	for attempt := 0; ; attempt++ {
+		res := tx.Table(countersTable).Where("run_id = ? AND slot = ?", runID, slotOf(seq)).Updates(set)
+		switch {
+		case res.Error != nil:
+			return res.Error
+		case res.RowsAffected == 1 || len(set) == 1:
+			// Only the stamp (a lease taken over): nothing to count, and
+			// MySQL reports a row whose stamp did not change as unaffected.
+			return nil
+		case attempt > 0:
+			return fmt.Errorf("counter slot %d of run %d is missing", slotOf(seq), runID)
+		}
+		if err := createSlot(tx, runID, slotOf(seq)); err != nil {
+			return err
+		}
 	}
-	if res.RowsAffected != 1 {
-		return fmt.Errorf("counter slot %d of run %d is missing", slotOf(seq), runID)
+}
+
+// createSlot inserts a run's zeroed slot row unless it exists.
+func createSlot(tx *gorm.DB, runID int64, slot int) error {
+	q := "INSERT INTO " + countersTable + " (run_id, slot) VALUES (?, ?) ON CONFLICT DO NOTHING"
+	if tx.Dialector.Name() == "mysql" {
+		q = "INSERT IGNORE INTO " + countersTable + " (run_id, slot) VALUES (?, ?)"
 	}
-	return nil
+	return tx.Exec(q, runID, slot).Error
 }
 
 // counterColumns are the columns a run's row and its slot rows share.

@@ -103,3 +103,26 @@ func finishBatch(ctx context.Context, t *testing.T, s store.Store, runID, seq, r
 		t.Fatal(err)
 	}
 }
+
+// A run without slot rows — created by a dripflow of schema version 1 still
+// running while version 2 was deployed — gets them as its batches move.
+func TestRunWithoutSlotRows(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			url := d.url(t)
+			s := openStore(t, url)
+			run := startRun(ctx, t, s, 3)
+			if err := rawDB(t, d.name, url).Exec("DELETE FROM dripflow_run_counters WHERE run_id = ?", run.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			finishBatch(ctx, t, s, run.ID, 1, 5)
+			finishBatch(ctx, t, s, run.ID, 2, 7)
+			want := store.Counters{BatchesPending: 1, BatchesSucceeded: 2, RowsRead: 12, RowsWritten: 12}
+			if got, err := s.GetRun(ctx, run.ID); err != nil || got.Counters != want {
+				t.Fatalf("counters %+v, %v; want %+v", got.Counters, err, want)
+			}
+		})
+	}
+}

@@ -2,9 +2,10 @@ package sqlstore
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/pkg/store"
@@ -48,7 +49,7 @@ const claimSQL = `WITH b AS (
 	FROM u WHERE k.run_id = u.run_id AND k.slot = @slot
 	RETURNING k.slot
 )
-SELECT u.*, (SELECT count(*) FROM c) AS slots FROM u`
+SELECT u.*, 1 / (SELECT count(*) FROM c) AS slots FROM u`
 
 // completeSQL records the checkpoint of batch (@run, @seq) if the claim
 // @token holds it, moving it and its slot's counters to succeeded. It
@@ -66,7 +67,7 @@ const completeSQL = `WITH u AS (
 	FROM u WHERE k.run_id = u.run_id AND k.slot = @slot
 	RETURNING k.slot
 )
-SELECT u.*, (SELECT count(*) FROM c) AS slots FROM u`
+SELECT u.*, 1 / (SELECT count(*) FROM c) AS slots FROM u`
 
 // appendSQL applies a planning step to run @run if it is running or paused,
 // not done planning and at cursor @from: it inserts the batches of @ranges
@@ -135,8 +136,7 @@ func (s *Store) fastAppend(db *gorm.DB, runID int64, step store.PlanStep) ([]sto
 	return out, true, nil
 }
 
-// fastRow is a batch row a fast path returned, with the state it left and
-// how many counter slots moved with it (1, or 0 if the slot is missing).
+// fastRow is a batch row a fast path returned, with the state it left.
 type fastRow struct {
 	Row       batchRow `gorm:"embedded"`
 	FromState string   `gorm:"column:from_state"`
@@ -184,14 +184,19 @@ func (s *Store) fastComplete(tx *gorm.DB, runID, seq int64, token string, r stor
 }
 
 func fastResult(rows []fastRow, err error, runID, seq int64) (store.Batch, bool, error) {
-	switch {
-	case err != nil || len(rows) == 0:
+	if err != nil || len(rows) == 0 {
 		return store.Batch{}, false, err
-	case rows[0].Slots != 1:
-		// Every run has its slots from its creation (or the migration
-		// that made them); a batch moved without its counters is a
-		// store whose schema was changed by hand.
-		return store.Batch{}, false, fmt.Errorf("counter slot %d of run %d is missing", slotOf(seq), runID)
 	}
 	return rows[0].Row.batch(), true, nil
+}
+
+// fallBack reports whether an autocommit fast path that failed with err
+// should give way to the general path: the database aborted it to break a
+// deadlock (the general path retries), or it found the batch's counter slot
+// missing (1 / 0 in its last line, which rolls the whole statement back; the
+// general path creates the slot — a run created by a dripflow of schema
+// version 1 while this one was being deployed has none).
+func fallBack(err error) bool {
+	var pgErr *pgconn.PgError
+	return retryable(err) || (errors.As(err, &pgErr) && pgErr.Code == "22012")
 }

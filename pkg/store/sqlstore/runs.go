@@ -255,7 +255,7 @@ func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
 // not done planning, and its plan cursor still equals step.From; otherwise it
 // returns an error matching store.ErrConflict and creates nothing.
 func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanStep) ([]store.Batch, error) {
-	if bs, ok, err := s.fastAppend(s.bookkeeping().WithContext(ctx), runID, step); ok || err != nil {
+	if bs, ok, err := s.fastAppend(s.bookkeeping().WithContext(ctx), runID, step); ok || (err != nil && !fallBack(err)) {
 		if err != nil {
 			return nil, fmt.Errorf("append %d batches to run %d: %w", len(step.Batches), runID, err)
 		}

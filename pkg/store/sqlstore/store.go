@@ -86,12 +86,12 @@ func Open(ctx context.Context, databaseURL string, cfg Config) (*Store, error) {
 		s.wdb = session(w)
 	}
 	if d == dialectPostgres {
-		a, _, err := openURL(ctx, withRuntimeParam(databaseURL, "synchronous_commit", "off"), asyncPoolSize(cfg.MaxOpenConns))
-		if err != nil {
-			closeDB(db)
-			return nil, err
+		// A server or pooler that refuses the session parameter (PgBouncer
+		// without ignore_startup_parameters) leaves the bookkeeping on the
+		// main pool, switching it off per transaction.
+		if a, _, err := openURL(ctx, withRuntimeParam(databaseURL, "synchronous_commit", "off"), asyncPoolSize(cfg.MaxOpenConns)); err == nil {
+			s.adb = session(a)
 		}
-		s.adb = session(a)
 	}
 	return s, nil
 }
