@@ -25,10 +25,10 @@ type Config struct {
 	// SQL store opens a second pool of half as many for its per-batch
 	// bookkeeping.
 	DBMaxConns int
-	Queue             string // DRIPFLOW_QUEUES (the batch queue's name)
-	HTTPAddr          string // DRIPFLOW_HTTP_ADDR
-	AuthTokens        string // DRIPFLOW_AUTH_TOKENS
-	BasePath          string // DRIPFLOW_BASE_PATH
+	Queue      string // DRIPFLOW_QUEUES (the batch queue's name)
+	HTTPAddr   string // DRIPFLOW_HTTP_ADDR
+	AuthTokens string // DRIPFLOW_AUTH_TOKENS
+	BasePath   string // DRIPFLOW_BASE_PATH
 	// ClaimLease is how long a dead worker's batch stays claimed
 	// (DRIPFLOW_CLAIM_LEASE, a Go duration).
 	ClaimLease time.Duration
