@@ -2,9 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -191,7 +193,36 @@ func openURL(ctx context.Context, databaseURL string, maxOpen int) (*gorm.DB, di
 		sqlDB.Close()
 		return nil, "", fmt.Errorf("connect to %s database: %w", t.dialect, err)
 	}
+	if t.dialect != dialectSQLite {
+		warm(ctx, sqlDB, min(maxOpen, warmConns))
+	}
 	return db, t.dialect, nil
+}
+
+// warmConns is how many connections a server-backed pool opens up front: a
+// run's first batch then does not wait for new connections (tens of
+// milliseconds each on a busy server) for its count, its planning step and
+// its claim.
+const warmConns = 4
+
+// warm opens n connections of pool side by side and returns them to it
+// idle; failures are left for first use to report.
+func warm(ctx context.Context, pool *sql.DB, n int) {
+	conns := make([]*sql.Conn, n)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conns[i], _ = pool.Conn(ctx)
+		}()
+	}
+	wg.Wait()
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
 }
 
 func closeDB(db *gorm.DB) {
