@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -18,7 +19,8 @@ type snapshotHookKey struct{}
 // that before the run's first batch starts, so that the total is the scope's
 // size when the run started, whatever the batches then change.
 func OnSnapshot(ctx context.Context, fn func()) context.Context {
-	return context.WithValue(ctx, snapshotHookKey{}, fn)
+	var once sync.Once
+	return context.WithValue(ctx, snapshotHookKey{}, func() { once.Do(fn) })
 }
 
 func snapshotTaken(ctx context.Context) {

@@ -14,7 +14,7 @@ import (
 // at most as many events, none is left in flight once wait returns, and a
 // change reported after wait (a batch that outlived the drain) is published
 // by its caller.
-func TestNotifierFoldsAndKeepsTheLastChange(t *testing.T) {
+func TestNotifierPublishesEveryRunAndAfterWait(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	bus := events.New(rdb, prefix+"events")
 	ctx, cancel := context.WithCancel(context.Background())

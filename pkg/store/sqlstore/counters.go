@@ -27,33 +27,13 @@ const counterSlots = 16
 // slotOf is the counter slot of batch seq.
 func slotOf(seq int64) int { return int(seq % counterSlots) }
 
-// counterRow is one slot's share of a run's counters. UpdatedUS is when a
-// batch of the slot last changed, in microseconds since the Unix epoch (0:
-// never); an integer, so that its maximum keeps its type on every dialect.
-type counterRow struct {
-	RunID            int64 `gorm:"column:run_id;primaryKey;autoIncrement:false"`
-	Slot             int   `gorm:"column:slot;primaryKey;autoIncrement:false"`
-	BatchesPending   int64 `gorm:"column:batches_pending"`
-	BatchesEnqueued  int64 `gorm:"column:batches_enqueued"`
-	BatchesRunning   int64 `gorm:"column:batches_running"`
-	BatchesSucceeded int64 `gorm:"column:batches_succeeded"`
-	BatchesFailed    int64 `gorm:"column:batches_failed"`
-	BatchesCancelled int64 `gorm:"column:batches_cancelled"`
-	RowsRead         int64 `gorm:"column:rows_read"`
-	RowsWritten      int64 `gorm:"column:rows_written"`
-	RowsSkipped      int64 `gorm:"column:rows_skipped"`
-	UpdatedUS        int64 `gorm:"column:updated_us"`
-}
-
-func (counterRow) TableName() string { return countersTable }
+// createSlotsSQL inserts a run's zeroed slot rows (the migration to schema
+// version 2 gives every existing run its rows from the same slotValues).
+var createSlotsSQL = "INSERT INTO " + countersTable + " (run_id, slot) SELECT ?, s.slot FROM " + slotValues() + " s"
 
 // createSlots inserts the run's zeroed slot rows.
 func createSlots(tx *gorm.DB, runID int64) error {
-	rows := make([]counterRow, counterSlots)
-	for i := range rows {
-		rows[i] = counterRow{RunID: runID, Slot: i}
-	}
-	return tx.Create(&rows).Error
+	return tx.Exec(createSlotsSQL, runID).Error
 }
 
 // moveSlotCounters moves one batch (seq) of a run from one state's counter
@@ -96,30 +76,19 @@ func createSlot(tx *gorm.DB, runID int64, slot int) error {
 	return tx.Exec(q, runID, slot).Error
 }
 
-// counterColumns are the columns a run's row and its slot rows share.
-const counterColumns = "batches_pending, batches_enqueued, batches_running, batches_succeeded, batches_failed, batches_cancelled, rows_read, rows_written, rows_skipped"
-
-// readCountersSQL reads and sums the counters of runs from their rows and
-// their slot rows in one statement, so that the parts add up to what they
-// were at a single instant. The sums come back as whatever number type the
-// driver gives (PostgreSQL's SUM is numeric), which database/sql converts.
-const readCountersSQL = "SELECT run_id, " + sumColumns + ", MAX(updated_us) FROM (" +
-	"SELECT id AS run_id, " + counterColumns + ", 0 AS updated_us FROM " + runsTable + " WHERE id IN ?" +
-	" UNION ALL SELECT run_id, " + counterColumns + ", updated_us FROM " + countersTable + " WHERE run_id IN ?" +
-	") c GROUP BY run_id"
-
-const sumColumns = "SUM(batches_pending), SUM(batches_enqueued), SUM(batches_running), SUM(batches_succeeded), " +
-	"SUM(batches_failed), SUM(batches_cancelled), SUM(rows_read), SUM(rows_written), SUM(rows_skipped)"
-
-// getRunSQL reads one run's row with its slots' sums, in one statement.
-const getRunSQL = "SELECT r.*, c.s_pending, c.s_enqueued, c.s_running, c.s_succeeded, c.s_failed, c.s_cancelled, " +
+// runsSQL reads runs' rows with the sums of their slot rows, in one
+// statement, so that the parts add up to what they were at a single
+// instant. A slot's updated_us is when a batch of it last changed, in
+// microseconds since the Unix epoch (0: never): an integer, so that its
+// maximum keeps its type on every dialect.
+const runsSQL = "SELECT r.*, c.s_pending, c.s_enqueued, c.s_running, c.s_succeeded, c.s_failed, c.s_cancelled, " +
 	"c.s_read, c.s_written, c.s_skipped, c.s_updated_us FROM " + runsTable + " r LEFT JOIN (SELECT run_id, " +
 	"SUM(batches_pending) AS s_pending, SUM(batches_enqueued) AS s_enqueued, SUM(batches_running) AS s_running, " +
 	"SUM(batches_succeeded) AS s_succeeded, SUM(batches_failed) AS s_failed, SUM(batches_cancelled) AS s_cancelled, " +
 	"SUM(rows_read) AS s_read, SUM(rows_written) AS s_written, SUM(rows_skipped) AS s_skipped, MAX(updated_us) AS s_updated_us " +
-	"FROM " + countersTable + " WHERE run_id = ? GROUP BY run_id) c ON c.run_id = r.id WHERE r.id = ?"
+	"FROM " + countersTable + " WHERE run_id IN ? GROUP BY run_id) c ON c.run_id = r.id WHERE r.id IN ?"
 
-// runWithSlots is a row of getRunSQL. The sums are NULL for a run without
+// runWithSlots is a row of runsSQL. The sums are NULL for a run without
 // slot rows.
 type runWithSlots struct {
 	Row        runRow `gorm:"embedded"`
@@ -135,7 +104,8 @@ type runWithSlots struct {
 	SUpdatedUS *int64 `gorm:"column:s_updated_us"`
 }
 
-// withSlots returns the run's row with the slots' sums added.
+// withSlots returns the run's row with the slots' sums added, its
+// UpdatedAt moved to the latest slot change when that is later.
 func (w runWithSlots) withSlots() runRow {
 	r := w.Row
 	add := func(dst *int64, v *int64) {
@@ -160,46 +130,60 @@ func (w runWithSlots) withSlots() runRow {
 	return r
 }
 
-// addSlots sets each run's counters to the sum of its row's and its slots',
-// read together, and moves its UpdatedAt to the latest slot change when
-// that is later. rows' other columns are left as they were read. It scans
-// without gorm's reflection: the scheduler reads a run this way on every
-// batch completion.
+// readRuns reads the runs ids with their whole counters (runsSQL), keyed
+// by id; a missing run is absent.
+func readRuns(db *gorm.DB, ids []int64) (map[int64]runRow, error) {
+	var rows []runWithSlots
+	if err := db.Raw(runsSQL, ids, ids).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make(map[int64]runRow, len(rows))
+	for _, w := range rows {
+		out[w.Row.ID] = w.withSlots()
+	}
+	return out, nil
+}
+
+// readRun is readRuns of one run, or store.ErrNotFound.
+func readRun(db *gorm.DB, id int64) (runRow, error) {
+	rows, err := readRuns(db, []int64{id})
+	if err != nil {
+		return runRow{}, err
+	}
+	r, ok := rows[id]
+	if !ok {
+		return runRow{}, store.ErrNotFound
+	}
+	return r, nil
+}
+
+// addSlots sets the counters of rows (read without them, under a filter or
+// a lock) to their whole counters, read in one statement, and moves their
+// UpdatedAt to the latest slot change when that is later; their other
+// columns stay as they were read.
 func addSlots(db *gorm.DB, rows []runRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	ids := make([]int64, len(rows))
-	at := make(map[int64]int, len(rows))
 	for i, r := range rows {
-		ids[i], at[r.ID] = r.ID, i
+		ids[i] = r.ID
 	}
-	res, err := db.Raw(readCountersSQL, ids, ids).Rows()
+	whole, err := readRuns(db, ids)
 	if err != nil {
 		return fmt.Errorf("read run counters: %w", err)
 	}
-	defer res.Close()
-	for res.Next() {
-		var id, updatedUS int64
-		var c counterRow
-		if err := res.Scan(&id, &c.BatchesPending, &c.BatchesEnqueued, &c.BatchesRunning, &c.BatchesSucceeded,
-			&c.BatchesFailed, &c.BatchesCancelled, &c.RowsRead, &c.RowsWritten, &c.RowsSkipped, &updatedUS); err != nil {
-			return fmt.Errorf("read run counters: %w", err)
-		}
-		i, ok := at[id]
+	for i := range rows {
+		w, ok := whole[rows[i].ID]
 		if !ok {
 			continue
 		}
-		r := &rows[i]
-		r.BatchesPending, r.BatchesEnqueued, r.BatchesRunning = c.BatchesPending, c.BatchesEnqueued, c.BatchesRunning
-		r.BatchesSucceeded, r.BatchesFailed, r.BatchesCancelled = c.BatchesSucceeded, c.BatchesFailed, c.BatchesCancelled
-		r.RowsRead, r.RowsWritten, r.RowsSkipped = c.RowsRead, c.RowsWritten, c.RowsSkipped
-		if t := time.UnixMicro(updatedUS).UTC(); updatedUS > 0 && t.After(r.UpdatedAt) {
-			r.UpdatedAt = t
+		rows[i].BatchesPending, rows[i].BatchesEnqueued, rows[i].BatchesRunning = w.BatchesPending, w.BatchesEnqueued, w.BatchesRunning
+		rows[i].BatchesSucceeded, rows[i].BatchesFailed, rows[i].BatchesCancelled = w.BatchesSucceeded, w.BatchesFailed, w.BatchesCancelled
+		rows[i].RowsRead, rows[i].RowsWritten, rows[i].RowsSkipped = w.RowsRead, w.RowsWritten, w.RowsSkipped
+		if w.UpdatedAt.After(rows[i].UpdatedAt) {
+			rows[i].UpdatedAt = w.UpdatedAt
 		}
-	}
-	if err := res.Err(); err != nil {
-		return fmt.Errorf("read run counters: %w", err)
 	}
 	return nil
 }

@@ -136,13 +136,6 @@ func (s *Store) fastAppend(db *gorm.DB, runID int64, step store.PlanStep) ([]sto
 	return out, true, nil
 }
 
-// fastRow is a batch row a fast path returned, with the state it left.
-type fastRow struct {
-	Row       batchRow `gorm:"embedded"`
-	FromState string   `gorm:"column:from_state"`
-	Slots     int64    `gorm:"column:slots"`
-}
-
 // bookkeeping is the handle for autocommit bookkeeping statements: the
 // pool that commits without waiting for the disk where there is one.
 func (s *Store) bookkeeping() *gorm.DB {
@@ -159,12 +152,12 @@ func (s *Store) fastClaim(db *gorm.DB, runID, seq int64, c store.Claim) (store.B
 		return store.Batch{}, false, nil
 	}
 	now := s.clock()
-	var rows []fastRow
+	var rows []batchRow
 	err := db.Raw(claimSQL, map[string]any{
 		"run": runID, "seq": seq, "worker": c.Worker, "token": c.Token,
 		"lease": now.Add(c.Lease).Truncate(time.Microsecond), "now": now, "us": now.UnixMicro(), "slot": slotOf(seq),
 	}).Scan(&rows).Error
-	return fastResult(rows, err, runID, seq)
+	return fastResult(rows, err)
 }
 
 // fastComplete tries completeSQL in tx (a transaction, or the store's
@@ -175,19 +168,22 @@ func (s *Store) fastComplete(tx *gorm.DB, runID, seq int64, token string, r stor
 		return store.Batch{}, false, nil
 	}
 	now := s.clock()
-	var rows []fastRow
+	var rows []batchRow
 	err := tx.Raw(completeSQL, map[string]any{
 		"run": runID, "seq": seq, "token": token, "read": r.RowsRead, "written": r.RowsWritten,
 		"skipped": r.RowsSkipped, "duration": int64(r.Duration), "now": now, "us": now.UnixMicro(), "slot": slotOf(seq),
 	}).Scan(&rows).Error
-	return fastResult(rows, err, runID, seq)
+	return fastResult(rows, err)
 }
 
-func fastResult(rows []fastRow, err error, runID, seq int64) (store.Batch, bool, error) {
+// fastResult is a fast path's batch: the one row it changed, or none.
+// (The statement's extra columns, the claim's from_state and the slot
+// check, are not the batch's and go unread.)
+func fastResult(rows []batchRow, err error) (store.Batch, bool, error) {
 	if err != nil || len(rows) == 0 {
 		return store.Batch{}, false, err
 	}
-	return rows[0].Row.batch(), true, nil
+	return rows[0].batch(), true, nil
 }
 
 // fallBack reports whether an autocommit fast path that failed with err

@@ -57,14 +57,11 @@ func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error
 // GetRun returns a run with its counters, or store.ErrNotFound.
 func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
 	// One statement: the scheduler reads a run on every batch completion.
-	var rows []runWithSlots
-	if err := s.db.WithContext(ctx).Raw(getRunSQL, id, id).Scan(&rows).Error; err != nil {
+	row, err := readRun(s.db.WithContext(ctx), id)
+	if err != nil {
 		return store.Run{}, fmt.Errorf("get run %d: %w", id, err)
 	}
-	if len(rows) == 0 {
-		return store.Run{}, fmt.Errorf("get run %d: %w", id, store.ErrNotFound)
-	}
-	return rows[0].withSlots().run(), nil
+	return row.run(), nil
 }
 
 // ListRuns returns runs newest first (by id, descending), filtered, with
@@ -242,7 +239,8 @@ func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
 		if err := tx.Table(runsTable).Where("id = ?", id).Updates(set).Error; err != nil {
 			return err
 		}
-		out, err = s.readRun(tx, id)
+		row, err = readRun(tx, id)
+		out = row.run()
 		return err
 	})
 	if err != nil {
@@ -445,22 +443,6 @@ func (s *Store) lockBatchesIn(tx *gorm.DB, runID int64, states ...store.BatchSta
 	}
 }
 
-// readRun reads a run inside a transaction that has changed it.
-func (s *Store) readRun(tx *gorm.DB, id int64) (store.Run, error) {
-	var row runRow
-	ok, err := findOne(tx.Table(runsTable).Where("id = ?", id), &row)
-	if err != nil {
-		return store.Run{}, err
-	}
-	if !ok {
-		return store.Run{}, store.ErrNotFound
-	}
-	rows := []runRow{row}
-	if err := addSlots(tx, rows); err != nil {
-		return store.Run{}, err
-	}
-	return rows[0].run(), nil
-}
 
 // lockRunForPlanning is lockRun for a planning step. On PostgreSQL it takes
 // the row's FOR NO KEY UPDATE lock, which serialises planners and waits for
