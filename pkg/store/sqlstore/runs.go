@@ -443,7 +443,6 @@ func (s *Store) lockBatchesIn(tx *gorm.DB, runID int64, states ...store.BatchSta
 	}
 }
 
-
 // lockRunForPlanning is lockRun for a planning step. On PostgreSQL it takes
 // the row's FOR NO KEY UPDATE lock, which serialises planners and waits for
 // (and holds up) changes of the run's state — each of them locks the row
