@@ -28,7 +28,6 @@ func Seed(ctx context.Context, db *gorm.DB, n int) error {
 			u := User{
 				ID:        id,
 				Email:     fmt.Sprintf("  User%d@Example.COM ", id),
-				Active:    id%10 != 0,
 				CreatedAt: now,
 				UpdatedAt: now,
 			}
@@ -39,6 +38,19 @@ func Seed(ctx context.Context, db *gorm.DB, n int) error {
 		}
 		if err := db.WithContext(ctx).Create(&users).Error; err != nil {
 			return fmt.Errorf("seed users %d..%d: %w", maxID+int64(start)+1, maxID+int64(start+size), err)
+		}
+		// gorm writes a field's default in place of its zero value
+		// (Active has default:true), so the inactive ones are set after.
+		var inactive []int64
+		for _, u := range users {
+			if u.ID%10 == 0 {
+				inactive = append(inactive, u.ID)
+			}
+		}
+		if len(inactive) > 0 {
+			if err := db.WithContext(ctx).Model(&User{}).Where("id IN ?", inactive).Update("active", false).Error; err != nil {
+				return fmt.Errorf("seed: mark %d users inactive: %w", len(inactive), err)
+			}
 		}
 	}
 	return nil

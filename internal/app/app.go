@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/internal/config"
+	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/store/redisstore"
@@ -30,6 +31,9 @@ type App struct {
 	// same transaction as the data.
 	DB     *gorm.DB
 	Events *events.Bus
+	// Resources are the named connections (DRIPFLOW_CONNECTIONS) and the
+	// clients flows' connectors open from them, shared in the process.
+	Resources *engine.Resources
 
 	closers []func() error
 }
@@ -83,6 +87,8 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*App, error)
 		return nil, fmt.Errorf("DRIPFLOW_STORE must be sql or redis, got %q", cfg.Store)
 	}
 	a.Events = events.New(rdb, "")
+	a.Resources = engine.NewResources(a.DB, cfg.ConnectionURLs(), log)
+	a.closers = append(a.closers, a.Resources.Close)
 	return a, nil
 }
 

@@ -54,6 +54,11 @@ type Config struct {
 	// MetricsAddr is where workers and schedulers serve /metrics, /healthz
 	// and /readyz (DRIPFLOW_METRICS_ADDR, default :9090; "off" disables).
 	MetricsAddr string
+	// Connections are the named connections flows' connectors use
+	// (DRIPFLOW_CONNECTIONS=name=url,name=url): SQL databases, Redis,
+	// NATS, RabbitMQ. "default" is always DRIPFLOW_DATABASE_URL and "redis"
+	// DRIPFLOW_REDIS_URL unless given here.
+	Connections map[string]string
 }
 
 // FromEnv reads the environment; getenv is os.Getenv when nil.
@@ -103,7 +108,74 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.ShutdownTimeout, err = time.ParseDuration(get("SHUTDOWN_TIMEOUT", "30s")); err != nil || c.ShutdownTimeout <= 0 {
 		return c, fmt.Errorf("DRIPFLOW_SHUTDOWN_TIMEOUT must be a positive duration such as 30s, got %q", get("SHUTDOWN_TIMEOUT", ""))
 	}
+	if c.Connections, err = ParseConnections(get("CONNECTIONS", "")); err != nil {
+		return c, fmt.Errorf("DRIPFLOW_CONNECTIONS: %w", err)
+	}
 	return c, c.check()
+}
+
+// ParseConnections parses DRIPFLOW_CONNECTIONS: name=url entries separated
+// by commas or new lines. A comma inside a URL (several PostgreSQL hosts)
+// stays part of it: an entry begins only where a name and "=" do.
+func ParseConnections(raw string) (map[string]string, error) {
+	out := map[string]string{}
+	var order []string
+	for _, line := range strings.FieldsFunc(raw, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		for _, piece := range strings.Split(line, ",") {
+			name, url, ok := strings.Cut(strings.TrimSpace(piece), "=")
+			if ok && connName(name) && strings.Contains(url, ":") {
+				if _, dup := out[name]; dup {
+					return nil, fmt.Errorf("connection %q is named twice", name)
+				}
+				if name == "default" {
+					return nil, errors.New(`connection "default" is DRIPFLOW_DATABASE_URL; name the others otherwise`)
+				}
+				out[name] = strings.TrimSpace(url)
+				order = append(order, name)
+				continue
+			}
+			if strings.TrimSpace(piece) == "" {
+				continue
+			}
+			if len(order) == 0 {
+				return nil, fmt.Errorf("entry %q is not name=url", strings.TrimSpace(piece))
+			}
+			last := order[len(order)-1]
+			out[last] += "," + strings.TrimSpace(piece)
+		}
+	}
+	return out, nil
+}
+
+func connName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '_':
+		case (r >= '0' && r <= '9' || r == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ConnectionURLs returns every named connection's URL: DRIPFLOW_CONNECTIONS
+// plus "default" (the database) and "redis" (unless named there).
+func (c Config) ConnectionURLs() map[string]string {
+	out := map[string]string{}
+	if c.DatabaseURL != "" {
+		out["default"] = c.DatabaseURL
+	}
+	if c.RedisURL != "" {
+		out["redis"] = c.RedisURL
+	}
+	for k, v := range c.Connections {
+		out[k] = v
+	}
+	return out
 }
 
 func (c Config) check() error {

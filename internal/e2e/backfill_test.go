@@ -67,6 +67,12 @@ func TestExamplesInProcess(t *testing.T) {
 		}
 	}
 
+	// user_sync copies active users only: the seed made one in ten
+	// inactive, so a filter that copies everyone fails below.
+	var inactive int64
+	if err := e.db.Model(&examples.User{}).Where("active = ?", false).Count(&inactive).Error; err != nil || inactive == 0 {
+		t.Fatalf("the demo seed made %d inactive users (%v); user_sync's filter would go untested", inactive, err)
+	}
 	// user_sync: activating it starts a run at once (heartbeat, never ran).
 	if _, err := e.st.SetFlowActive(ctx, "user_sync", true); err != nil {
 		t.Fatal(err)
@@ -86,6 +92,11 @@ func TestExamplesInProcess(t *testing.T) {
 	}
 	var mismatched int64
 	e.db.Raw(`SELECT COUNT(*) FROM users u JOIN user_backups b ON b.user_id = u.id WHERE b.email <> u.email OR u.active = false`).Scan(&mismatched)
+	var orphans int64
+	e.db.Raw(`SELECT COUNT(*) FROM user_backups b LEFT JOIN users u ON u.id = b.user_id AND u.active = true WHERE u.id IS NULL`).Scan(&orphans)
+	if orphans != 0 {
+		t.Fatalf("%d backups of inactive or missing users", orphans)
+	}
 	if mismatched != 0 {
 		t.Fatalf("%d backups differ from their users", mismatched)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -35,6 +36,25 @@ type Env struct {
 	// DB is the application database the job reads and writes.
 	DB     *gorm.DB
 	Logger *zap.Logger
+	// Resources are the process's named connections and the clients
+	// connectors share; nil means only DB.
+	Resources *Resources
+}
+
+// Acker is implemented by pipelines whose source must hear that a batch's
+// checkpoint committed (a stream's consumer group, a broker's delivery):
+// the worker calls Ack once the checkpoint is durable. An Ack that fails is
+// logged; the batch stays succeeded and the source may deliver its records
+// again, which sinks tolerate by their guarantee.
+// BatchProcessor is implemented by pipelines that need to know which batch
+// they process (a sink's idempotency key is the run and batch); the worker
+// calls ProcessBatch instead of Process for them.
+type BatchProcessor interface {
+	ProcessBatch(ctx context.Context, tx *gorm.DB, b store.Batch) (store.Result, error)
+}
+
+type Acker interface {
+	Ack(ctx context.Context, lo, hi string) error
 }
 
 // Pipeline is one run's view of a job.
@@ -59,6 +79,17 @@ type Pipeline interface {
 	// Incremental reports whether a succeeded run advances the flow's
 	// watermark to its last planned key.
 	Incremental() bool
+}
+
+// ErrCannotCount is returned by Pipeline.Count when the job's records cannot
+// be counted ahead (a stream, a queue); the run shows no total.
+var ErrCannotCount = errors.New("records cannot be counted ahead")
+
+// PlanLimiter is implemented by pipelines whose runs plan at most
+// MaxBatches batches (0: no bound): an unbounded source's run must end
+// for its offset to be committed.
+type PlanLimiter interface {
+	MaxBatches() int
 }
 
 // Registry holds jobs by name.

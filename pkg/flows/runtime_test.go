@@ -31,7 +31,7 @@ func TestRuntimes(t *testing.T) {
 }
 
 func TestNewRejectsBadFlows(t *testing.T) {
-	src, sink := fakeSource{}, fakeSink{}
+	src, sink := &memSource{N: 3}, &memSink{}
 	tests := []struct {
 		f    Flow
 		want string

@@ -121,14 +121,14 @@ func Dev(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	sch, err := scheduler.New(scheduler.Config{
-		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Tasks: tasks.Config{Queue: cfg.Queue},
+		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources, Tasks: tasks.Config{Queue: cfg.Queue},
 		ReconcileInterval: 5 * time.Second, ReconcileGrace: 5 * time.Second, Logger: log.Named("scheduler"),
 	})
 	if err != nil {
 		return err
 	}
 	w, err := worker.New(worker.Config{
-		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Queue: cfg.Queue,
+		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources, Queue: cfg.Queue,
 		Concurrency: *concurrency, ShutdownTimeout: 10 * time.Second, ClaimLease: 30 * time.Second, Logger: log.Named("worker"),
 	})
 	if err != nil {

@@ -75,7 +75,7 @@ func Worker(ctx context.Context, args []string) error {
 		return err
 	}
 	w, err := worker.New(worker.Config{
-		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events,
+		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources,
 		Queue:           a.Config.Queue,
 		Concurrency:     a.Config.WorkerConcurrency,
 		ShutdownTimeout: a.Config.ShutdownTimeout,
@@ -109,7 +109,7 @@ func Scheduler(ctx context.Context, args []string) error {
 	defer a.Close()
 	defer a.Log.Sync() //nolint:errcheck
 	s, err := scheduler.New(scheduler.Config{
-		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events,
+		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources,
 		Tasks:        tasks.Config{Queue: a.Config.Queue},
 		PollInterval: poll, ReconcileInterval: reconcile, ReconcileGrace: grace, LeaderTTL: leaderTTL,
 		Logger: a.Log,

@@ -32,12 +32,15 @@ import (
 
 // Config configures a scheduler.
 type Config struct {
-	Store    store.Store
-	Redis    redis.UniversalClient
-	DB       *gorm.DB // the application database (for planning)
-	Registry *engine.Registry
-	Events   *events.Bus
-	Tasks    tasks.Config
+	Store store.Store
+	Redis redis.UniversalClient
+	DB    *gorm.DB // the application database (for planning)
+	// Resources are the named connections and shared clients flows'
+	// sources plan with; default only DB.
+	Resources *engine.Resources
+	Registry  *engine.Registry
+	Events    *events.Bus
+	Tasks     tasks.Config
 	// PollInterval is how often every active run is looked at even without
 	// events; default 1s.
 	PollInterval time.Duration
@@ -101,6 +104,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Resources == nil {
+		cfg.Resources = engine.NewResources(cfg.DB, nil, cfg.Logger)
 	}
 	metrics.Register()
 	return &Scheduler{
@@ -374,7 +380,7 @@ func (s *Scheduler) pipeline(ctx context.Context, r store.Run) (engine.Pipeline,
 	if !ok {
 		return nil, fmt.Errorf("definition %q is not registered in this scheduler", r.Definition)
 	}
-	p, err := job.Open(ctx, engine.Env{DB: s.cfg.DB, Logger: s.log}, r.Params)
+	p, err := job.Open(ctx, engine.Env{DB: s.cfg.DB, Logger: s.log, Resources: s.cfg.Resources}, r.Params)
 	if err != nil {
 		return nil, err
 	}
@@ -468,7 +474,17 @@ func (s *Scheduler) plan(ctx context.Context, r store.Run, pipe engine.Pipeline,
 	// queue right after, so the store is written once per step rather than
 	// once more per batch. A paced run's wait their turn as pending.
 	step := store.PlanStep{From: r.PlanCursor, To: r.PlanCursor, Enqueue: pacing(r) == 0}
+	limit := 0
+	if pl, ok := pipe.(engine.PlanLimiter); ok {
+		limit = pl.MaxBatches()
+	}
 	for len(step.Batches) < n {
+		if limit > 0 && r.BatchesTotal()+int64(len(step.Batches)) >= int64(limit) {
+			// An unbounded source's run ends here; the next run goes on
+			// from its last position.
+			step.Done = true
+			break
+		}
 		hi, more, ok, err := pipe.Next(ctx, lo, r.Options.BatchSize)
 		if err != nil {
 			return nil, r, fmt.Errorf("plan batch after %q: %w", lo, err)
@@ -625,7 +641,7 @@ func (s *Scheduler) countOnce(ctx context.Context, r store.Run, pipe engine.Pipe
 		defer taken()
 		n, est, err := pipe.Count(keyset.OnSnapshot(ctx, taken))
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !errors.Is(err, engine.ErrCannotCount) {
 				log.Warn("count records", zap.Error(err))
 			}
 			return

@@ -12,21 +12,9 @@ import (
 
 	"github.com/dripflow/dripflow/pkg/api"
 	"github.com/dripflow/dripflow/pkg/control"
+	"github.com/dripflow/dripflow/pkg/flows"
 	"github.com/dripflow/dripflow/pkg/store"
 )
-
-// flowConfig mirrors the JSON flows.Describe stores for a flow.
-type flowConfig struct {
-	Source     connectorConfig `json:"source"`
-	Transforms []string        `json:"transforms"`
-	Sink       connectorConfig `json:"sink"`
-	Runtime    string          `json:"runtime"`
-}
-
-type connectorConfig struct {
-	Type     string          `json:"type"`
-	Settings json.RawMessage `json:"settings"`
-}
 
 // connectorView is a connector as the flows page shows it.
 type connectorView struct {
@@ -36,8 +24,8 @@ type connectorView struct {
 
 type setting struct{ Key, Value string }
 
-func connectorOf(c connectorConfig) connectorView {
-	v := connectorView{Type: c.Type}
+func connectorOf(c flows.ConnectorConfig) connectorView {
+	v := connectorView{Type: c.Kind}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(c.Settings, &m) != nil {
 		if len(c.Settings) > 0 {
@@ -66,16 +54,19 @@ type flowView struct {
 	Source     connectorView
 	Sink       connectorView
 	Transforms []string
-	Runs       []api.Run
-	Busy       bool // a run is still going, so "trigger now" would be refused
+	// Delivery says what a redelivered batch does at the sink.
+	Delivery string
+	Runs     []api.Run
+	Busy     bool // a run is still going, so "trigger now" would be refused
 }
 
 func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int) flowView {
 	v := flowView{Flow: s.flowOf(ctx, fs)}
 	_, v.Registered = s.opts.Registry.Lookup(fs.Name)
-	var cfg flowConfig
+	var cfg flows.Config
 	if json.Unmarshal(v.Config, &cfg) == nil {
 		v.Source, v.Sink, v.Transforms = connectorOf(cfg.Source), connectorOf(cfg.Sink), cfg.Transforms
+		v.Delivery = delivery(cfg)
 		if v.Runtime == "" {
 			v.Runtime = cfg.Runtime
 		}
@@ -179,4 +170,17 @@ func (s *Server) uiTriggerFlow(w http.ResponseWriter, r *http.Request, q *uiReq)
 	}
 	s.log.Info("flow triggered", zap.String("definition", name), zap.Int64("run", run.ID), zap.String("by", q.identity))
 	s.redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), &flash{Kind: "ok", Message: fmt.Sprintf("Run %d of flow %s started.", run.ID, name)})
+}
+
+// delivery describes a flow's sink guarantee as the flows page shows it.
+func delivery(cfg flows.Config) string {
+	switch {
+	case cfg.Transactional:
+		return "exactly once when the store is the SQL store on the application database (the write commits with the checkpoint); otherwise " + string(cfg.Guarantee)
+	case cfg.Guarantee == flows.Idempotent:
+		return "idempotent: a redelivered batch changes nothing (effectively once)"
+	case cfg.Guarantee == flows.AtLeastOnce:
+		return "at least once: a batch redelivered after a crash may be written twice"
+	}
+	return string(cfg.Guarantee)
 }

@@ -35,12 +35,15 @@ type TxStore interface {
 
 // Config configures a worker.
 type Config struct {
-	Store    store.Store
-	Redis    redis.UniversalClient
-	DB       *gorm.DB         // the application database jobs read and write
-	Registry *engine.Registry // default engine.DefaultRegistry
-	Events   *events.Bus      // default events.New(Redis, "")
-	Queue    string           // default tasks.DefaultQueue
+	Store store.Store
+	Redis redis.UniversalClient
+	DB    *gorm.DB // the application database jobs read and write
+	// Resources are the named connections and shared clients flows'
+	// connectors are built with; default only DB.
+	Resources *engine.Resources
+	Registry  *engine.Registry // default engine.DefaultRegistry
+	Events    *events.Bus      // default events.New(Redis, "")
+	Queue     string           // default tasks.DefaultQueue
 	// Concurrency is how many batches run at once; default the CPU count.
 	Concurrency int
 	// PollInterval is how often an idle worker looks for tasks; default
@@ -98,6 +101,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Resources == nil {
+		cfg.Resources = engine.NewResources(cfg.DB, nil, cfg.Logger)
 	}
 	metrics.Register()
 	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]openRun{}, notify: newNotifier(cfg.Events)}
@@ -197,6 +203,7 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 
 	metrics.BatchDuration.WithLabelValues(run.Definition).Observe(res.Duration.Seconds())
 	if perr == nil {
+		w.ack(ctx, b, log)
 		metrics.Batches.WithLabelValues(run.Definition, "succeeded").Inc()
 		metrics.Rows.WithLabelValues(run.Definition, "read").Add(float64(res.RowsRead))
 		metrics.Rows.WithLabelValues(run.Definition, "written").Add(float64(res.RowsWritten))
@@ -283,7 +290,25 @@ func safeProcess(ctx context.Context, pipe engine.Pipeline, tx *gorm.DB, b store
 			err = &panicError{value: v, stack: string(debug.Stack())}
 		}
 	}()
+	if bp, ok := pipe.(engine.BatchProcessor); ok {
+		return bp.ProcessBatch(ctx, tx, b)
+	}
 	return pipe.Process(ctx, tx, b.Lo, b.Hi)
+}
+
+// ack tells a source that acknowledges deliveries (a consumer group) that
+// the batch's checkpoint has committed.
+func (w *Worker) ack(ctx context.Context, b store.Batch, log *zap.Logger) {
+	w.mu.Lock()
+	o, ok := w.pipes[b.RunID]
+	w.mu.Unlock()
+	a, isAcker := o.pipe.(engine.Acker)
+	if !ok || !isAcker {
+		return
+	}
+	if err := a.Ack(context.WithoutCancel(ctx), b.Lo, b.Hi); err != nil {
+		log.Warn("acknowledge batch to its source; its records may be delivered again", zap.Error(err))
+	}
 }
 
 // pipeline returns the run's opened pipeline, cached per run.
@@ -298,7 +323,7 @@ func (w *Worker) pipeline(ctx context.Context, run store.Run) (engine.Pipeline, 
 	if !ok {
 		return nil, fmt.Errorf("definition %q is not registered in this worker", run.Definition)
 	}
-	p, err := job.Open(ctx, engine.Env{DB: w.cfg.DB, Logger: w.log}, run.Params)
+	p, err := job.Open(ctx, engine.Env{DB: w.cfg.DB, Logger: w.log, Resources: w.cfg.Resources}, run.Params)
 	if err != nil {
 		return nil, fmt.Errorf("open %s for run %d: %w", run.Definition, run.ID, err)
 	}

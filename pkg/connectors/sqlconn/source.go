@@ -1,11 +1,11 @@
 package sqlconn
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -15,34 +15,128 @@ import (
 	"github.com/dripflow/dripflow/pkg/keyset"
 )
 
-// Name is the connector's registered name.
-const Name = "sql"
-
-func init() {
-	flows.RegisterSource(Name, func(settings json.RawMessage) (flows.Source, error) {
-		var s Source
-		dec := json.NewDecoder(bytes.NewReader(settings))
-		// Args must come back as the integers they were, not as float64
-		// (which rounds ids beyond 2^53).
-		dec.UseNumber()
-		if err := dec.Decode(&s); err != nil {
-			return nil, fmt.Errorf("sql source settings: %w", err)
-		}
-		for i, a := range s.Args {
-			s.Args[i] = fromJSON(a)
-		}
-		return &s, s.validate()
-	})
-	flows.RegisterSink(Name, func(settings json.RawMessage) (flows.Sink, error) {
-		var s Sink
-		if err := json.Unmarshal(settings, &s); err != nil {
-			return nil, fmt.Errorf("sql sink settings: %w", err)
-		}
-		return &s, s.validate()
-	})
+// Source is the configuration of a source that reads a table, or a
+// registered gorm model narrowed by one of its named scopes, by keyset.
+type Source struct {
+	// Connection names the database (DRIPFLOW_CONNECTIONS); empty or
+	// "default" is the application database.
+	Connection string `json:"connection,omitempty" help:"named connection; empty means the application database"`
+	// Table to read; or Model (and Scope), not both.
+	Table string `json:"table,omitempty" help:"table to read (or model)"`
+	// Model is a name given to RegisterModel; Scope one of its scopes.
+	Model string `json:"model,omitempty" help:"gorm model registered with sqlconn.RegisterModel (or table)"`
+	Scope string `json:"scope,omitempty" help:"named scope of the model"`
+	// Columns to read; default all.
+	Columns []string `json:"columns,omitempty" help:"columns to read; default all"`
+	// Where narrows the rows (a gorm condition with ? placeholders filled
+	// from Args).
+	Where string `json:"where,omitempty" help:"SQL condition with ? placeholders"`
+	Args  []any  `json:"args,omitempty" help:"values of the placeholders"`
+	// Key is the unique key column a full pass pages by; default "id".
+	Key string `json:"key,omitempty" help:"unique key column; default id"`
+	// Cursor, when set, makes the source incremental: runs start after the
+	// flow's watermark on these columns, e.g. ["updated_at", "id"] (the
+	// last must be unique).
+	Cursor []string `json:"cursor,omitempty" help:"incremental cursor columns, e.g. updated_at,id"`
 }
 
-// fromJSON turns the json.Numbers of a decoded value into int64 or float64.
+var _ flows.SourceConfig = (*Source)(nil)
+
+// Kind implements flows.SourceConfig.
+func (s *Source) Kind() string { return Kind }
+
+// Validate implements flows.SourceConfig.
+func (s *Source) Validate() error {
+	switch {
+	case s.Table == "" && s.Model == "":
+		return flows.Errorf("table", "is required (or model)")
+	case s.Table != "" && s.Model != "":
+		return flows.Errorf("model", "give table or model, not both")
+	case s.Scope != "" && s.Model == "":
+		return flows.Errorf("scope", "needs a model")
+	case len(s.Cursor) > 2:
+		return flows.Errorf("cursor", "takes at most two columns, got %d", len(s.Cursor))
+	case s.Where == "" && len(s.Args) > 0:
+		return flows.Errorf("args", "given without where")
+	}
+	if n := strings.Count(s.Where, "?"); n != len(s.Args) {
+		return flows.Errorf("args", "where has %d placeholders but %d args are given", n, len(s.Args))
+	}
+	for i, c := range append(append([]string{s.Key}, s.Cursor...), s.Columns...) {
+		if c != "" && !identifier(c) {
+			field := "key"
+			switch {
+			case i > 0 && i <= len(s.Cursor):
+				field = "cursor"
+			case i > len(s.Cursor):
+				field = "columns"
+			}
+			return flows.Errorf(field, "%q is not a column name", c)
+		}
+	}
+	if s.Model != "" {
+		m, ok := lookupModel(s.Model)
+		if !ok {
+			known := modelNames()
+			sort.Strings(known)
+			return flows.Errorf("model", "%q is not registered (sqlconn.RegisterModel; known: %s)", s.Model, strings.Join(known, ", "))
+		}
+		if s.Scope != "" {
+			if _, ok := m.scopes[s.Scope]; !ok {
+				var known []string
+				for k := range m.scopes {
+					known = append(known, k)
+				}
+				sort.Strings(known)
+				return flows.Errorf("scope", "model %s has no scope %q (scopes: %s)", s.Model, s.Scope, strings.Join(known, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// identifier reports whether c is a plain or dotted column name.
+func identifier(c string) bool {
+	for i, r := range c {
+		switch {
+		case r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return c != ""
+}
+
+// Build implements flows.SourceConfig.
+func (s *Source) Build(ctx context.Context, res *engine.Resources) (flows.Source, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := open(ctx, res, s.Connection)
+	if err != nil {
+		return nil, err
+	}
+	src := &source{cfg: *s, db: db, table: s.Table}
+	src.cfg.Args = make([]any, len(s.Args))
+	for i, a := range s.Args {
+		src.cfg.Args[i] = fromJSON(a)
+	}
+	if s.Model != "" {
+		m, _ := lookupModel(s.Model)
+		src.model = m.value
+		if s.Scope != "" {
+			src.scope = m.scopes[s.Scope]
+		}
+		if src.table, err = tableOf(db, m); err != nil {
+			return nil, fmt.Errorf("model %s: %w", s.Model, err)
+		}
+	}
+	return src, nil
+}
+
+// fromJSON turns JSON numbers into int64 (or float64), so integer args keep
+// their exact value after a round trip through stored JSON.
 func fromJSON(v any) any {
 	switch x := v.(type) {
 	case json.Number:
@@ -53,87 +147,77 @@ func fromJSON(v any) any {
 			return f
 		}
 		return x.String()
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x)
+		}
 	case []any:
+		out := make([]any, len(x))
 		for i := range x {
-			x[i] = fromJSON(x[i])
+			out[i] = fromJSON(x[i])
 		}
-	case map[string]any:
-		for k := range x {
-			x[k] = fromJSON(x[k])
-		}
+		return out
 	}
 	return v
 }
 
-// Source reads rows of a table.
-type Source struct {
-	// Table to read.
-	Table string `json:"table"`
-	// Columns to read; default all.
-	Columns []string `json:"columns,omitempty"`
-	// Where and Args narrow the rows (a SQL condition with ? placeholders),
-	// applied when planning and again inside each batch's range.
-	Where string `json:"where,omitempty"`
-	Args  []any  `json:"args,omitempty"`
-	// Key is the column to batch by in a full run; default "id".
-	Key string `json:"key,omitempty"`
-	// Cursor, when set, makes the source incremental: batches follow these
-	// columns (e.g. ["updated_at", "id"]; the last must be unique, all NOT
-	// NULL) from the flow's watermark.
-	Cursor []string `json:"cursor,omitempty"`
+// source is a built Source.
+type source struct {
+	cfg   Source
+	db    *gorm.DB
+	table string
+	model any
+	scope Scope
 }
 
-var _ flows.Source = (*Source)(nil)
+var (
+	_ flows.Source  = (*source)(nil)
+	_ flows.Counter = (*source)(nil)
+)
 
-func (s *Source) validate() error {
-	if s.Table == "" {
-		return errors.New("sql source: Table is required")
+func (s *source) Shape() flows.Shape { return flows.Keyed }
+func (s *source) Resumes() bool      { return len(s.cfg.Cursor) > 0 }
+func (s *source) Close() error       { return nil }
+
+func (s *source) cols() []keyset.Column {
+	if len(s.cfg.Cursor) > 0 {
+		return keyset.Cols(s.cfg.Cursor...)
 	}
-	if len(s.Cursor) > 2 {
-		return errors.New("sql source: Cursor takes at most two columns")
-	}
-	return nil
-}
-
-// Connector implements flows.Source.
-func (s *Source) Connector() string { return Name }
-
-// Incremental implements flows.Source.
-func (s *Source) Incremental() bool { return len(s.Cursor) > 0 }
-
-func (s *Source) cols() []keyset.Column {
-	if len(s.Cursor) > 0 {
-		return keyset.Cols(s.Cursor...)
-	}
-	if s.Key != "" {
-		return keyset.Cols(s.Key)
+	if s.cfg.Key != "" {
+		return keyset.Cols(s.cfg.Key)
 	}
 	return keyset.Cols("id")
 }
 
-func (s *Source) query(db *gorm.DB) *gorm.DB {
-	q := db.Table(s.Table)
-	if s.Where != "" {
-		q = q.Where(s.Where, s.Args...)
+func (s *source) query(ctx context.Context) *gorm.DB {
+	q := s.db.WithContext(ctx)
+	if s.model != nil {
+		q = q.Model(s.model)
+		if s.scope != nil {
+			q = q.Scopes(s.scope)
+		}
+	} else {
+		q = q.Table(s.table)
+	}
+	if s.cfg.Where != "" {
+		q = q.Where(s.cfg.Where, s.cfg.Args...)
 	}
 	return q
 }
 
-// Next implements flows.Source.
-func (s *Source) Next(ctx context.Context, db *gorm.DB, lo string, size int) (string, bool, bool, error) {
-	if err := s.validate(); err != nil {
-		return "", false, false, err
+func (s *source) Next(ctx context.Context, lo string, size int) (flows.Split, error) {
+	hi, more, ok, err := engine.NextRange(ctx, s.query(ctx), s.cols(), lo, size)
+	if err != nil || !ok {
+		return flows.Split{}, err
 	}
-	return engine.NextRange(ctx, s.query(db), s.cols(), lo, size)
+	return flows.Split{Hi: hi, Last: !more}, nil
 }
 
-// Count implements flows.Source.
-func (s *Source) Count(ctx context.Context, db *gorm.DB) (int64, bool, error) {
-	return keyset.Count(ctx, s.query(db), s.Table, 3*time.Second)
+func (s *source) Count(ctx context.Context) (int64, bool, error) {
+	return keyset.Count(ctx, s.query(ctx), s.table, 3*time.Second)
 }
 
-// Read implements flows.Source.
-func (s *Source) Read(ctx context.Context, db *gorm.DB, lo, hi string) ([]flows.Record, error) {
+func (s *source) Read(ctx context.Context, lo, hi string) ([]flows.Record, error) {
 	loK, err := keyset.Decode(lo)
 	if err != nil {
 		return nil, err
@@ -142,9 +226,9 @@ func (s *Source) Read(ctx context.Context, db *gorm.DB, lo, hi string) ([]flows.
 	if err != nil {
 		return nil, err
 	}
-	q := s.query(db.WithContext(ctx))
-	if len(s.Columns) > 0 {
-		q = q.Select(s.Columns)
+	q := s.query(ctx)
+	if len(s.cfg.Columns) > 0 {
+		q = q.Select(s.cfg.Columns)
 	}
 	var rows []map[string]any
 	if err := keyset.Range(q, s.cols(), loK, hiK).Find(&rows).Error; err != nil {

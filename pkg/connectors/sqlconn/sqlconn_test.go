@@ -3,6 +3,7 @@ package sqlconn_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -99,18 +100,40 @@ func seed(t *testing.T, db *gorm.DB, n int) []user {
 
 // readAll plans src from lo with Next (size per batch) and reads each batch;
 // it returns the ids read, in order, and the number of batches.
-func readAll(t *testing.T, db *gorm.DB, src flows.Source, lo string, size int) (ids []int64, batches int) {
+// live builds a source configuration on db.
+func live(t *testing.T, db *gorm.DB, cfg flows.SourceConfig) flows.Source {
+	t.Helper()
+	src, err := cfg.Build(context.Background(), engine.NewResources(db, nil, nil))
+	if err != nil {
+		t.Fatalf("build source %+v: %v", cfg, err)
+	}
+	return src
+}
+
+// liveSink builds a sink configuration on db.
+func liveSink(t *testing.T, db *gorm.DB, cfg flows.SinkConfig) flows.Sink {
+	t.Helper()
+	s, err := cfg.Build(context.Background(), engine.NewResources(db, nil, nil))
+	if err != nil {
+		t.Fatalf("build sink %+v: %v", cfg, err)
+	}
+	return s
+}
+
+func readAll(t *testing.T, db *gorm.DB, cfg flows.SourceConfig, lo string, size int) (ids []int64, batches int) {
 	t.Helper()
 	ctx := context.Background()
+	src := live(t, db, cfg)
 	for {
-		hi, more, ok, err := src.Next(ctx, db, lo, size)
+		split, err := src.Next(ctx, lo, size)
 		if err != nil {
 			t.Fatalf("Next(%q): %v", lo, err)
 		}
-		if !ok {
+		hi, more := split.Hi, !split.Last
+		if hi == "" {
 			return ids, batches
 		}
-		recs, err := src.Read(ctx, db, lo, hi)
+		recs, err := src.Read(ctx, lo, hi)
 		if err != nil {
 			t.Fatalf("Read(%q, %q]: %v", lo, hi, err)
 		}
@@ -182,8 +205,8 @@ func TestSourceFull(t *testing.T) {
 			{"nothing in scope", &sqlconn.Source{Table: "users", Where: "score > ?", Args: []any{1000}}, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				if tc.src.Incremental() {
-					t.Error("a source without Cursor is incremental")
+				if live(t, db, tc.src).Resumes() {
+					t.Error("a source without Cursor resumes from the watermark")
 				}
 				for _, size := range []int{1, 4, 100} {
 					got, batches := readAll(t, db, tc.src, "", size)
@@ -194,7 +217,7 @@ func TestSourceFull(t *testing.T) {
 						t.Errorf("size %d: %d batches, want %d", size, batches, want)
 					}
 				}
-				n, estimated, err := tc.src.Count(ctx, db)
+				n, estimated, err := live(t, db, tc.src).(flows.Counter).Count(ctx)
 				if err != nil || estimated || n != int64(len(tc.want)) {
 					t.Errorf("Count = %d, estimated %v, %v; want exactly %d", n, estimated, err, len(tc.want))
 				}
@@ -202,18 +225,19 @@ func TestSourceFull(t *testing.T) {
 		}
 
 		t.Run("string key and columns", func(t *testing.T) {
-			src := &sqlconn.Source{Table: "users", Key: "email", Columns: []string{"email", "score"}, Where: "active = ?", Args: []any{true}}
+			src := live(t, db, &sqlconn.Source{Table: "users", Key: "email", Columns: []string{"email", "score"}, Where: "active = ?", Args: []any{true}})
 			var emails []string
 			lo := ""
 			for {
-				hi, _, ok, err := src.Next(ctx, db, lo, 5)
+				split, err := src.Next(ctx, lo, 5)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !ok {
+				hi := split.Hi
+				if hi == "" {
 					break
 				}
-				recs, err := src.Read(ctx, db, lo, hi)
+				recs, err := src.Read(ctx, lo, hi)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -248,8 +272,8 @@ func TestSourceIncremental(t *testing.T) {
 		ctx := context.Background()
 		users := seed(t, db, 30)
 		src := &sqlconn.Source{Table: "users", Where: "active = ?", Args: []any{true}, Cursor: []string{"updated_at", "id"}}
-		if !src.Incremental() {
-			t.Fatal("a source with a Cursor is not incremental")
+		if !live(t, db, src).Resumes() {
+			t.Fatal("a source with a Cursor does not resume from the watermark")
 		}
 		after := func(at time.Time, id int64) func(user) bool {
 			return func(u user) bool {
@@ -292,15 +316,15 @@ func TestSourceIncremental(t *testing.T) {
 		// A run that ends at the last cursor, then a change: the next run
 		// from that watermark reads only the changed row.
 		var last string
-		for lo := ""; ; {
-			hi, _, ok, err := src.Next(ctx, db, lo, 7)
+		for lo, ls := "", live(t, db, src); ; {
+			split, err := ls.Next(ctx, lo, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !ok {
+			if split.Hi == "" {
 				break
 			}
-			last, lo = hi, hi
+			last, lo = split.Hi, split.Hi
 		}
 		if err := db.Exec("UPDATE users SET score = 99, updated_at = ? WHERE id = ?", t0.Add(time.Hour), 30).Error; err != nil {
 			t.Fatal(err)
@@ -354,7 +378,7 @@ func TestSink(t *testing.T) {
 		ctx := context.Background()
 		write := func(t *testing.T, s *sqlconn.Sink, recs []flows.Record) {
 			t.Helper()
-			n, err := s.Write(ctx, db, recs)
+			n, err := liveSink(t, db, s).Write(ctx, &flows.Batch{Records: recs})
 			if err != nil {
 				t.Fatalf("Write %d records: %v", len(recs), err)
 			}
@@ -429,14 +453,14 @@ func TestSink(t *testing.T) {
 		})
 
 		t.Run("no records", func(t *testing.T) {
-			n, err := (&sqlconn.Sink{Table: "backups", Mode: sqlconn.Upsert, Key: []string{"user_id"}}).Write(ctx, db, nil)
+			n, err := liveSink(t, db, &sqlconn.Sink{Table: "backups", Mode: sqlconn.Upsert, Key: []string{"user_id"}}).Write(ctx, &flows.Batch{})
 			if n != 0 || err != nil {
 				t.Errorf("Write(nil) = %d, %v; want 0, nil", n, err)
 			}
 		})
 
 		t.Run("a failing write is an error naming the table", func(t *testing.T) {
-			_, err := (&sqlconn.Sink{Table: "backups", Mode: sqlconn.Insert}).Write(ctx, db, []flows.Record{{"no_such_column": 1}})
+			_, err := liveSink(t, db, &sqlconn.Sink{Table: "backups", Mode: sqlconn.Insert}).Write(ctx, &flows.Batch{Records: []flows.Record{{"no_such_column": 1}}})
 			if err == nil || !strings.Contains(err.Error(), "backups") {
 				t.Errorf("Write of an unknown column: %v, want an error naming the table", err)
 			}
@@ -446,84 +470,98 @@ func TestSink(t *testing.T) {
 
 func TestBadSettings(t *testing.T) {
 	t.Parallel()
-	db, err := sqlstore.OpenDB(context.Background(), testenv.SQLiteURL(t), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	if err := db.Exec("CREATE TABLE backups (user_id BIGINT PRIMARY KEY, email TEXT)").Error; err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	recs := []flows.Record{{"user_id": 1, "email": "a"}}
-
 	for _, tc := range []struct {
-		name string
-		sink *sqlconn.Sink
-		want string
+		name      string
+		sink      *sqlconn.Sink
+		wantField string
+		want      string
 	}{
-		{"no table", &sqlconn.Sink{Mode: sqlconn.Insert}, "Table is required"},
-		{"upsert without key", &sqlconn.Sink{Table: "backups", Mode: sqlconn.Upsert}, "Upsert needs Key"},
-		{"unknown mode", &sqlconn.Sink{Table: "backups", Mode: "replace"}, `Mode must be "insert" or "upsert", got "replace"`},
-		{"no mode", &sqlconn.Sink{Table: "backups"}, `Mode must be "insert" or "upsert", got ""`},
+		{"no table", &sqlconn.Sink{Mode: sqlconn.Insert}, "table", "is required (or model)"},
+		{"table and model", &sqlconn.Sink{Table: "t", Model: "m", Mode: sqlconn.Insert}, "model", "not both"},
+		{"upsert without key", &sqlconn.Sink{Table: "backups", Mode: sqlconn.Upsert}, "key", "is required for mode upsert"},
+		{"update without key", &sqlconn.Sink{Table: "backups", Mode: sqlconn.Update}, "key", "is required for mode update"},
+		{"unknown mode", &sqlconn.Sink{Table: "backups", Mode: "replace"}, "mode", `must be "insert", "upsert" or "update", got "replace"`},
+		{"no mode", &sqlconn.Sink{Table: "backups"}, "mode", `got ""`},
+		{"bad key", &sqlconn.Sink{Table: "backups", Mode: sqlconn.Upsert, Key: []string{"id; DROP TABLE x"}}, "key", "is not a column name"},
+		{"negative chunk", &sqlconn.Sink{Table: "backups", Mode: sqlconn.Insert, ChunkSize: -1}, "chunk_size", "must not be negative"},
+		{"unknown model", &sqlconn.Sink{Model: "Nope", Mode: sqlconn.Insert}, "model", `"Nope" is not registered`},
 	} {
 		t.Run("sink/"+tc.name, func(t *testing.T) {
-			_, err := tc.sink.Write(ctx, db, recs)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Write: %v, want an error saying %q", err, tc.want)
+			// Registration refuses it, naming the field under "sink".
+			_, err := flows.New(flows.Flow{Name: "bad", Source: &sqlconn.Source{Table: "users"}, Sink: tc.sink})
+			var fe *flows.FieldError
+			if !errors.As(err, &fe) || fe.Field != "sink."+tc.wantField || !strings.Contains(fe.Message, tc.want) {
+				t.Errorf("flows.New: %v, want field sink.%s saying %q", err, tc.wantField, tc.want)
 			}
+			// So does decoding its stored settings.
 			settings, _ := json.Marshal(tc.sink)
-			if _, err := flows.BuildSink(flows.ConnectorConfig{Type: sqlconn.Name, Settings: settings}); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("BuildSink(%s): %v, want an error saying %q", settings, err, tc.want)
-			}
-			var n int64
-			db.Table("backups").Count(&n)
-			if n != 0 {
-				t.Errorf("a rejected sink wrote %d rows", n)
+			if _, err := flows.DecodeSink(flows.ConnectorConfig{Kind: sqlconn.Kind, Settings: settings}); !errors.As(err, &fe) || fe.Field != "sink."+tc.wantField {
+				t.Errorf("DecodeSink(%s): %v, want field sink.%s", settings, err, tc.wantField)
 			}
 		})
 	}
 
 	for _, tc := range []struct {
-		name string
-		src  *sqlconn.Source
-		want string
+		name      string
+		src       *sqlconn.Source
+		wantField string
+		want      string
 	}{
-		{"no table", &sqlconn.Source{}, "Table is required"},
-		{"three cursor columns", &sqlconn.Source{Table: "backups", Cursor: []string{"a", "b", "c"}}, "at most two"},
+		{"no table", &sqlconn.Source{}, "table", "is required"},
+		{"three cursor columns", &sqlconn.Source{Table: "backups", Cursor: []string{"a", "b", "c"}}, "cursor", "at most two"},
+		{"args without where", &sqlconn.Source{Table: "backups", Args: []any{1}}, "args", "without where"},
+		{"args do not match placeholders", &sqlconn.Source{Table: "backups", Where: "a = ? AND b = ?", Args: []any{1}}, "args", "2 placeholders but 1 args"},
+		{"scope without model", &sqlconn.Source{Table: "backups", Scope: "active"}, "scope", "needs a model"},
+		{"unknown model", &sqlconn.Source{Model: "Nope"}, "model", `"Nope" is not registered`},
+		{"unknown scope", &sqlconn.Source{Model: "TestUser", Scope: "nope"}, "scope", `has no scope "nope" (scopes: active, high_score)`},
+		{"injected column", &sqlconn.Source{Table: "backups", Columns: []string{"email", "1; DROP TABLE users"}}, "columns", "is not a column name"},
 	} {
 		t.Run("source/"+tc.name, func(t *testing.T) {
-			if _, _, _, err := tc.src.Next(ctx, db, "", 10); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("Next: %v, want an error saying %q", err, tc.want)
+			_, err := flows.New(flows.Flow{Name: "bad", Source: tc.src, Sink: &sqlconn.Sink{Table: "t", Mode: sqlconn.Insert}})
+			var fe *flows.FieldError
+			if !errors.As(err, &fe) || fe.Field != "source."+tc.wantField || !strings.Contains(fe.Message, tc.want) {
+				t.Errorf("flows.New: %v, want field source.%s saying %q", err, tc.wantField, tc.want)
 			}
 			settings, _ := json.Marshal(tc.src)
-			if _, err := flows.BuildSource(flows.ConnectorConfig{Type: sqlconn.Name, Settings: settings}); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("BuildSource(%s): %v, want an error saying %q", settings, err, tc.want)
+			if _, err := flows.DecodeSource(flows.ConnectorConfig{Kind: sqlconn.Kind, Settings: settings}); !errors.As(err, &fe) || fe.Field != "source."+tc.wantField {
+				t.Errorf("DecodeSource(%s): %v, want field source.%s", settings, err, tc.wantField)
 			}
 		})
 	}
 
 	t.Run("malformed settings", func(t *testing.T) {
-		for _, raw := range []string{`{"table": 42}`, `[`, `"users"`} {
-			if _, err := flows.BuildSource(flows.ConnectorConfig{Type: sqlconn.Name, Settings: json.RawMessage(raw)}); err == nil || !strings.Contains(err.Error(), "sql source settings") {
-				t.Errorf("BuildSource(%s): %v, want a settings error", raw, err)
-			}
-			if _, err := flows.BuildSink(flows.ConnectorConfig{Type: sqlconn.Name, Settings: json.RawMessage(raw)}); err == nil || !strings.Contains(err.Error(), "sql sink settings") {
-				t.Errorf("BuildSink(%s): %v, want a settings error", raw, err)
+		for raw, field := range map[string]string{`{"table": 42}`: "source.table", `[`: "source", `"users"`: "source", `{"tabel": "users"}`: "source.tabel"} {
+			_, err := flows.DecodeSource(flows.ConnectorConfig{Kind: sqlconn.Kind, Settings: json.RawMessage(raw)})
+			var fe *flows.FieldError
+			if !errors.As(err, &fe) || fe.Field != field {
+				t.Errorf("DecodeSource(%s): %v, want a field error for %s", raw, err, field)
 			}
 		}
 	})
 
+	t.Run("unknown connection", func(t *testing.T) {
+		_, err := (&sqlconn.Source{Table: "users", Connection: "replica"}).Build(context.Background(), engine.NewResources(nil, map[string]string{"warehouse": "postgres://x"}, nil))
+		if !errors.Is(err, engine.ErrUnknownConnection) || !strings.Contains(err.Error(), "warehouse") {
+			t.Errorf("Build on an unknown connection: %v, want ErrUnknownConnection naming the known ones", err)
+		}
+	})
+
 	t.Run("bad range bounds", func(t *testing.T) {
-		src := &sqlconn.Source{Table: "backups", Key: "user_id"}
-		if _, err := src.Read(ctx, db, "not a key", ""); err == nil {
+		db, err := sqlstore.OpenDB(context.Background(), testenv.SQLiteURL(t), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if sqlDB, err := db.DB(); err == nil {
+				sqlDB.Close()
+			}
+		})
+		ctx := context.Background()
+		src := live(t, db, &sqlconn.Source{Table: "backups", Key: "user_id"})
+		if _, err := src.Read(ctx, "not a key", ""); err == nil {
 			t.Error("Read with a malformed lo: no error")
 		}
-		if _, _, _, err := src.Next(ctx, db, "[1", 10); err == nil {
+		if _, err := src.Next(ctx, "[1", 10); err == nil {
 			t.Error("Next with a malformed lo: no error")
 		}
 	})
@@ -704,8 +742,8 @@ func TestFlow(t *testing.T) {
 	})
 }
 
-// TestBuildFromConfig: a flow's stored configuration rebuilds connectors
-// that read and write what the flow's own connectors do.
+// TestBuildFromConfig: a flow's stored configuration decodes into
+// connectors that read and write what the flow's own connectors do.
 func TestBuildFromConfig(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, db *gorm.DB) {
@@ -728,72 +766,70 @@ func TestBuildFromConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := job.Definition().Config; string(got) != string(raw) {
-			t.Errorf("stored config %s, want Describe's %s", got, raw)
-		}
 		var cfg flows.Config
-		if err := json.Unmarshal(raw, &cfg); err != nil {
+		if err := json.Unmarshal(job.Definition().Config, &cfg); err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Source.Type != "sql" || cfg.Sink.Type != "sql" || cfg.Runtime != "every 1m0s" ||
-			!cmp.Equal(cfg.Transforms, []string{"to_backup", "drop_ten"}) {
-			t.Errorf("config = %s", raw)
+		if cfg.Source.Kind != "sql" || cfg.Sink.Kind != "sql" || cfg.Runtime != "every 1m0s" ||
+			!cmp.Equal(cfg.Transforms, []string{"to_backup", "drop_ten"}) || cfg.Guarantee != flows.Idempotent || !cfg.Transactional {
+			t.Errorf("config = %s (Describe: %s)", job.Definition().Config, raw)
 		}
 
-		rsrc, err := flows.BuildSource(cfg.Source)
+		rsrcCfg, err := flows.DecodeSource(cfg.Source)
 		if err != nil {
-			t.Fatalf("BuildSource(%s): %v", cfg.Source.Settings, err)
+			t.Fatalf("DecodeSource(%s): %v", cfg.Source.Settings, err)
 		}
-		rsink, err := flows.BuildSink(cfg.Sink)
+		rsinkCfg, err := flows.DecodeSink(cfg.Sink)
 		if err != nil {
-			t.Fatalf("BuildSink(%s): %v", cfg.Sink.Settings, err)
+			t.Fatalf("DecodeSink(%s): %v", cfg.Sink.Settings, err)
 		}
-		if diff := cmp.Diff(sink, rsink); diff != "" {
+		if diff := cmp.Diff(flows.SinkConfig(sink), rsinkCfg); diff != "" {
 			t.Errorf("rebuilt sink (-want +got):\n%s", diff)
 		}
-		if !rsrc.Incremental() || rsrc.Connector() != "sql" {
-			t.Errorf("rebuilt source: incremental %v, connector %q", rsrc.Incremental(), rsrc.Connector())
+		orig, rsrc := live(t, db, src), live(t, db, rsrcCfg)
+		if !rsrc.Resumes() || rsrc.Shape() != flows.Keyed {
+			t.Errorf("rebuilt source: resumes %v, shape %q", rsrc.Resumes(), rsrc.Shape())
 		}
 
 		// Same plan, same records.
 		for lo := ""; ; {
-			hi, more, ok, err := src.Next(ctx, db, lo, 4)
+			split, err := orig.Next(ctx, lo, 4)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rhi, rmore, rok, err := rsrc.Next(ctx, db, lo, 4)
+			rsplit, err := rsrc.Next(ctx, lo, 4)
 			if err != nil {
 				t.Fatalf("rebuilt source Next(%q): %v", lo, err)
 			}
-			if rhi != hi || rmore != more || rok != ok {
-				t.Fatalf("Next(%q): rebuilt source gives %q %v %v, original %q %v %v", lo, rhi, rmore, rok, hi, more, ok)
+			if rsplit != split {
+				t.Fatalf("Next(%q): rebuilt source gives %+v, original %+v", lo, rsplit, split)
 			}
-			if !ok {
+			if split.Hi == "" {
 				break
 			}
-			want, err := src.Read(ctx, db, lo, hi)
+			want, err := orig.Read(ctx, lo, split.Hi)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := rsrc.Read(ctx, db, lo, hi)
+			got, err := rsrc.Read(ctx, lo, split.Hi)
 			if err != nil {
-				t.Fatalf("rebuilt source Read(%q, %q]: %v", lo, hi, err)
+				t.Fatalf("rebuilt source Read(%q, %q]: %v", lo, split.Hi, err)
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("Read(%q, %q] rebuilt (-original +rebuilt):\n%s", lo, hi, diff)
+				t.Errorf("Read(%q, %q] rebuilt (-original +rebuilt):\n%s", lo, split.Hi, diff)
 			}
-			lo = hi
+			lo = split.Hi
 		}
-		n, _, err := src.Count(ctx, db)
+		n, _, err := orig.(flows.Counter).Count(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rn, _, err := rsrc.Count(ctx, db)
+		rn, _, err := rsrc.(flows.Counter).Count(ctx)
 		if err != nil || rn != n {
 			t.Errorf("rebuilt source counts %d (%v), original %d", rn, err, n)
 		}
 
-		if _, err := rsink.Write(ctx, db, []flows.Record{{"user_id": int64(1), "email": "a"}}); err != nil {
+		if _, err := liveSink(t, db, rsinkCfg).Write(ctx, &flows.Batch{Records: []flows.Record{{"user_id": int64(1), "email": "a"}}}); err != nil {
 			t.Errorf("rebuilt sink Write: %v", err)
 		}
 
@@ -808,23 +844,192 @@ func TestBuildFromConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rbig, err := flows.BuildSource(flows.ConnectorConfig{Type: sqlconn.Name, Settings: settings})
+		rbig, err := flows.DecodeSource(flows.ConnectorConfig{Kind: sqlconn.Kind, Settings: settings})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, s := range map[string]flows.Source{"original": bigSrc, "rebuilt": rbig} {
+		for name, s := range map[string]flows.SourceConfig{"original": bigSrc, "rebuilt": rbig} {
 			if got, _ := readAll(t, db, s, "", 10); !cmp.Equal(got, []int64{big}) {
 				t.Errorf("%s source with arg %d (settings %s) read %v, want [%d]", name, big, settings, got, big)
 			}
 		}
+	})
+}
 
-		for _, c := range []flows.ConnectorConfig{{Type: "nope", Settings: cfg.Source.Settings}} {
-			if _, err := flows.BuildSource(c); err == nil || !strings.Contains(err.Error(), `unknown source connector "nope"`) || !strings.Contains(err.Error(), "sql") {
-				t.Errorf("BuildSource of an unknown connector: %v", err)
+// TestUser is a gorm model registered with two named scopes, as a user
+// registers theirs for model-and-scope sources.
+type TestUser struct {
+	ID        int64 `gorm:"primaryKey"`
+	Email     string
+	Active    bool
+	Score     int
+	UpdatedAt time.Time
+}
+
+func (TestUser) TableName() string { return "users" }
+
+var _ = sqlconn.RegisterModel("TestUser", &TestUser{}, map[string]sqlconn.Scope{
+	"active":     func(db *gorm.DB) *gorm.DB { return db.Where("active = ?", true) },
+	"high_score": func(db *gorm.DB) *gorm.DB { return db.Where("score >= ?", 20) },
+})
+
+type TestBackup struct {
+	UserID int64 `gorm:"primaryKey"`
+	Email  *string
+	Score  *int64
+}
+
+func (TestBackup) TableName() string { return "backups" }
+
+var _ = sqlconn.RegisterModel("TestBackup", &TestBackup{}, nil)
+
+// TestModelAndScope: a source from a registered gorm model and a named
+// scope reads what the scope selects; a sink by model writes the model's
+// table.
+func TestModelAndScope(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		users := seed(t, db, 30)
+		for scope, keep := range map[string]func(user) bool{
+			"active":     func(u user) bool { return u.Active },
+			"high_score": func(u user) bool { return u.Score >= 20 },
+			"":           func(user) bool { return true },
+		} {
+			got, _ := readAll(t, db, &sqlconn.Source{Model: "TestUser", Scope: scope}, "", 4)
+			if diff := cmp.Diff(sortedIDs(idsOf(users, keep)), got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("model TestUser scope %q: ids (-want +got):\n%s", scope, diff)
 			}
-			if _, err := flows.BuildSink(c); err == nil || !strings.Contains(err.Error(), `unknown sink connector "nope"`) {
-				t.Errorf("BuildSink of an unknown connector: %v", err)
+		}
+		// Scope and where combine.
+		got, _ := readAll(t, db, &sqlconn.Source{Model: "TestUser", Scope: "active", Where: "score < ?", Args: []any{5}}, "", 100)
+		if diff := cmp.Diff(sortedIDs(idsOf(users, func(u user) bool { return u.Active && u.Score < 5 })), got); diff != "" {
+			t.Errorf("scope and where: ids (-want +got):\n%s", diff)
+		}
+		n, _, err := live(t, db, &sqlconn.Source{Model: "TestUser", Scope: "high_score"}).(flows.Counter).Count(ctx)
+		if err != nil || n != 11 {
+			t.Errorf("Count of scope high_score = %d, %v; want 11", n, err)
+		}
+		s := liveSink(t, db, &sqlconn.Sink{Model: "TestBackup", Mode: sqlconn.Upsert, Key: []string{"user_id"}})
+		if _, err := s.Write(ctx, &flows.Batch{Records: records(1, 3, "m%d@x", 4)}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(backupsOf(1, 3, "m%d@x", 4), backups(t, db)); diff != "" {
+			t.Errorf("sink by model: backups (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestSinkUpdate: update mode changes existing rows by key, inserts
+// nothing, and a redelivered batch changes nothing more.
+func TestSinkUpdate(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		ins := liveSink(t, db, &sqlconn.Sink{Table: "backups", Mode: sqlconn.Insert})
+		if _, err := ins.Write(ctx, &flows.Batch{Records: records(1, 5, "u%d@x", 1)}); err != nil {
+			t.Fatal(err)
+		}
+		upd := liveSink(t, db, &sqlconn.Sink{Table: "backups", Mode: sqlconn.Update, Key: []string{"user_id"}})
+		if upd.Guarantee() != flows.Idempotent {
+			t.Errorf("update sink guarantee %q, want idempotent", upd.Guarantee())
+		}
+		for range 2 {
+			n, err := upd.Write(ctx, &flows.Batch{Records: []flows.Record{
+				{"user_id": int64(2), "score": int64(9)}, {"user_id": int64(4), "score": int64(9), "email": "four@x"}, {"user_id": int64(99), "score": int64(9)},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 2 {
+				t.Errorf("update wrote %d rows, want at most 2 (the third has no row)", n)
+			}
+		}
+		want := backupsOf(1, 5, "u%d@x", 1)
+		want[1].Score = ptr(int64(9))
+		want[3].Score, want[3].Email = ptr(int64(9)), ptr("four@x")
+		if diff := cmp.Diff(want, backups(t, db)); diff != "" {
+			t.Errorf("backups after update (-want +got):\n%s", diff)
+		}
+		_, err := upd.Write(ctx, &flows.Batch{Records: []flows.Record{{"score": int64(1)}}})
+		if err == nil || !strings.Contains(err.Error(), "has no key user_id") {
+			t.Errorf("update of a record without its key: %v", err)
+		}
+	})
+}
+
+// TestAcrossDatabases: a flow reads MariaDB through a named connection and
+// writes PostgreSQL through another, built as a worker builds it.
+func TestAcrossDatabases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	myURL, pgURL := testenv.MySQLURL(t), testenv.PostgresURL(t)
+	my, err := sqlstore.OpenDB(ctx, myURL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := sqlstore.OpenDB(ctx, pgURL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, db := range []*gorm.DB{my, pg} {
+			if sqlDB, err := db.DB(); err == nil {
+				sqlDB.Close()
 			}
 		}
 	})
+	if err := my.Exec("CREATE TABLE users (id BIGINT PRIMARY KEY, email VARCHAR(100) NOT NULL, active BOOLEAN NOT NULL, score INT NOT NULL, updated_at DATETIME(6) NOT NULL)").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec("CREATE TABLE backups (user_id BIGINT PRIMARY KEY, email VARCHAR(100), score INT, user_updated_at TIMESTAMPTZ NULL)").Error; err != nil {
+		t.Fatal(err)
+	}
+	users := seed(t, my, 40)
+
+	f := userSync(&sqlconn.Source{Connection: "replica", Table: "users", Where: "active = ?", Args: []any{true}, Cursor: []string{"updated_at", "id"}})
+	f.Sink = &sqlconn.Sink{Connection: "warehouse", Table: "backups", Mode: sqlconn.Upsert, Key: []string{"user_id"}}
+	job, err := flows.New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg flows.Config
+	if err := json.Unmarshal(job.Definition().Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Transactional || cfg.Guarantee != flows.Idempotent {
+		t.Errorf("a sink on a named connection: transactional %v, guarantee %q; want idempotent only", cfg.Transactional, cfg.Guarantee)
+	}
+	// The process's application database is a third one (SQLite).
+	app, err := sqlstore.OpenDB(ctx, testenv.SQLiteURL(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := engine.NewResources(app, map[string]string{"replica": myURL, "warehouse": pgURL}, nil)
+	t.Cleanup(func() { res.Close() })
+	p, err := job.Open(ctx, engine.Env{DB: app, Resources: res}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.WritesTo() == app || p.WritesTo() == nil {
+		t.Errorf("the pipeline writes to %v; want the warehouse connection, not the application database", p.WritesTo())
+	}
+	res1, _ := runPipeline(t, pg, p, "", 7, false)
+	active := idsOf(users, func(u user) bool { return u.Active })
+	if res1.RowsRead != int64(len(active)) {
+		t.Errorf("read %d rows from MariaDB, want %d", res1.RowsRead, len(active))
+	}
+	var got []int64
+	for _, b := range backups(t, pg) {
+		got = append(got, b.UserID)
+	}
+	var want []int64
+	for _, id := range sortedIDs(active) {
+		if id != 100 {
+			want = append(want, id)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rows in PostgreSQL (-want +got):\n%s", diff)
+	}
 }
