@@ -65,6 +65,8 @@ type cluster struct {
 	rdb      *redis.Client
 	ctl      *control.Controller
 	logDir   string
+	// env is added to every process's environment.
+	env []string
 
 	mu    sync.Mutex
 	procs []*proc
@@ -128,6 +130,7 @@ func (c *cluster) start(mode string, args ...string) *proc {
 		"DRIPFLOW_SHUTDOWN_TIMEOUT=10s",
 		"DRIPFLOW_METRICS_ADDR=127.0.0.1:0",
 	)
+	cmd.Env = append(cmd.Env, c.env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("start %s: %v", name, err)

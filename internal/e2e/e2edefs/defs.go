@@ -40,7 +40,7 @@ func (Copy) TableName() string { return "e2e_copies" }
 
 // Migrate creates the tables.
 func Migrate(ctx context.Context, db *gorm.DB) error {
-	if err := db.WithContext(ctx).AutoMigrate(&Item{}, &Copy{}); err != nil {
+	if err := db.WithContext(ctx).AutoMigrate(&Item{}, &Copy{}, &LedgerRow{}); err != nil {
 		return err
 	}
 	return db.WithContext(ctx).Exec("CREATE INDEX IF NOT EXISTS e2e_items_updated_at_id ON e2e_items (updated_at, id)").Error
