@@ -176,3 +176,26 @@ type Retried struct {
 	Retried int64 `json:"retried"`
 	Run     Run   `json:"run"`
 }
+
+// Connector is a connector kind as GET /api/v1/connectors lists it: its
+// source and sink sides (either may be absent) with their settings.
+type Connector struct {
+	Kind        string         `json:"kind"`
+	Description string         `json:"description,omitempty"`
+	Delivery    string         `json:"delivery,omitempty"`
+	Source      *ConnectorSide `json:"source,omitempty"`
+	Sink        *ConnectorSide `json:"sink,omitempty"`
+}
+
+// ConnectorSide lists the settings of a connector's source or sink.
+type ConnectorSide struct {
+	Settings []ConnectorSetting `json:"settings"`
+}
+
+// ConnectorSetting is one setting of a connector configuration.
+type ConnectorSetting struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Required bool   `json:"required,omitempty"`
+	Help     string `json:"help,omitempty"`
+}

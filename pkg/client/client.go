@@ -302,6 +302,14 @@ func (c *Client) Flows(ctx context.Context) ([]api.Flow, error) {
 	return p.Items, err
 }
 
+// Connectors lists the connector kinds the server knows, with their
+// settings and delivery guarantees.
+func (c *Client) Connectors(ctx context.Context) ([]api.Connector, error) {
+	var p api.Page[api.Connector]
+	err := c.do(ctx, http.MethodGet, "/api/v1/connectors", nil, nil, &p)
+	return p.Items, err
+}
+
 func flowPath(name, action string) string {
 	return "/api/v1/flows/" + url.PathEscape(name) + "/" + action
 }

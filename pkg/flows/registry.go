@@ -19,6 +19,9 @@ type Connector struct {
 	Kind string
 	// Description says in a line what the connector reads or writes.
 	Description string
+	// Delivery says what its sink guarantees, and when (shown by
+	// GET /api/v1/connectors).
+	Delivery string
 	// Source returns a new zero source configuration; nil when the
 	// connector has no source.
 	Source func() SourceConfig

@@ -323,6 +323,27 @@ func TestAPIRoutes(t *testing.T) {
 		t.Fatalf("second trigger while the first run is scheduled: %v, want 409", err)
 	}
 
+	conns, err := e.alice.Connectors(ctx)
+	hit("GET", "/api/v1/connectors")
+	var sqlKind *api.Connector
+	for i := range conns {
+		if conns[i].Kind == "sql" {
+			sqlKind = &conns[i]
+		}
+	}
+	if err != nil || sqlKind == nil || sqlKind.Source == nil || sqlKind.Sink == nil || sqlKind.Delivery == "" {
+		t.Fatalf("connectors: %+v, %v; want the sql connector with both sides and its delivery", conns, err)
+	}
+	var mode *api.ConnectorSetting
+	for i, st := range sqlKind.Sink.Settings {
+		if st.Name == "mode" {
+			mode = &sqlKind.Sink.Settings[i]
+		}
+	}
+	if mode == nil || !mode.Required || mode.Type != "string" || mode.Help == "" {
+		t.Errorf("sql sink setting mode: %+v, want a required string with help", mode)
+	}
+
 	for _, p := range []string{"/healthz", "/readyz"} {
 		code, _, _ := e.raw("GET", p, "", "")
 		hit("GET", p)

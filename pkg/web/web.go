@@ -120,6 +120,7 @@ func (s *Server) routes() {
 	api("POST /api/v1/runs/{id}/batches/{batch}/retry", s.retryBatch)
 	api("GET /api/v1/runs/{id}/events", s.runEvents)
 	api("GET /api/v1/flows", s.listFlows)
+	api("GET /api/v1/connectors", s.listConnectors)
 	api("POST /api/v1/flows/{name}/activate", s.activateFlow)
 	api("POST /api/v1/flows/{name}/deactivate", s.deactivateFlow)
 	api("POST /api/v1/flows/{name}/trigger", s.triggerFlow)

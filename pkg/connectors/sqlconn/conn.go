@@ -24,6 +24,7 @@ func init() {
 	flows.RegisterConnector(flows.Connector{
 		Kind:        Kind,
 		Description: "SQL tables or gorm models on PostgreSQL, MySQL/MariaDB or SQLite, on any named connection",
+		Delivery:    "transactional on the application database with the SQL store; elsewhere upsert, update and insert with a key are idempotent, insert without a key at least once",
 		Source:      func() flows.SourceConfig { return &Source{} },
 		Sink:        func() flows.SinkConfig { return &Sink{} },
 	})
