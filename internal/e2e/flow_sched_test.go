@@ -96,6 +96,29 @@ func TestProcessHeartbeatFlow(t *testing.T) {
 			t.Errorf("run %d created by %q, want scheduler", r.ID, r.CreatedBy)
 		}
 	}
+
+	// Nothing changes for four beats: no empty runs fill the runs list.
+	runs := func() []store.Run {
+		page, err := c.st.ListRuns(ctx, store.RunFilter{Definition: "e2e_sync", Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Items
+	}
+	c.waitFor("the last beat's run to end", 30*time.Second, func() bool { return runs()[0].State.Terminal() })
+	before := len(runs())
+	time.Sleep(4 * time.Second)
+	if after := runs(); len(after) != before {
+		t.Errorf("%d runs of e2e_sync started in 4 quiet seconds (heartbeat 1s), the newest read %d rows; want none while nothing changes", len(after)-before, after[0].RowsRead)
+	}
+	// A change wakes it again.
+	if err := c.db.Exec(`INSERT INTO e2e_items (id, counter, poison, val, updated_at) VALUES (999999, 0, false, 'late', now())`).Error; err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("the late row to be copied", 30*time.Second, func() bool {
+		ok, _ := c.copiesMatch()
+		return ok
+	})
 }
 
 // leaderPID returns the pid of the scheduler holding the lease.

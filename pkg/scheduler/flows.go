@@ -49,12 +49,25 @@ func (s *Scheduler) triggerFlows(ctx context.Context) {
 			}
 			last = page.Items[0].CreatedAt
 		}
+		repeats := !trig.Runtime().Next(now).IsZero()
+		if at := s.idleAt(f.Name); repeats && at.After(last) {
+			// The last tick found nothing to move: the next one counts
+			// from it, as if it had run.
+			last = at
+		}
 		next := trig.Runtime().Next(last)
 		if next.IsZero() {
 			continue
 		}
 		if now.Before(next) {
 			s.wakeNoLaterThan(next)
+			continue
+		}
+		if repeats && s.nothingToMove(ctx, job, f) {
+			// A run now would read nothing: skip the tick rather than fill
+			// the runs list with empty runs.
+			s.setIdle(f.Name, now)
+			s.log.Debug("flow tick skipped: nothing new after the watermark", zap.String("definition", f.Name))
 			continue
 		}
 		r, err := s.ctl.CreateRun(ctx, control.NewRun{Definition: f.Name, CreatedBy: SchedulerIdentity})
@@ -64,4 +77,28 @@ func (s *Scheduler) triggerFlows(ctx context.Context) {
 		}
 		s.log.Info("flow triggered", zap.String("definition", f.Name), zap.Int64("run", r.ID), zap.String("runtime", trig.Runtime().String()))
 	}
+}
+
+// nothingToMove reports whether a run of the flow would read nothing now:
+// its source resumes from the watermark and no record follows it. Any
+// doubt (an error, a source that starts over each run) says there is.
+func (s *Scheduler) nothingToMove(ctx context.Context, job engine.Job, f store.FlowState) bool {
+	pipe, err := job.Open(ctx, engine.Env{DB: s.cfg.DB, Logger: s.log, Resources: s.cfg.Resources}, nil)
+	if err != nil || !pipe.Incremental() {
+		return false
+	}
+	_, _, ok, err := pipe.Next(ctx, pipe.Start(f.Watermark), 1)
+	return err == nil && !ok
+}
+
+func (s *Scheduler) idleAt(flow string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idle[flow]
+}
+
+func (s *Scheduler) setIdle(flow string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.idle[flow] = at
 }

@@ -68,6 +68,7 @@ type Scheduler struct {
 	pipes   map[int64]engine.Pipeline
 	nextAt  map[int64]time.Time // pacing: when the run's next batch may start
 	counted map[int64]bool
+	idle    map[string]time.Time // flows whose last tick found nothing to move
 	wakeAt  time.Time
 	leading bool
 }
@@ -117,6 +118,7 @@ func New(cfg Config) (*Scheduler, error) {
 		pipes:   map[int64]engine.Pipeline{},
 		nextAt:  map[int64]time.Time{},
 		counted: map[int64]bool{},
+		idle:    map[string]time.Time{},
 	}, nil
 }
 
