@@ -92,8 +92,8 @@ func New(f Flow) (engine.Job, error) {
 		return nil, fmt.Errorf("flow %q: heartbeat interval must be positive", f.Name)
 	}
 	for i, t := range f.Transforms {
-		if t.Fn == nil {
-			return nil, fmt.Errorf("flow %q: transform %d (%q) has no function", f.Name, i, t.Name)
+		if (t.Fn == nil) == (t.Batch == nil) {
+			return nil, fmt.Errorf("flow %q: transform %d (%q) has no function (set Fn or Batch)", f.Name, i, t.Name)
 		}
 	}
 	switch {

@@ -176,15 +176,9 @@ func (p *pipeline) ProcessBatch(ctx context.Context, tx *gorm.DB, b store.Batch)
 	}
 	res := store.Result{RowsRead: int64(len(recs))}
 	for _, t := range p.f.Transforms {
-		next := recs[:0:0]
-		for _, r := range recs {
-			out, err := t.Fn(ctx, r)
-			if err != nil {
-				return store.Result{}, fmt.Errorf("transform %s: %w", t.Name, err)
-			}
-			next = append(next, out...)
+		if recs, err = t.apply(ctx, recs); err != nil {
+			return store.Result{}, fmt.Errorf("transform %s: %w", t.Name, err)
 		}
-		recs = next
 	}
 	if len(recs) > 0 {
 		wb := &Batch{Flow: p.f.Name, Run: b.RunID, Seq: b.Seq, Lo: b.Lo, Hi: b.Hi, Records: recs}
