@@ -34,9 +34,3 @@ func Monitor(o MonitorOptions) (http.Handler, error) {
 		PrometheusAddress: o.PrometheusAddress,
 	}), nil
 }
-
-// MonitorTaskPath is the asynqmon page of a batch's task, relative to the
-// monitor's root.
-func MonitorTaskPath(queue string, p BatchPayload) string {
-	return fmt.Sprintf("/queues/%s/tasks/%s", queue, p.TaskID())
-}
