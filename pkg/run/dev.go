@@ -147,6 +147,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 	if err != nil {
 		return err
 	}
+	defer h.Close()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -21,8 +22,15 @@ type MonitorOptions struct {
 	PrometheusAddress string
 }
 
-// Monitor returns asynqmon's web UI for the queue.
-func Monitor(o MonitorOptions) (http.Handler, error) {
+// MonitorHandler is asynqmon's web UI. Close closes the Redis connections it
+// opened.
+type MonitorHandler interface {
+	http.Handler
+	io.Closer
+}
+
+// Monitor returns asynqmon's web UI for the queue; close it when done.
+func Monitor(o MonitorOptions) (MonitorHandler, error) {
 	opt, err := asynq.ParseRedisURI(o.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("monitor: Redis URL: %w", err)

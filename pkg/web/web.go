@@ -88,6 +88,16 @@ type Server struct {
 	mux   *http.ServeMux
 	base  string
 	ui    *ui
+	mon   tasks.MonitorHandler // nil without Options.RedisURL
+}
+
+// Close closes the Redis connections of /monitoring (asynqmon opens its own
+// from Options.RedisURL). The handler must not serve after it.
+func (s *Server) Close() error {
+	if s.mon == nil {
+		return nil
+	}
+	return s.mon.Close()
 }
 
 // Handler builds the web handler.
@@ -118,6 +128,7 @@ func Handler(opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.mon = mon
 		s.mux.Handle("/monitoring/", s.requireUI(s.withBasePath(mon)))
 		s.mux.Handle("/monitoring", http.RedirectHandler(s.base+"/monitoring/", http.StatusFound))
 	}
