@@ -186,21 +186,9 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who string) {
 	if q.Get("mine") == "true" {
 		f.CreatedBy = who
 	}
-	for _, st := range splitList(q["status"]) {
-		rs, err := store.ParseRunState(st)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		f.States = append(f.States, rs)
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "limit", "limit must be an integer"))
-			return
-		}
-		f.Limit = n
+	var ok bool
+	if f.States, f.Limit, ok = listQuery(s, w, r, store.ParseRunState); !ok {
+		return
 	}
 	page, err := s.opts.Store.ListRuns(r.Context(), f)
 	if err != nil {
@@ -213,6 +201,30 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who string) {
 		out.Items = append(out.Items, runOf(run, now))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// listQuery reads a list's status filter (comma-separated or repeated
+// status parameters, each parsed by parse) and its limit. On bad input it
+// writes the error answer and returns ok false.
+func listQuery[S any](s *Server, w http.ResponseWriter, r *http.Request, parse func(string) (S, error)) (states []S, limit int, ok bool) {
+	q := r.URL.Query()
+	for _, v := range splitList(q["status"]) {
+		st, err := parse(v)
+		if err != nil {
+			s.fail(w, r, err)
+			return nil, 0, false
+		}
+		states = append(states, st)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "limit", "limit must be an integer"))
+			return nil, 0, false
+		}
+		limit = n
+	}
+	return states, limit, true
 }
 
 func splitList(vs []string) []string {
@@ -325,21 +337,9 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	q := r.URL.Query()
 	f := store.BatchFilter{Cursor: q.Get("cursor")}
-	for _, st := range splitList(q["status"]) {
-		bs, err := store.ParseBatchState(st)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		f.States = append(f.States, bs)
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "limit", "limit must be an integer"))
-			return
-		}
-		f.Limit = n
+	var ok bool
+	if f.States, f.Limit, ok = listQuery(s, w, r, store.ParseBatchState); !ok {
+		return
 	}
 	page, err := s.opts.Store.ListBatches(r.Context(), id, f)
 	if err != nil {
