@@ -7,15 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dripflow/dripflow/internal/redisdb"
 )
 
 // services hands out throwaway PostgreSQL databases and Redis databases and
@@ -124,108 +123,17 @@ func (s *services) checkpoint(ctx context.Context) {
 }
 
 // redisDB reserves one of Redis's numbered databases (1–15) the way the
-// tests do (internal/testenv.RedisDB: a key in database 0), so a benchmark
-// never shares one with a test running beside it, and returns its URL and a
-// client on it. The database is emptied now and by release, which also
-// closes the client and gives the database back; release is idempotent and
-// runs on cleanup at the latest.
+// tests do (internal/redisdb), so a benchmark never shares one with a test
+// running beside it, and returns its URL and a client on it. The database
+// is emptied now and by release, which also closes the client and gives the
+// database back; release is idempotent and runs on cleanup at the latest.
 func (s *services) redisDB(ctx context.Context) (dbURL string, client *redis.Client, release func(), err error) {
-	opts, err := redis.ParseURL(s.redisBase)
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	r, err := redisdb.Reserve(rctx, s.redisBase, time.Hour)
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("parse Redis URL: %w", err)
+		return "", nil, nil, err
 	}
-	opts.DB = 0
-	admin := redis.NewClient(opts)
-	// "pid:…", as internal/testenv writes it, so that a reservation whose
-	// holder died can be taken over.
-	token := fmt.Sprintf("%d:%s", os.Getpid(), randomName("bench-"))
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		for db := 1; db <= 15; db++ {
-			key := fmt.Sprintf("dripflow:test:redisdb:%d", db)
-			ok, err := admin.SetNX(ctx, key, token, time.Hour).Result()
-			if err != nil {
-				admin.Close()
-				return "", nil, nil, fmt.Errorf("reserve a Redis database: %w", err)
-			}
-			if !ok {
-				ok = reclaimStale(ctx, admin, key, token)
-			}
-			if !ok {
-				continue
-			}
-			dbOpts := *opts
-			dbOpts.DB = db
-			c := redis.NewClient(&dbOpts)
-			if err := c.FlushDB(ctx).Err(); err != nil {
-				c.Close()
-				admin.Del(ctx, key)
-				admin.Close()
-				return "", nil, nil, fmt.Errorf("empty Redis database %d: %w", db, err)
-			}
-			var once sync.Once
-			var rerr error
-			release = func() {
-				once.Do(func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					rerr = c.FlushDB(ctx).Err()
-					c.Close()
-					if v, _ := admin.Get(ctx, key).Result(); v == token {
-						admin.Del(ctx, key)
-					}
-					admin.Close()
-				})
-			}
-			s.onCleanup(func(context.Context) error { release(); return rerr })
-			u, err := url.Parse(s.redisBase)
-			if err != nil {
-				release()
-				return "", nil, nil, err
-			}
-			u.Path = fmt.Sprintf("/%d", db)
-			return u.String(), c, release, nil
-		}
-		if time.Now().After(deadline) {
-			admin.Close()
-			return "", nil, nil, errors.New("no free Redis database (1–15) for two minutes")
-		}
-		select {
-		case <-ctx.Done():
-			admin.Close()
-			return "", nil, nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-var takeOverScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	return redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
-end
-return false`)
-
-// reclaimStale takes over a reservation whose holder was a process on this
-// machine that no longer exists, as internal/testenv does.
-func reclaimStale(ctx context.Context, admin *redis.Client, key, token string) bool {
-	held, err := admin.Get(ctx, key).Result()
-	if err != nil {
-		return false
-	}
-	pidText, _, ok := strings.Cut(held, ":")
-	if !ok {
-		return false
-	}
-	pid, err := strconv.Atoi(pidText)
-	if err != nil || pid <= 0 || processAlive(pid) {
-		return false
-	}
-	res, err := takeOverScript.Run(ctx, admin, []string{key}, held, token, time.Hour.Milliseconds()).Result()
-	return err == nil && res != nil
-}
-
-// processAlive reports whether a process with the pid exists.
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	s.onCleanup(func(context.Context) error { return r.Release() })
+	return r.URL, r.Client, func() { r.Release() }, nil
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	_ "github.com/dripflow/dripflow/examples" // registers the example definitions
+	"github.com/dripflow/dripflow/examples/demo"
 	"github.com/dripflow/dripflow/internal/cli"
 	"github.com/dripflow/dripflow/pkg/run"
 )
@@ -43,7 +44,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "dev":
-		err = run.Dev(ctx, os.Args[2:], os.Stdout)
+		err = run.DevWith(ctx, os.Args[2:], os.Stdout, &run.DevOptions{Demo: demo.Dev})
 	case "runs":
 		os.Exit(cli.Runs(ctx, os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: isTerminal(os.Stdout)}))
 	case "new":
@@ -51,9 +52,9 @@ func main() {
 	case "init":
 		os.Exit(cli.Init(os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
 	case "migrate":
-		err = run.Migrate(ctx, os.Args[2:], os.Stdout)
+		err = run.MigrateWith(ctx, os.Args[2:], os.Stdout, &run.DevOptions{Demo: demo.Dev})
 	case "seed":
-		err = run.Seed(ctx, os.Args[2:], os.Stdout)
+		err = run.Seed(ctx, os.Args[2:], os.Stdout, demo.Dev)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

@@ -14,20 +14,19 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dripflow/dripflow/internal/redisdb"
 )
 
 // Default service URLs, matching the local services of a development machine.
@@ -222,94 +221,18 @@ func DeletePrefix(ctx context.Context, c *redis.Client, prefix string) error {
 // RedisDB reserves one of Redis's numbered databases (1–15) for the test,
 // empties it, and returns its URL; it is emptied and released when the test
 // ends. Tests that run processes with dripflow's default key names use it
-// instead of a key prefix. A reservation is a key in database 0, so parallel
-// test packages never share a database.
+// instead of a key prefix. A reservation is a key in database 0 (see
+// internal/redisdb, which the benchmarks use too), so parallel test packages
+// never share a database.
 func RedisDB(t testing.TB) string {
 	t.Helper()
 	base := RedisURL(t)
-	opts, err := redis.ParseURL(base)
-	if err != nil {
-		t.Fatalf("parse DRIPFLOW_TEST_REDIS_URL: %v", err)
-	}
-	opts.DB = 0
-	admin := redis.NewClient(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	token := fmt.Sprintf("%d:%s", os.Getpid(), Name(""))
-	for {
-		for db := 1; db <= 15; db++ {
-			key := fmt.Sprintf("dripflow:test:redisdb:%d", db)
-			ok, err := admin.SetNX(ctx, key, token, 30*time.Minute).Result()
-			if err != nil {
-				admin.Close()
-				t.Fatalf("reserve Redis database: %v", err)
-			}
-			if !ok {
-				ok = reclaimStale(ctx, admin, key, token)
-			}
-			if !ok {
-				continue
-			}
-			dbOpts := *opts
-			dbOpts.DB = db
-			c := redis.NewClient(&dbOpts)
-			if err := c.FlushDB(ctx).Err(); err != nil {
-				t.Fatalf("empty Redis database %d: %v", db, err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				c.FlushDB(ctx)
-				c.Close()
-				if v, _ := admin.Get(ctx, key).Result(); v == token {
-					admin.Del(ctx, key)
-				}
-				admin.Close()
-			})
-			u, err := url.Parse(base)
-			if err != nil {
-				t.Fatalf("parse DRIPFLOW_TEST_REDIS_URL: %v", err)
-			}
-			u.Path = fmt.Sprintf("/%d", db)
-			return u.String()
-		}
-		select {
-		case <-ctx.Done():
-			admin.Close()
-			t.Fatalf("no free Redis database (1–15) for two minutes")
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-var takeOverScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	return redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
-end
-return false`)
-
-// reclaimStale takes over a reservation whose holder was a process on this
-// machine that no longer exists (a test binary killed by a timeout), so
-// reservations never leak until their TTL.
-func reclaimStale(ctx context.Context, admin *redis.Client, key, token string) bool {
-	held, err := admin.Get(ctx, key).Result()
+	r, err := redisdb.Reserve(ctx, base, 30*time.Minute)
 	if err != nil {
-		return false
+		t.Fatalf("reserve a Redis database: %v", err)
 	}
-	pidText, _, ok := strings.Cut(held, ":")
-	if !ok {
-		return false
-	}
-	pid, err := strconv.Atoi(pidText)
-	if err != nil || pid <= 0 || processAlive(pid) {
-		return false
-	}
-	res, err := takeOverScript.Run(ctx, admin, []string{key}, held, token, (30 * time.Minute).Milliseconds()).Result()
-	return err == nil && res != nil
-}
-
-// processAlive reports whether a process with the pid exists.
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	t.Cleanup(func() { r.Release() })
+	return r.URL
 }

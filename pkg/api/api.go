@@ -1,16 +1,18 @@
 // Package api holds the JSON types of dripflow's HTTP API v1, shared by the
 // server (package web) and the Go client (package client). Ids are strings,
 // times RFC 3339, errors {"error": {"code", "message", "field"}}.
+//
+// It is a leaf: plain structs over the standard library (and package params
+// for a definition's params schema), so a program that only talks to the API
+// does not link the store, gorm, go-redis or zap. The server converts its
+// own types into these (package web).
 package api
 
 import (
 	"encoding/json"
-	"strconv"
 	"time"
 
-	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/params"
-	"github.com/dripflow/dripflow/pkg/store"
 )
 
 // Error codes.
@@ -49,33 +51,24 @@ type Options struct {
 	ErrorBudget    int   `json:"error_budget"`
 }
 
-// OptionsOf converts store options.
-func OptionsOf(o store.RunOptions) Options {
-	return Options{
-		BatchSize: o.BatchSize, MaxAttempts: o.MaxAttempts, MaxInFlight: o.MaxInFlight,
-		SleepMS: o.Sleep.Milliseconds(), RowsPerSecond: o.RowsPerSecond,
-		BatchTimeoutMS: o.BatchTimeout.Milliseconds(), ErrorBudget: o.ErrorBudget,
-	}
-}
-
 // Run is a run with its progress.
 type Run struct {
-	ID         string           `json:"id"`
-	Definition string           `json:"definition"`
-	Kind       string           `json:"kind"`
-	Status     string           `json:"status"`
-	Params     json.RawMessage  `json:"params"`
-	CreatedBy  string           `json:"created_by"`
-	Options    Options          `json:"options"`
-	Error      string           `json:"error,omitempty"`
-	StartAt    *time.Time       `json:"start_at,omitempty"`
-	CreatedAt  time.Time        `json:"created_at"`
-	UpdatedAt  time.Time        `json:"updated_at"`
-	StartedAt  *time.Time       `json:"started_at,omitempty"`
-	FinishedAt *time.Time       `json:"finished_at,omitempty"`
-	Progress   control.Progress `json:"progress"`
-	Rows       Rows             `json:"rows"`
-	PlanDone   bool             `json:"plan_done"`
+	ID         string          `json:"id"`
+	Definition string          `json:"definition"`
+	Kind       string          `json:"kind"`
+	Status     string          `json:"status"`
+	Params     json.RawMessage `json:"params"`
+	CreatedBy  string          `json:"created_by"`
+	Options    Options         `json:"options"`
+	Error      string          `json:"error,omitempty"`
+	StartAt    *time.Time      `json:"start_at,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	StartedAt  *time.Time      `json:"started_at,omitempty"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	Progress   Progress        `json:"progress"`
+	Rows       Rows            `json:"rows"`
+	PlanDone   bool            `json:"plan_done"`
 }
 
 // Rows are a run's or a batch's row counts.
@@ -85,16 +78,24 @@ type Rows struct {
 	Skipped int64 `json:"skipped"`
 }
 
-// RunOf converts a store run.
-func RunOf(r store.Run, now time.Time) Run {
-	return Run{
-		ID: strconv.FormatInt(r.ID, 10), Definition: r.Definition, Kind: string(r.Kind), Status: string(r.State),
-		Params: r.Params, CreatedBy: r.CreatedBy, Options: OptionsOf(r.Options), Error: r.Error,
-		StartAt: r.StartAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
-		Progress: control.ProgressOf(r, now),
-		Rows:     Rows{Read: r.RowsRead, Written: r.RowsWritten, Skipped: r.RowsSkipped},
-		PlanDone: r.PlanDone,
-	}
+// Progress is a run's progress as people read it.
+type Progress struct {
+	// Total is the number of records in scope (-1: unknown);
+	// TotalEstimated says it is an estimate.
+	Total          int64 `json:"total"`
+	TotalEstimated bool  `json:"total_estimated"`
+	// Processed counts records of succeeded batches.
+	Processed int64 `json:"processed"`
+	// Percent is Processed/Total (0..100), or -1 when the total is unknown.
+	Percent float64 `json:"percent"`
+	// Batches counts the run's batches by status (pending, enqueued,
+	// running, succeeded, failed, cancelled).
+	Batches map[string]int64 `json:"batches"`
+	// Rate is records per second since the run started.
+	Rate float64 `json:"rate"`
+	// ETA is the estimated time left in seconds (-1: unknown).
+	ETA     float64 `json:"eta_seconds"`
+	Elapsed float64 `json:"elapsed_seconds"`
 }
 
 // Batch is one batch (checkpoint) of a run.

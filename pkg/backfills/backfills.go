@@ -11,6 +11,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/dripflow/dripflow/internal/dbtx"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/keyset"
 	"github.com/dripflow/dripflow/pkg/params"
@@ -309,16 +310,9 @@ func (p *pipeline[M, P]) Count(ctx context.Context) (int64, bool, error) {
 }
 
 func (p *pipeline[M, P]) Process(ctx context.Context, tx *gorm.DB, lo, hi string) (store.Result, error) {
-	if tx == nil {
-		var res store.Result
-		err := p.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			var err error
-			res, err = p.process(ctx, tx, lo, hi)
-			return err
-		})
-		return res, err
-	}
-	return p.process(ctx, tx, lo, hi)
+	return dbtx.Within(ctx, p.db, tx, func(tx *gorm.DB) (store.Result, error) {
+		return p.process(ctx, tx, lo, hi)
+	})
 }
 
 func (p *pipeline[M, P]) process(ctx context.Context, tx *gorm.DB, lo, hi string) (store.Result, error) {

@@ -4,26 +4,18 @@
 // A backfill is a scope — a gorm query over the model, with typed params —
 // plus exactly one of ProcessBatch (gets the batch's records),
 // ProcessElement (gets them one at a time) or ProcessRange (gets the batch
-// as a query, for set-based changes, and loads no record):
+// as a query, for set-based changes, and loads no record). An application
+// registers its backfills in package-level vars with MustRegister, and its
+// worker, scheduler and web mains import that package. The examples show
+// each form run over SQLite batch by batch:
 //
-//	type RoleParams struct {
-//		Role string `json:"role" default:"member" enum:"member,admin"`
-//	}
-//
-//	var _ = backfills.MustRegister(backfills.Definition[User, RoleParams]{
-//		Name:  "add_default_role_to_users",
-//		Scope: func(db *gorm.DB, p RoleParams) *gorm.DB { return db.Where("role IS NULL") },
-//		ProcessBatch: func(ctx context.Context, b *backfills.Batch[User, RoleParams]) error {
-//			return b.DB.Model(&User{}).Where("id IN ?", b.Keys()).Update("role", b.Params.Role).Error
-//		},
-//	})
-//
-// The same as one UPDATE per batch, which is what a hand-written loop would
-// run:
-//
-//	ProcessRange: func(ctx context.Context, r *backfills.Range[User, RoleParams]) error {
-//		return r.Update("role", r.Params.Role)
-//	},
+//   - ExampleDefinition_processBatch: set a default role, one UPDATE … WHERE
+//     id IN (…) per batch;
+//   - ExampleDefinition_processElement: lower-case e-mail addresses one
+//     record at a time, skipping those already lower case (ErrSkip);
+//   - ExampleDefinition_processRange: the same default role as one UPDATE per
+//     batch over its key range, what a hand-written loop would run;
+//   - ExampleNew_errors: what registration and run creation refuse.
 //
 // The records of a batch are those of the scope whose key lies in the batch's
 // range when the batch runs; writes go through Batch.DB (or Element.DB,

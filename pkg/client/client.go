@@ -1,8 +1,7 @@
 // Package client is a Go client of dripflow's HTTP API v1, used by the
-// dripflow CLI.
-//
-//	c := client.New("http://127.0.0.1:8080", os.Getenv("DRIPFLOW_TOKEN"))
-//	run, err := c.CreateRun(ctx, api.CreateRun{Definition: "fix_user_emails"})
+// dripflow CLI. It links only the standard library and the wire types of
+// package api (a test checks it). See Example for starting a run and
+// reading its progress, and ExampleError for how API errors come back.
 package client
 
 import (

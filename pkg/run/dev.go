@@ -15,10 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
-	"github.com/dripflow/dripflow/examples/demo"
 	"github.com/dripflow/dripflow/internal/app"
 	"github.com/dripflow/dripflow/internal/config"
-	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/scheduler"
 	"github.com/dripflow/dripflow/pkg/store/sqlstore"
 	"github.com/dripflow/dripflow/pkg/tasks"
@@ -28,9 +26,19 @@ import (
 
 // Dev runs scheduler, worker and web in one process: on DRIPFLOW_REDIS_URL
 // and DRIPFLOW_DATABASE_URL when set, otherwise on an embedded Redis and a
-// SQLite file, with the example definitions and demo data. Authentication is
-// off: dev mode is for one person on their own machine.
+// SQLite file, with the definitions of engine.DefaultRegistry and no demo
+// data. Authentication is off: dev mode is for one person on their own
+// machine.
 func Dev(ctx context.Context, args []string, out io.Writer) error {
+	return DevWith(ctx, args, out, nil)
+}
+
+// DevWith is Dev with options: opts.Demo's tables are created and, when
+// empty, loaded with --seed-rows rows; opts.Registry replaces
+// engine.DefaultRegistry.
+func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions) error {
+	o := opts.orZero()
+	reg := o.registry()
 	cfg, err := config.FromEnv(nil)
 	if err != nil {
 		return err
@@ -38,7 +46,7 @@ func Dev(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	addr := fs.String("http-addr", "127.0.0.1:8080", "where the UI and API listen")
 	dataDir := fs.String("data-dir", ".dripflow", "where the SQLite file lives when DRIPFLOW_DATABASE_URL is not set")
-	seedRows := fs.Int("seed-rows", 100000, "demo users to load into an empty users table")
+	seedRows := fs.Int("seed-rows", 100000, "demo rows to load into empty demo tables (when the program has a demo)")
 	concurrency := fs.Int("concurrency", 4, "batches processed at once")
 	cfg.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -99,49 +107,47 @@ func Dev(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	// Demo tables and data come with the example definitions (dripflow's own
-	// dev command); an application's dev main without them gets none.
-	_, withDemo := engine.DefaultRegistry.Lookup("add_default_role_to_users")
-	var users int64
-	if withDemo {
-		if err := demo.Migrate(ctx, a.DB); err != nil {
+	if o.Demo != nil {
+		if err := o.Demo.Migrate(ctx, a.DB); err != nil {
 			return err
 		}
-		if err := a.DB.WithContext(ctx).Model(&demo.User{}).Count(&users).Error; err != nil {
+		rows, err := o.Demo.Rows(ctx, a.DB)
+		if err != nil {
 			return err
 		}
-	}
-	if withDemo && users == 0 && *seedRows > 0 {
-		fmt.Fprintf(out, "Loading %d demo users…\n", *seedRows)
-		if err := demo.Seed(ctx, a.DB, *seedRows); err != nil {
-			return err
+		if rows == 0 && *seedRows > 0 {
+			fmt.Fprintf(out, "Loading %d demo rows…\n", *seedRows)
+			if err := o.Demo.Seed(ctx, a.DB, *seedRows); err != nil {
+				return err
+			}
 		}
 	}
-	if err := engine.DefaultRegistry.Sync(ctx, a.Store); err != nil {
+	if err := reg.Sync(ctx, a.Store); err != nil {
 		return err
 	}
 	sch, err := scheduler.New(scheduler.Config{
-		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources, Tasks: tasks.Config{Queue: cfg.Queue},
+		Store: a.Store, Redis: a.Redis, DB: a.DB, Registry: reg, Events: a.Events, Resources: a.Resources, Tasks: tasks.Config{Queue: cfg.Queue},
 		ReconcileInterval: 5 * time.Second, ReconcileGrace: 5 * time.Second, Logger: log.Named("scheduler"),
 	})
 	if err != nil {
 		return err
 	}
 	w, err := worker.New(worker.Config{
-		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources, Queue: cfg.Queue,
+		Store: a.Store, Redis: a.Redis, DB: a.DB, Registry: reg, Events: a.Events, Resources: a.Resources, Queue: cfg.Queue,
 		Concurrency: *concurrency, ShutdownTimeout: 10 * time.Second, ClaimLease: 30 * time.Second, Logger: log.Named("worker"),
 	})
 	if err != nil {
 		return err
 	}
 	h, err := web.Handler(web.Options{
-		Store: a.Store, Redis: a.Redis, RedisURL: cfg.RedisURL, DB: a.DB, Events: a.Events, Queue: cfg.Queue,
+		Store: a.Store, Registry: reg, Redis: a.Redis, RedisURL: cfg.RedisURL, DB: a.DB, Events: a.Events, Queue: cfg.Queue,
 		Auth:    web.Auth{Disabled: true, InsecureCookies: true},
 		Metrics: promhttp.Handler(), Logger: log.Named("web"),
 	})
 	if err != nil {
 		return err
 	}
+	defer h.Close()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

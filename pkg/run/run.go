@@ -1,18 +1,12 @@
 // Package run is what a process's main calls: it reads the DRIPFLOW_*
 // environment and flags, connects Redis, the store and the database, and
-// runs a worker or a scheduler with every definition registered in
-// engine.DefaultRegistry until the context ends.
+// runs a worker, a scheduler or the web server with every definition
+// registered in engine.DefaultRegistry until the context ends. Import your
+// definitions package (for its registrations) in the same main; ExampleWorker
+// is such a main, ExampleDevWith a dev main with demo data of its own.
 //
-//	func main() {
-//		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-//		defer stop()
-//		if err := run.Worker(ctx, os.Args[1:]); err != nil {
-//			fmt.Fprintln(os.Stderr, "worker:", err)
-//			os.Exit(1)
-//		}
-//	}
-//
-// Import your definitions package (for its registrations) in the same main.
+// Package run does not link dripflow's examples: demo data is what a main
+// passes (DevOptions.Demo), as dripflow's own command passes examples/demo.
 package run
 
 import (

@@ -49,6 +49,7 @@ func Web(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer h.Close()
 	return serve(ctx, a.Config.HTTPAddr, h, a.Log)
 }
 

@@ -30,31 +30,100 @@ import (
 	"github.com/dripflow/dripflow/pkg/tasks"
 )
 
-// Config configures a scheduler.
+// Defaults of Config.
+const (
+	// PollIntervalDefault is how often every active run is looked at even
+	// without events.
+	PollIntervalDefault = time.Second
+	// ReconcileIntervalDefault is how often the queue is checked against
+	// the store.
+	ReconcileIntervalDefault = 10 * time.Second
+	// ReconcileGraceDefault is how old an enqueued batch must be before its
+	// missing task counts as lost.
+	ReconcileGraceDefault = 10 * time.Second
+	// LeaderKeyDefault is the Redis key of the leader lease.
+	LeaderKeyDefault = "dripflow:scheduler:leader"
+	// LeaderTTLDefault is the leader lease's lifetime.
+	LeaderTTLDefault = 5 * time.Second
+)
+
+// Config configures a scheduler. Zero values mean defaults (see
+// WithDefaults); negative durations are errors.
 type Config struct {
-	Store store.Store
-	Redis redis.UniversalClient
-	DB    *gorm.DB // the application database (for planning)
+	Store    store.Store
+	Redis    redis.UniversalClient
+	DB       *gorm.DB         // the application database (for planning)
+	Registry *engine.Registry // default engine.DefaultRegistry
+	Events   *events.Bus      // default events.New(Redis, "")
+	Tasks    tasks.Config
 	// Resources are the named connections and shared clients flows'
 	// sources plan with; default only DB.
 	Resources *engine.Resources
-	Registry  *engine.Registry
-	Events    *events.Bus
-	Tasks     tasks.Config
 	// PollInterval is how often every active run is looked at even without
-	// events; default 1s.
+	// events; default PollIntervalDefault.
 	PollInterval time.Duration
 	// ReconcileInterval is how often the queue is checked against the
-	// store; default 10s. ReconcileGrace is how old an enqueued batch must
-	// be before its missing task counts as lost; default 10s.
+	// store; default ReconcileIntervalDefault. ReconcileGrace is how old an
+	// enqueued batch must be before its missing task counts as lost;
+	// default ReconcileGraceDefault.
 	ReconcileInterval time.Duration
 	ReconcileGrace    time.Duration
 	// LeaderKey and LeaderTTL define the leader lease; defaults
-	// "dripflow:scheduler:leader" and 5s.
+	// LeaderKeyDefault and LeaderTTLDefault.
 	LeaderKey string
 	LeaderTTL time.Duration
-	ID        string
-	Logger    *zap.Logger
+	ID        string      // default host:pid
+	Logger    *zap.Logger // default zap.NewNop()
+}
+
+// WithDefaults returns c with every zero field set to its default. It leaves
+// negative values alone, for validation to reject.
+func (c Config) WithDefaults() Config {
+	if c.Registry == nil {
+		c.Registry = engine.DefaultRegistry
+	}
+	if c.Events == nil && c.Redis != nil {
+		c.Events = events.New(c.Redis, "")
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = PollIntervalDefault
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = ReconcileIntervalDefault
+	}
+	if c.ReconcileGrace == 0 {
+		c.ReconcileGrace = ReconcileGraceDefault
+	}
+	if c.LeaderKey == "" {
+		c.LeaderKey = LeaderKeyDefault
+	}
+	if c.LeaderTTL == 0 {
+		c.LeaderTTL = LeaderTTLDefault
+	}
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = host + ":" + strconv.Itoa(os.Getpid())
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Store == nil || c.Redis == nil:
+		return errors.New("scheduler: Store and Redis are required")
+	case c.PollInterval < 0:
+		return fmt.Errorf("scheduler: PollInterval must not be negative, got %s", c.PollInterval)
+	case c.ReconcileInterval < 0:
+		return fmt.Errorf("scheduler: ReconcileInterval must not be negative, got %s", c.ReconcileInterval)
+	case c.ReconcileGrace < 0:
+		return fmt.Errorf("scheduler: ReconcileGrace must not be negative, got %s", c.ReconcileGrace)
+	case c.LeaderTTL < 0:
+		return fmt.Errorf("scheduler: LeaderTTL must not be negative, got %s", c.LeaderTTL)
+	}
+	return nil
 }
 
 // Scheduler plans and enqueues batches.
@@ -75,36 +144,9 @@ type Scheduler struct {
 
 // New validates cfg and returns a Scheduler.
 func New(cfg Config) (*Scheduler, error) {
-	if cfg.Store == nil || cfg.Redis == nil {
-		return nil, errors.New("scheduler: Store and Redis are required")
-	}
-	if cfg.Registry == nil {
-		cfg.Registry = engine.DefaultRegistry
-	}
-	if cfg.Events == nil {
-		cfg.Events = events.New(cfg.Redis, "")
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
-	}
-	if cfg.ReconcileInterval <= 0 {
-		cfg.ReconcileInterval = 10 * time.Second
-	}
-	if cfg.ReconcileGrace <= 0 {
-		cfg.ReconcileGrace = 10 * time.Second
-	}
-	if cfg.LeaderKey == "" {
-		cfg.LeaderKey = "dripflow:scheduler:leader"
-	}
-	if cfg.LeaderTTL <= 0 {
-		cfg.LeaderTTL = 5 * time.Second
-	}
-	if cfg.ID == "" {
-		host, _ := os.Hostname()
-		cfg.ID = host + ":" + strconv.Itoa(os.Getpid())
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Resources == nil {
 		cfg.Resources = engine.NewResources(cfg.DB, nil, cfg.Logger)

@@ -167,7 +167,3 @@ func (c *Client) Stats(ctx context.Context) (QueueStats, error) {
 	return QueueStats{Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled,
 		Retry: info.Retry, Archived: info.Archived, Completed: info.Completed}, nil
 }
-
-// Close does nothing: the Client holds no resources of its own; close the
-// Redis client it was made with.
-func (c *Client) Close() error { return nil }

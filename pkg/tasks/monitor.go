@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -21,8 +22,15 @@ type MonitorOptions struct {
 	PrometheusAddress string
 }
 
-// Monitor returns asynqmon's web UI for the queue.
-func Monitor(o MonitorOptions) (http.Handler, error) {
+// MonitorHandler is asynqmon's web UI. Close closes the Redis connections it
+// opened.
+type MonitorHandler interface {
+	http.Handler
+	io.Closer
+}
+
+// Monitor returns asynqmon's web UI for the queue; close it when done.
+func Monitor(o MonitorOptions) (MonitorHandler, error) {
 	opt, err := asynq.ParseRedisURI(o.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("monitor: Redis URL: %w", err)
@@ -33,10 +41,4 @@ func Monitor(o MonitorOptions) (http.Handler, error) {
 		ReadOnly:          o.ReadOnly,
 		PrometheusAddress: o.PrometheusAddress,
 	}), nil
-}
-
-// MonitorTaskPath is the asynqmon page of a batch's task, relative to the
-// monitor's root.
-func MonitorTaskPath(queue string, p BatchPayload) string {
-	return fmt.Sprintf("/queues/%s/tasks/%s", queue, p.TaskID())
 }

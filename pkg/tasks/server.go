@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -52,21 +53,69 @@ func Revoke(err error) error { return fmt.Errorf("%w: %w", ErrRevoke, err) }
 // Final wraps err so the task is archived without retry (see ErrFinal).
 func Final(err error) error { return fmt.Errorf("%w: %w", ErrFinal, err) }
 
-// ServerConfig configures the worker's queue server.
+// Defaults of ServerConfig.
+const (
+	// ShutdownTimeoutDefault is how long a stopping server waits for
+	// running batches.
+	ShutdownTimeoutDefault = 30 * time.Second
+	// PollIntervalDefault is how often an idle server looks for tasks
+	// (asynq's own default is 1s, most of a run's time to first batch).
+	PollIntervalDefault = 10 * time.Millisecond
+)
+
+// ServerConfig configures the worker's queue server. Zero values mean
+// defaults (see WithDefaults); negative ones are errors.
 type ServerConfig struct {
 	Queue           string        // default DefaultQueue
 	Concurrency     int           // batches processed at once; default the number of CPUs
-	ShutdownTimeout time.Duration // how long SIGTERM waits for running batches; default 30s
+	ShutdownTimeout time.Duration // how long SIGTERM waits for running batches; default ShutdownTimeoutDefault
 	// PollInterval is how often an idle server looks for tasks (asynq
 	// sleeps between a half and one and a half of it after finding the
-	// queue empty); default 10ms. It bounds how soon an idle worker starts
-	// a new run's first batch, and how long a worker whose queue ran dry
-	// for a moment stays idle. An idle poll is one cheap Redis script.
+	// queue empty); default PollIntervalDefault. It bounds how soon an idle
+	// worker starts a new run's first batch, and how long a worker whose
+	// queue ran dry for a moment stays idle. An idle poll is one cheap
+	// Redis script.
 	PollInterval time.Duration
 	// RetryDelay is the backoff before retry n (1-based) of a failed batch;
-	// default exponential from 1s, capped at 1m, with jitter.
+	// default DefaultRetryDelay.
 	RetryDelay func(n int) time.Duration
-	Logger     *zap.Logger
+	Logger     *zap.Logger // default zap.NewNop()
+}
+
+// WithDefaults returns c with every zero field set to its default. It leaves
+// negative values alone, for validation to reject.
+func (c ServerConfig) WithDefaults() ServerConfig {
+	if c.Queue == "" {
+		c.Queue = DefaultQueue
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = runtime.NumCPU()
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = ShutdownTimeoutDefault
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = PollIntervalDefault
+	}
+	if c.RetryDelay == nil {
+		c.RetryDelay = DefaultRetryDelay
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+func (c ServerConfig) validate() error {
+	switch {
+	case c.Concurrency < 0:
+		return fmt.Errorf("queue server: Concurrency must not be negative, got %d", c.Concurrency)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("queue server: ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
+	case c.PollInterval < 0:
+		return fmt.Errorf("queue server: PollInterval must not be negative, got %s", c.PollInterval)
+	}
+	return nil
 }
 
 // DefaultRetryDelay is exponential backoff from 1s, capped at 1 minute, with
@@ -85,22 +134,12 @@ type Server struct {
 	log *zap.Logger
 }
 
-// NewServer returns a Server on rdb. It does not close rdb.
-func NewServer(rdb redis.UniversalClient, cfg ServerConfig) *Server {
-	if cfg.Queue == "" {
-		cfg.Queue = DefaultQueue
-	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 30 * time.Second
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 10 * time.Millisecond
-	}
-	if cfg.RetryDelay == nil {
-		cfg.RetryDelay = DefaultRetryDelay
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
+// NewServer returns a Server on rdb. It does not close rdb. A negative
+// count or duration in cfg is an error.
+func NewServer(rdb redis.UniversalClient, cfg ServerConfig) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
@@ -114,7 +153,7 @@ func NewServer(rdb redis.UniversalClient, cfg ServerConfig) *Server {
 		Logger:   zapLogger{log.Sugar()},
 		LogLevel: asynq.WarnLevel,
 	})
-	return &Server{srv: srv, log: log}
+	return &Server{srv: srv, log: log}, nil
 }
 
 // Run processes tasks with h until ctx ends, then stops taking tasks and

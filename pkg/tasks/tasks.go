@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -58,40 +57,6 @@ func validRescue(s string) bool {
 	}
 	n, err := strconv.Atoi(s[1:])
 	return err == nil && n >= 0 && strconv.Itoa(n) == s[1:]
-}
-
-// ParseTaskID parses a task id made by TaskID (a rescue suffix is ignored).
-// Only the canonical form is accepted ("01:2" and "+1:2" are not "1:2"), so
-// one batch never goes by two ids.
-func ParseTaskID(id string) (runID, seq int64, retry int, err error) {
-	parts := strings.Split(id, ":")
-	if n := len(parts); n > 2 && (strings.HasPrefix(parts[n-1], "r") || strings.HasPrefix(parts[n-1], "e")) {
-		if !validRescue(parts[n-1]) {
-			return 0, 0, 0, fmt.Errorf("task id %q: bad rescue suffix", id)
-		}
-		parts = parts[:n-1]
-	}
-	defer func() {
-		if err == nil && TaskID(runID, seq, retry) != strings.Join(parts, ":") {
-			runID, seq, retry = 0, 0, 0
-			err = fmt.Errorf("task id %q: not in canonical form", id)
-		}
-	}()
-	if len(parts) < 2 || len(parts) > 3 {
-		return 0, 0, 0, fmt.Errorf("task id %q: want <run>:<seq>[:<retry>]", id)
-	}
-	if runID, err = strconv.ParseInt(parts[0], 10, 64); err != nil || runID <= 0 {
-		return 0, 0, 0, fmt.Errorf("task id %q: bad run id", id)
-	}
-	if seq, err = strconv.ParseInt(parts[1], 10, 64); err != nil || seq <= 0 {
-		return 0, 0, 0, fmt.Errorf("task id %q: bad batch seq", id)
-	}
-	if len(parts) == 3 {
-		if retry, err = strconv.Atoi(parts[2]); err != nil || retry <= 0 {
-			return 0, 0, 0, fmt.Errorf("task id %q: bad retry", id)
-		}
-	}
-	return runID, seq, retry, nil
 }
 
 // DecodeBatchPayload parses a batch task's payload.

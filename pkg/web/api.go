@@ -39,7 +39,7 @@ func pathID(r *http.Request, name string) (int64, error) {
 func (s *Server) definitionOf(j engine.Job) api.Definition {
 	d := j.Definition()
 	out := api.Definition{Name: d.Name, Kind: string(d.Kind), Description: d.Description,
-		Params: j.Params(), Defaults: api.OptionsOf(j.Defaults()), Config: d.Config}
+		Params: j.Params(), Defaults: optionsOf(j.Defaults()), Config: d.Config}
 	if out.Params.Fields == nil {
 		out.Params.Fields = []params.Field{}
 	}
@@ -177,7 +177,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 	}
 	s.log.Info("run created", zap.Int64("run", run.ID), zap.String("definition", run.Definition), zap.String("by", who))
 	w.Header().Set("Location", s.base+"/api/v1/runs/"+strconv.FormatInt(run.ID, 10))
-	writeJSON(w, http.StatusCreated, api.RunOf(run, time.Now()))
+	writeJSON(w, http.StatusCreated, runOf(run, time.Now()))
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who string) {
@@ -186,21 +186,9 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who string) {
 	if q.Get("mine") == "true" {
 		f.CreatedBy = who
 	}
-	for _, st := range splitList(q["status"]) {
-		rs, err := store.ParseRunState(st)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		f.States = append(f.States, rs)
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "limit", "limit must be an integer"))
-			return
-		}
-		f.Limit = n
+	var ok bool
+	if f.States, f.Limit, ok = listQuery(s, w, r, store.ParseRunState); !ok {
+		return
 	}
 	page, err := s.opts.Store.ListRuns(r.Context(), f)
 	if err != nil {
@@ -210,9 +198,33 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who string) {
 	now := time.Now()
 	out := api.Page[api.Run]{Items: make([]api.Run, 0, len(page.Items)), NextCursor: page.NextCursor}
 	for _, run := range page.Items {
-		out.Items = append(out.Items, api.RunOf(run, now))
+		out.Items = append(out.Items, runOf(run, now))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// listQuery reads a list's status filter (comma-separated or repeated
+// status parameters, each parsed by parse) and its limit. On bad input it
+// writes the error answer and returns ok false.
+func listQuery[S any](s *Server, w http.ResponseWriter, r *http.Request, parse func(string) (S, error)) (states []S, limit int, ok bool) {
+	q := r.URL.Query()
+	for _, v := range splitList(q["status"]) {
+		st, err := parse(v)
+		if err != nil {
+			s.fail(w, r, err)
+			return nil, 0, false
+		}
+		states = append(states, st)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "limit", "limit must be an integer"))
+			return nil, 0, false
+		}
+		limit = n
+	}
+	return states, limit, true
 }
 
 func splitList(vs []string) []string {
@@ -238,7 +250,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ string) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.RunOf(run, time.Now()))
+	writeJSON(w, http.StatusOK, runOf(run, time.Now()))
 }
 
 func (s *Server) control(w http.ResponseWriter, r *http.Request, who, action string, do func(context.Context, int64) (store.Run, error)) {
@@ -257,7 +269,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, who, action str
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.RunOf(run, time.Now()))
+	writeJSON(w, http.StatusOK, runOf(run, time.Now()))
 }
 
 func (s *Server) pauseRun(w http.ResponseWriter, r *http.Request, who string) {
@@ -289,7 +301,7 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request, who string, seq *
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.Retried{Retried: n, Run: api.RunOf(run, time.Now())})
+	writeJSON(w, http.StatusOK, api.Retried{Retried: n, Run: runOf(run, time.Now())})
 }
 
 func (s *Server) retryRun(w http.ResponseWriter, r *http.Request, who string) {
@@ -325,21 +337,9 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	q := r.URL.Query()
 	f := store.BatchFilter{Cursor: q.Get("cursor")}
-	for _, st := range splitList(q["status"]) {
-		bs, err := store.ParseBatchState(st)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		f.States = append(f.States, bs)
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "limit", "limit must be an integer"))
-			return
-		}
-		f.Limit = n
+	var ok bool
+	if f.States, f.Limit, ok = listQuery(s, w, r, store.ParseBatchState); !ok {
+		return
 	}
 	page, err := s.opts.Store.ListBatches(r.Context(), id, f)
 	if err != nil {
@@ -360,7 +360,7 @@ func (s *Server) flowOf(ctx context.Context, fs store.FlowState) api.Flow {
 		f.Description, f.Runtime, f.Config = d.Description, d.Runtime, d.Config
 	}
 	if page, err := s.opts.Store.ListRuns(ctx, store.RunFilter{Definition: fs.Name, Limit: 1}); err == nil && len(page.Items) > 0 {
-		last := api.RunOf(page.Items[0], time.Now())
+		last := runOf(page.Items[0], time.Now())
 		f.LastRun = &last
 	}
 	return f
@@ -419,5 +419,5 @@ func (s *Server) triggerFlow(w http.ResponseWriter, r *http.Request, who string)
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, api.RunOf(run, time.Now()))
+	writeJSON(w, http.StatusCreated, runOf(run, time.Now()))
 }

@@ -79,6 +79,7 @@ func newAPIEnv(t *testing.T, mutate func(*web.Options)) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.Close() }) // after the server's Close (cleanups run last first)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &apiEnv{t: t, st: st, srv: srv,

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dripflow/dripflow/pkg/api"
 	"github.com/dripflow/dripflow/pkg/store"
 )
 
@@ -36,7 +35,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, _ string) {
 	w.WriteHeader(http.StatusOK)
 
 	send := func(run store.Run) bool {
-		b, _ := json.Marshal(api.RunOf(run, time.Now()))
+		b, _ := json.Marshal(runOf(run, time.Now()))
 		if _, err := fmt.Fprintf(w, "event: run\ndata: %s\n\n", b); err != nil {
 			return false
 		}

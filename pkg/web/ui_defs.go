@@ -122,7 +122,7 @@ func (s *Server) renderDefinition(w http.ResponseWriter, r *http.Request, q *uiR
 	if pg, err := s.opts.Store.ListRuns(r.Context(), store.RunFilter{Definition: d.Name, Limit: 5}); err == nil {
 		now := time.Now()
 		for _, run := range pg.Items {
-			data.RecentRuns = append(data.RecentRuns, api.RunOf(run, now))
+			data.RecentRuns = append(data.RecentRuns, runOf(run, now))
 		}
 	}
 	p := s.newPage(w, r, q, d.Name, "definitions")

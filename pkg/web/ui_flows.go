@@ -74,7 +74,7 @@ func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int) f
 	if pg, err := s.opts.Store.ListRuns(ctx, store.RunFilter{Definition: fs.Name, Limit: recent}); err == nil {
 		now := time.Now()
 		for _, r := range pg.Items {
-			v.Runs = append(v.Runs, api.RunOf(r, now))
+			v.Runs = append(v.Runs, runOf(r, now))
 		}
 		v.Busy = len(pg.Items) > 0 && !pg.Items[0].State.Terminal()
 	}

@@ -108,7 +108,7 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	}
 	now := time.Now()
 	for _, run := range runs {
-		data.Runs = append(data.Runs, api.RunOf(run, now))
+		data.Runs = append(data.Runs, runOf(run, now))
 	}
 	if next != "" {
 		data.NextURL = s.base + "/runs" + f.query(next)
@@ -346,7 +346,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		s.uiFailErr(w, r, q, err)
 		return
 	}
-	a := api.RunOf(run, time.Now())
+	a := runOf(run, time.Now())
 	data := runData{Run: a, Terminal: run.State.Terminal(), BatchStatus: status, States: store.BatchStates,
 		ChartURL: fmt.Sprintf("%s/runs/%d/throughput.svg", s.base, run.ID)}
 	_, data.HasDef = s.opts.Registry.Lookup(run.Definition)

@@ -187,6 +187,7 @@ func newUIEnv(t *testing.T, items int, mutate func(*web.Options)) *uiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { h.Close() }) // after the server's Close (cleanups run last first)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &uiEnv{t: t, db: db, rdb: rdb, prefix: prefix, st: st, bus: bus, reg: reg, opts: opts, srv: srv}
@@ -846,11 +847,19 @@ func TestUIRunsListAndRunPage(t *testing.T) {
 			t.Errorf("run page lacks %q", want)
 		}
 	}
-	if strings.Contains(run.body, `data-when="running"`) && regexp.MustCompile(`data-when="running"[^>]*hidden`).MatchString(run.body) {
-		t.Errorf("pause is hidden on a running run")
+	// The page has both control forms; the live script shows the one that
+	// fits the run's state, so a missing form is a failure, not a pass.
+	switch pause := formTag(run.body, fmt.Sprintf("/runs/%d/pause", failed.ID)); {
+	case pause == "":
+		t.Errorf("run page has no pause form")
+	case hiddenAttr.MatchString(pause):
+		t.Errorf("pause is hidden on a running run: %s", pause)
 	}
-	if !regexp.MustCompile(`data-when="paused"[^>]*hidden`).MatchString(run.body) {
-		t.Errorf("resume is offered on a running run")
+	switch resume := formTag(run.body, fmt.Sprintf("/runs/%d/resume", failed.ID)); {
+	case resume == "":
+		t.Errorf("run page has no resume form")
+	case !hiddenAttr.MatchString(resume):
+		t.Errorf("resume is offered on a running run: %s", resume)
 	}
 	onlyFailed := c.get(fmt.Sprintf("/runs/%d?batches=failed", failed.ID)).body
 	if strings.Count(onlyFailed, "data-batch-row=") != 1 || !strings.Contains(onlyFailed, `<option value="failed" selected>`) {
@@ -936,4 +945,14 @@ func TestUIFlows(t *testing.T) {
 	if r := c.get("/flows/nope"); r.code != http.StatusNotFound {
 		t.Errorf("unknown flow page: %d", r.code)
 	}
+}
+
+// hiddenAttr matches a tag's boolean hidden attribute.
+var hiddenAttr = regexp.MustCompile(`\shidden(\s|>|=)`)
+
+// formTag returns the opening tag of the page's form that posts to action,
+// or "" when there is none.
+func formTag(body, action string) string {
+	re := regexp.MustCompile(`<form\s[^>]*action="` + regexp.QuoteMeta(action) + `"[^>]*>`)
+	return re.FindString(body)
 }

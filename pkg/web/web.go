@@ -6,6 +6,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -39,11 +40,42 @@ type Options struct {
 	MonitoringReadOnly bool
 	// PrometheusAddress is passed to asynqmon for its charts.
 	PrometheusAddress string
-	// MaxBodyBytes bounds request bodies; default 1 MiB.
+	// MaxBodyBytes bounds request bodies; default MaxBodyBytesDefault.
 	MaxBodyBytes int64
 	// Metrics, when set, is served at /metrics.
 	Metrics http.Handler
-	Logger  *zap.Logger
+	Logger  *zap.Logger // default zap.NewNop()
+}
+
+// MaxBodyBytesDefault bounds request bodies when Options.MaxBodyBytes is 0.
+const MaxBodyBytesDefault = 1 << 20
+
+// WithDefaults returns o with every zero field set to its default. It leaves
+// negative values alone, for validation to reject.
+func (o Options) WithDefaults() Options {
+	if o.Registry == nil {
+		o.Registry = engine.DefaultRegistry
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = MaxBodyBytesDefault
+	}
+	if o.Queue == "" {
+		o.Queue = tasks.DefaultQueue
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.Store == nil:
+		return errors.New("web: Store is required")
+	case o.MaxBodyBytes < 0:
+		return fmt.Errorf("web: MaxBodyBytes must not be negative, got %d", o.MaxBodyBytes)
+	}
+	return nil
 }
 
 // Server is the web handler.
@@ -56,24 +88,23 @@ type Server struct {
 	mux   *http.ServeMux
 	base  string
 	ui    *ui
+	mon   tasks.MonitorHandler // nil without Options.RedisURL
+}
+
+// Close closes the Redis connections of /monitoring (asynqmon opens its own
+// from Options.RedisURL). The handler must not serve after it.
+func (s *Server) Close() error {
+	if s.mon == nil {
+		return nil
+	}
+	return s.mon.Close()
 }
 
 // Handler builds the web handler.
 func Handler(opts Options) (*Server, error) {
-	if opts.Store == nil {
-		return nil, errors.New("web: Store is required")
-	}
-	if opts.Registry == nil {
-		opts.Registry = engine.DefaultRegistry
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 1 << 20
-	}
-	if opts.Queue == "" {
-		opts.Queue = tasks.DefaultQueue
-	}
-	if opts.Logger == nil {
-		opts.Logger = zap.NewNop()
+	opts = opts.WithDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	auth, err := newAuthenticator(opts.Auth)
 	if err != nil {
@@ -97,6 +128,7 @@ func Handler(opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.mon = mon
 		s.mux.Handle("/monitoring/", s.requireUI(s.withBasePath(mon)))
 		s.mux.Handle("/monitoring", http.RedirectHandler(s.base+"/monitoring/", http.StatusFound))
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -33,7 +34,20 @@ type TxStore interface {
 	CompleteBatchTx(ctx context.Context, tx *gorm.DB, runID, seq int64, token string, r store.Result) (store.Batch, error)
 }
 
-// Config configures a worker.
+// Defaults of Config.
+const (
+	// ClaimLeaseDefault is how long a batch's claim lives without a
+	// heartbeat.
+	ClaimLeaseDefault = time.Minute
+	// PollIntervalDefault is how often an idle worker looks for tasks.
+	PollIntervalDefault = tasks.PollIntervalDefault
+	// ShutdownTimeoutDefault is how long a stopping worker waits for
+	// running batches.
+	ShutdownTimeoutDefault = tasks.ShutdownTimeoutDefault
+)
+
+// Config configures a worker. Zero values mean defaults (see
+// WithDefaults); negative durations and counts are errors.
 type Config struct {
 	Store store.Store
 	Redis redis.UniversalClient
@@ -47,18 +61,69 @@ type Config struct {
 	// Concurrency is how many batches run at once; default the CPU count.
 	Concurrency int
 	// PollInterval is how often an idle worker looks for tasks; default
-	// 10ms (see tasks.ServerConfig).
+	// PollIntervalDefault (see tasks.ServerConfig).
 	PollInterval time.Duration
 	// ShutdownTimeout is how long a stopping worker waits for running
-	// batches; default 30s.
+	// batches; default ShutdownTimeoutDefault.
 	ShutdownTimeout time.Duration
 	// ClaimLease is how long a batch's claim lives without a heartbeat;
 	// a worker extends it every third of that while the batch runs. A
-	// batch whose worker died is claimable again after it. Default 1m.
+	// batch whose worker died is claimable again after it. Default
+	// ClaimLeaseDefault.
 	ClaimLease time.Duration
 	// ID names this worker in batch records; default host:pid.
 	ID     string
-	Logger *zap.Logger
+	Logger *zap.Logger // default zap.NewNop()
+}
+
+// WithDefaults returns c with every zero field set to its default. It leaves
+// negative values alone, for validation to reject.
+func (c Config) WithDefaults() Config {
+	if c.Registry == nil {
+		c.Registry = engine.DefaultRegistry
+	}
+	if c.Events == nil && c.Redis != nil {
+		c.Events = events.New(c.Redis, "")
+	}
+	if c.Queue == "" {
+		c.Queue = tasks.DefaultQueue
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = runtime.NumCPU()
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = PollIntervalDefault
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = ShutdownTimeoutDefault
+	}
+	if c.ClaimLease == 0 {
+		c.ClaimLease = ClaimLeaseDefault
+	}
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = host + ":" + strconv.Itoa(os.Getpid())
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Store == nil || c.Redis == nil:
+		return errors.New("worker: Store and Redis are required")
+	case c.Concurrency < 0:
+		return fmt.Errorf("worker: Concurrency must not be negative, got %d", c.Concurrency)
+	case c.PollInterval < 0:
+		return fmt.Errorf("worker: PollInterval must not be negative, got %s", c.PollInterval)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("worker: ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
+	case c.ClaimLease < 0:
+		return fmt.Errorf("worker: ClaimLease must not be negative, got %s", c.ClaimLease)
+	}
+	return nil
 }
 
 // Worker processes batch tasks.
@@ -83,24 +148,9 @@ type openRun struct {
 
 // New validates cfg and returns a Worker.
 func New(cfg Config) (*Worker, error) {
-	if cfg.Store == nil || cfg.Redis == nil {
-		return nil, errors.New("worker: Store and Redis are required")
-	}
-	if cfg.Registry == nil {
-		cfg.Registry = engine.DefaultRegistry
-	}
-	if cfg.Events == nil {
-		cfg.Events = events.New(cfg.Redis, "")
-	}
-	if cfg.ClaimLease <= 0 {
-		cfg.ClaimLease = time.Minute
-	}
-	if cfg.ID == "" {
-		host, _ := os.Hostname()
-		cfg.ID = host + ":" + strconv.Itoa(os.Getpid())
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Resources == nil {
 		cfg.Resources = engine.NewResources(cfg.DB, nil, cfg.Logger)
@@ -130,15 +180,18 @@ func (w *Worker) SameTransaction() bool { return w.sameDB }
 
 // Run processes batches until ctx ends, then drains.
 func (w *Worker) Run(ctx context.Context) error {
-	srv := tasks.NewServer(w.cfg.Redis, tasks.ServerConfig{
+	srv, err := tasks.NewServer(w.cfg.Redis, tasks.ServerConfig{
 		Queue:           w.cfg.Queue,
 		Concurrency:     w.cfg.Concurrency,
 		PollInterval:    w.cfg.PollInterval,
 		ShutdownTimeout: w.cfg.ShutdownTimeout,
 		Logger:          w.log,
 	})
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 	w.log.Info("worker started", zap.String("worker", w.cfg.ID), zap.Bool("same_transaction", w.sameDB))
-	err := srv.Run(ctx, tasks.HandlerFunc(w.ProcessBatch))
+	err = srv.Run(ctx, tasks.HandlerFunc(w.ProcessBatch))
 	w.notify.wait()
 	w.log.Info("worker stopped", zap.String("worker", w.cfg.ID))
 	return err

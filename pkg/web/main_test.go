@@ -1,0 +1,9 @@
+package web_test
+
+import (
+	"testing"
+
+	"github.com/dripflow/dripflow/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.VerifyNoLeaks(m) }
