@@ -452,8 +452,8 @@ func TestFlowStreamToPostgres(t *testing.T) {
 	}
 	addEntries(t, rdb, stream, 0, 57)
 	job, err := flows.New(flows.Flow{
-		Name:   "stream_to_pg",
-		Source: &redisstream.Source{Connection: "events", Stream: stream, Group: "pg", IDField: "entry_id"},
+		Name:       "stream_to_pg",
+		Source:     &redisstream.Source{Connection: "events", Stream: stream, Group: "pg", IDField: "entry_id"},
 		Transforms: []flows.Transform{flows.Filter("not_k2", func(r flows.Record) bool { return r["kind"] != "k2" })},
 		Sink:       &sqlconn.Sink{Connection: "warehouse", Table: "events", Mode: sqlconn.Upsert, Key: []string{"entry_id"}},
 	})
