@@ -24,5 +24,6 @@
 // Guarantee: idempotent.
 //
 // Both use a named connection holding a redis:// URL; the default, "redis",
-// is DRIPFLOW_REDIS_URL.
+// is DRIPFLOW_REDIS_URL. The source needs Redis 6.2 or later (exclusive
+// ranges in XRANGE and XPENDING).
 package redisstream
