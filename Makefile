@@ -15,11 +15,11 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: services
-services: ## start (or install) Redis, PostgreSQL and MariaDB for the tests
+services: ## start (or install) Redis, PostgreSQL, MariaDB, NATS and RabbitMQ for the tests
 	@bash scripts/test-services.sh >/dev/null
 
 .PHONY: test
-test: ## run every test with -race against real Redis, PostgreSQL, MariaDB and SQLite
+test: ## run every test with -race against real Redis, PostgreSQL, MariaDB, SQLite, NATS and RabbitMQ
 	@. scripts/test-services.sh && \
 	  $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-services.sh makes the services dripflow's tests need reachable on this
-# machine — Redis, PostgreSQL and MariaDB, and Debian's chromium for the
-# browser tests — and exports the URLs the tests read.
+# machine — Redis, PostgreSQL, MariaDB, NATS (with JetStream) and RabbitMQ,
+# and Debian's chromium for the browser tests — and exports the URLs the
+# tests read.
 #
 #   . scripts/test-services.sh          # start/install, then export the URLs
 #   scripts/test-services.sh            # same, printing the export lines
@@ -12,9 +13,10 @@
 # and not managed (point them anywhere you like).
 #
 # Exports DRIPFLOW_TEST_REDIS_URL, DRIPFLOW_TEST_POSTGRES_URL,
-# DRIPFLOW_TEST_MYSQL_URL and DRIPFLOW_TEST_CHROMIUM. Tests create their own
-# throwaway databases and key prefixes under these, so packages run in
-# parallel without sharing state.
+# DRIPFLOW_TEST_MYSQL_URL, DRIPFLOW_TEST_NATS_URL, DRIPFLOW_TEST_AMQP_URL and
+# DRIPFLOW_TEST_CHROMIUM. Tests create their own throwaway databases, key
+# prefixes, streams and queues under these, so packages run in parallel
+# without sharing state.
 
 _dft_main() {
   local sudo=""
@@ -48,6 +50,10 @@ _dft_main() {
     done
     _dft_log "$what did not become ready in 30s"
     return 1
+  }
+
+  _dft_tcp() { # host port: does something accept connections there?
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
   }
 
   # ---- Redis ----------------------------------------------------------
@@ -114,6 +120,35 @@ _dft_main() {
     mysql -h 127.0.0.1 -P 3306 -uroot -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null 2>&1 || true
   fi
 
+  # ---- NATS (JetStream) -----------------------------------------------
+  if [ -z "${DRIPFLOW_TEST_NATS_URL:-}" ]; then
+    export DRIPFLOW_TEST_NATS_URL="nats://127.0.0.1:4222"
+    if ! _dft_tcp 127.0.0.1 4222; then
+      [ -x /usr/sbin/nats-server ] || _dft_install nats-server || true
+      if [ -x /usr/sbin/nats-server ]; then
+        _dft_log "starting NATS with JetStream"
+        $sudo mkdir -p /var/lib/nats-server 2>/dev/null || true
+        $sudo start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+          -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log >&2 || true
+        _dft_wait NATS _dft_tcp 127.0.0.1 4222 || true
+      fi
+    fi
+  fi
+
+  # ---- RabbitMQ -------------------------------------------------------
+  if [ -z "${DRIPFLOW_TEST_AMQP_URL:-}" ]; then
+    export DRIPFLOW_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/"
+    if ! _dft_tcp 127.0.0.1 5672; then
+      [ -x /usr/sbin/rabbitmq-server ] || _dft_install rabbitmq-server || true
+      if [ -x /usr/sbin/rabbitmq-server ]; then
+        _dft_log "starting RabbitMQ"
+        $sudo rabbitmq-server -detached >&2 || true
+        # RabbitMQ takes a while to boot: wait up to a minute.
+        _dft_wait RabbitMQ _dft_tcp 127.0.0.1 5672 || _dft_wait RabbitMQ _dft_tcp 127.0.0.1 5672 || true
+      fi
+    fi
+  fi
+
   # ---- Chromium (browser tests) --------------------------------------
   if [ -z "${DRIPFLOW_TEST_CHROMIUM:-}" ]; then
     export DRIPFLOW_TEST_CHROMIUM="/usr/bin/chromium"
@@ -122,14 +157,25 @@ _dft_main() {
     fi
   fi
 
+  _dft_url_tcp() { # url default-port: the host and port of a scheme://[user@]host[:port]/… URL
+    local hostport=${1#*://}
+    hostport=${hostport#*@}
+    hostport=${hostport%%/*}
+    local host=${hostport%:*} port=${hostport##*:}
+    [ "$host" = "$hostport" ] && port=$2
+    _dft_tcp "$host" "$port"
+  }
+
   # ---- report ---------------------------------------------------------
   local ok=1
   redis-cli -u "$DRIPFLOW_TEST_REDIS_URL" ping >/dev/null 2>&1 || { _dft_log "Redis NOT reachable at $DRIPFLOW_TEST_REDIS_URL"; ok=0; }
   psql "$DRIPFLOW_TEST_POSTGRES_URL" -Atqc 'select 1' >/dev/null 2>&1 || { _dft_log "PostgreSQL NOT reachable at $DRIPFLOW_TEST_POSTGRES_URL"; ok=0; }
   mysqladmin -h 127.0.0.1 -P 3306 -uroot ping >/dev/null 2>&1 || { _dft_log "MariaDB NOT reachable at $DRIPFLOW_TEST_MYSQL_URL"; ok=0; }
+  _dft_url_tcp "$DRIPFLOW_TEST_NATS_URL" 4222 || { _dft_log "NATS NOT reachable at $DRIPFLOW_TEST_NATS_URL"; ok=0; }
+  _dft_url_tcp "$DRIPFLOW_TEST_AMQP_URL" 5672 || { _dft_log "RabbitMQ NOT reachable at $DRIPFLOW_TEST_AMQP_URL"; ok=0; }
   [ -x "$DRIPFLOW_TEST_CHROMIUM" ] || { _dft_log "chromium NOT found at $DRIPFLOW_TEST_CHROMIUM (browser tests skip, or fail with CI=true)"; ok=0; }
-  [ "$ok" = 1 ] && _dft_log "Redis, PostgreSQL, MariaDB and chromium are ready"
-  unset -f _dft_log _dft_install _dft_wait
+  [ "$ok" = 1 ] && _dft_log "Redis, PostgreSQL, MariaDB, NATS, RabbitMQ and chromium are ready"
+  unset -f _dft_log _dft_install _dft_wait _dft_tcp _dft_url_tcp
   return 0
 }
 
@@ -139,5 +185,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   echo "export DRIPFLOW_TEST_REDIS_URL='$DRIPFLOW_TEST_REDIS_URL'"
   echo "export DRIPFLOW_TEST_POSTGRES_URL='$DRIPFLOW_TEST_POSTGRES_URL'"
   echo "export DRIPFLOW_TEST_MYSQL_URL='$DRIPFLOW_TEST_MYSQL_URL'"
+  echo "export DRIPFLOW_TEST_NATS_URL='$DRIPFLOW_TEST_NATS_URL'"
+  echo "export DRIPFLOW_TEST_AMQP_URL='$DRIPFLOW_TEST_AMQP_URL'"
   echo "export DRIPFLOW_TEST_CHROMIUM='$DRIPFLOW_TEST_CHROMIUM'"
 fi

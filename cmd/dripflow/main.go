@@ -12,6 +12,7 @@ import (
 	_ "github.com/dripflow/dripflow/examples" // registers the example definitions
 	"github.com/dripflow/dripflow/examples/demo"
 	"github.com/dripflow/dripflow/internal/cli"
+	_ "github.com/dripflow/dripflow/pkg/connectors/all" // registers every connector kind
 	"github.com/dripflow/dripflow/pkg/run"
 )
 

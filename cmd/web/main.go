@@ -8,7 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	_ "github.com/dripflow/dripflow/examples" // registers the example definitions
+	_ "github.com/dripflow/dripflow/examples"           // registers the example definitions
+	_ "github.com/dripflow/dripflow/pkg/connectors/all" // registers every connector kind
 	"github.com/dripflow/dripflow/pkg/run"
 )
 

@@ -4,9 +4,10 @@
 //
 // Service addresses come from the environment that scripts/test-services.sh
 // exports (DRIPFLOW_TEST_POSTGRES_URL, DRIPFLOW_TEST_MYSQL_URL,
-// DRIPFLOW_TEST_REDIS_URL) and default to the local services. A test whose
-// service is unreachable is skipped — unless CI=true, where it fails, so a
-// missing service can never turn a CI run green.
+// DRIPFLOW_TEST_REDIS_URL, DRIPFLOW_TEST_NATS_URL, DRIPFLOW_TEST_AMQP_URL)
+// and default to the local services. A test whose service is unreachable
+// is skipped — unless CI=true, where it fails, so a missing service can
+// never turn a CI run green.
 package testenv
 
 import (

@@ -11,6 +11,7 @@ import (
 
 	_ "github.com/dripflow/dripflow/examples"
 	_ "github.com/dripflow/dripflow/internal/e2e/e2edefs"
+	_ "github.com/dripflow/dripflow/pkg/connectors/all"
 	"github.com/dripflow/dripflow/pkg/run"
 )
 

@@ -1,0 +1,38 @@
+package all_test
+
+import (
+	"testing"
+
+	"github.com/dripflow/dripflow/pkg/flows"
+
+	_ "github.com/dripflow/dripflow/pkg/connectors/all"
+)
+
+// TestEveryKindRegistered: importing the package registers every shipped
+// connector kind, each with a source and a sink.
+func TestEveryKindRegistered(t *testing.T) {
+	got := map[string]flows.Connector{}
+	for _, c := range flows.Connectors() {
+		got[c.Kind] = c
+	}
+	for _, kind := range []string{"amqp", "nats", "redisstream", "sql"} {
+		c, ok := got[kind]
+		if !ok {
+			t.Errorf("kind %q is not registered", kind)
+			continue
+		}
+		if c.Source == nil || c.Sink == nil || c.Description == "" {
+			t.Errorf("kind %q: source %v, sink %v, description %q; want both and a description", kind, c.Source != nil, c.Sink != nil, c.Description)
+		}
+		for _, s := range flows.Schema(c.Sink()) {
+			if s.Help == "" {
+				t.Errorf("kind %q sink setting %s has no help", kind, s.Name)
+			}
+		}
+		for _, s := range flows.Schema(c.Source()) {
+			if s.Help == "" {
+				t.Errorf("kind %q source setting %s has no help", kind, s.Name)
+			}
+		}
+	}
+}
