@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-		"strings"
+	"strings"
 	"time"
 
 	"github.com/dripflow/dripflow/pkg/engine"

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -198,12 +197,17 @@ func (s *source) Next(ctx context.Context, lo string, size int) (flows.Split, er
 		name, start := files[i], int64(0)
 		if name == p.Name {
 			start = p.Offset
+		} else if !regular(name) {
+			continue // a directory, or removed since it was listed
 		}
-		newest := i == len(files)-1
+		newest := true
+		for _, later := range files[i+1:] {
+			if regular(later) {
+				newest = false
+				break
+			}
+		}
 		n, hi, more, err := s.scan(name, start, size, newest)
-		if errors.Is(err, fs.ErrNotExist) && name != p.Name {
-			continue // removed since it was listed
-		}
 		if err != nil {
 			return flows.Split{}, err
 		}
@@ -212,6 +216,12 @@ func (s *source) Next(ctx context.Context, lo string, size int) (flows.Split, er
 		}
 	}
 	return flows.Split{}, nil
+}
+
+// regular reports whether path is a regular file (or a link to one).
+func regular(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // scan counts up to size records of path from start and returns how many
