@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dripflow/dripflow/pkg/flows"
@@ -69,6 +70,10 @@ func openRange(path string, format Format, comma rune, types map[string]string, 
 		}
 	} else {
 		r.header, err = newCSV(io.NewSectionReader(f, 0, end)).Read()
+	}
+	if len(r.header) > 0 {
+		// A byte order mark (spreadsheet exports) is not part of the name.
+		r.header[0] = strings.TrimPrefix(r.header[0], "\ufeff")
 	}
 	switch {
 	case errors.Is(err, io.EOF):

@@ -234,9 +234,10 @@ func TestSourceCSV(t *testing.T) {
 		t.Errorf("after the fourth row completed: %v", got)
 	}
 
-	// Untyped: every value a string; another delimiter.
+	// Untyped: every value a string; another delimiter; a byte order mark
+	// before the header.
 	semi := filepath.Join(dir, "semi.csv")
-	writeFile(t, semi, "a;b\n1;x,y\n")
+	writeFile(t, semi, "\ufeffa;b\n1;x,y\n")
 	got = records(plan(t, build(t, &file.Source{Path: semi, Format: file.CSV, Comma: ";", NoMetadata: true}), "", 5))
 	if diff := cmp.Diff([]flows.Record{{"a": "1", "b": "x,y"}}, got); diff != "" {
 		t.Errorf("semicolon CSV (-want +got):\n%s", diff)
