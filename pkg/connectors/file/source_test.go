@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -334,16 +333,4 @@ func FuzzPosition(f *testing.F) {
 		_, _ = src.Next(context.Background(), pos, 3)
 		_, _ = src.Read(context.Background(), pos, pos)
 	})
-}
-
-func Example() {
-	// A flow that copies every line appended to /var/log/app/*.jsonl into
-	// a table, keyed on where each record was read.
-	f := flows.Flow{
-		Name:   "app_logs",
-		Source: &file.Source{Path: "/var/log/app/*.jsonl", Format: file.JSONL},
-		Sink:   &file.Sink{Dir: "/data/out", Format: file.CSV, MaxRecords: 10000},
-	}
-	fmt.Println(f.Source.Kind(), f.Sink.Guarantee())
-	// Output: file idempotent
 }
