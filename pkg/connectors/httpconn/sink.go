@@ -84,8 +84,9 @@ type Sink struct {
 	// default Idempotency-Key.
 	IdempotencyHeader string `json:"idempotency_header,omitempty" help:"header carrying the batch id as idempotency key; default Idempotency-Key"`
 	// Headers are extra request headers. A value "$env:NAME" is read from
-	// the environment variable NAME when the sink is built (a missing
-	// variable fails the build).
+	// the environment variable NAME when the sink is built; when the
+	// process lacks it, every batch it writes fails with an error naming it
+	// (a scheduler, which builds sinks but never writes, need not have it).
 	Headers map[string]string `json:"headers,omitempty" help:"extra headers; a value $env:NAME is read from the environment variable NAME"`
 	// Timeout bounds one request (Go duration, e.g. "10s"); default 30s.
 	Timeout string `json:"timeout,omitempty" help:"time limit of one request, e.g. 10s; default 30s"`
@@ -194,6 +195,7 @@ func duration(s string, def time.Duration) time.Duration {
 }
 
 // Build implements flows.SinkConfig: it resolves $env: header values.
+// It connects nowhere and fails only on an invalid configuration.
 func (s *Sink) Build(_ context.Context, _ *engine.Resources) (flows.Sink, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -223,11 +225,22 @@ func (s *Sink) Build(_ context.Context, _ *engine.Resources) (flows.Sink, error)
 		out.shownURL = u.Redacted()
 	}
 	out.header.Set("Content-Type", "application/json")
-	for k, v := range s.Headers {
+	names := make([]string, 0, len(s.Headers))
+	for k := range s.Headers {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		v := s.Headers[k]
 		if name, ok := strings.CutPrefix(v, EnvPrefix); ok {
 			val, set := os.LookupEnv(name)
 			if !set {
-				return nil, fmt.Errorf("header %s: environment variable %s is not set", k, name)
+				// Not an error here: the scheduler builds the sink too and
+				// never writes, so it need not hold the secret.
+				if out.unset == nil {
+					out.unset = fmt.Errorf("header %s: environment variable %s is not set in this process", k, name)
+				}
+				continue
 			}
 			v = val
 		}
@@ -246,6 +259,9 @@ type sink struct {
 	maxAttempts           int
 	backoff, maxBackoff   time.Duration
 	client                *http.Client
+	// unset is the error of a $env: header whose variable this process
+	// lacks; every Write fails with it.
+	unset error
 }
 
 var _ flows.Sink = (*sink)(nil)
@@ -280,6 +296,9 @@ func (e *StatusError) Error() string {
 func (s *sink) Write(ctx context.Context, b *flows.Batch) (int64, error) {
 	if len(b.Records) == 0 {
 		return 0, nil
+	}
+	if s.unset != nil {
+		return 0, fmt.Errorf("send %s: %w", b.ID(), s.unset)
 	}
 	chunks := [][]flows.Record{b.Records}
 	if s.maxRecords > 0 && len(b.Records) > s.maxRecords {

@@ -144,10 +144,16 @@ func TestSinkSendsBatch(t *testing.T) {
 	if strings.Contains(string(raw), "s3cret") || !strings.Contains(string(raw), "$env:DRIPFLOW_TEST_HTTP_TOKEN") {
 		t.Errorf("stored settings %s", raw)
 	}
-	// A missing variable fails the build, naming it.
+	// A variable the process lacks fails every write, naming it, and sends
+	// nothing; building still works (a scheduler builds sinks it never
+	// writes with).
 	cfg.Headers["X-Other"] = "$env:DRIPFLOW_TEST_HTTP_UNSET"
-	if _, err := cfg.Build(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "DRIPFLOW_TEST_HTTP_UNSET") {
-		t.Errorf("Build with an unset variable: %v", err)
+	unset := build(t, cfg)
+	if _, err := unset.Write(context.Background(), batch(1)); err == nil || !strings.Contains(err.Error(), "DRIPFLOW_TEST_HTTP_UNSET") {
+		t.Errorf("Write with an unset variable: %v; want an error naming it", err)
+	}
+	if n := len(srv.requests()); n != 1 {
+		t.Errorf("%d requests after the write without its variable, want still 1", n)
 	}
 }
 
