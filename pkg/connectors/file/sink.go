@@ -36,7 +36,8 @@ import (
 // (Once, Heartbeat, Cron), and every batch of every run makes its own
 // files, so a heartbeat of an hour gives at least one set of files an hour.
 type Sink struct {
-	// Dir is the directory the files go to; it is created if missing.
+	// Dir is the directory the files go to; the first batch written
+	// creates it if missing.
 	Dir string `json:"dir" help:"directory to write the files to (created if missing)"`
 	// Format is jsonl or csv.
 	Format Format `json:"format" help:"jsonl or csv"`
@@ -104,13 +105,12 @@ func safeName(s string) bool {
 // own files.
 func (s *Sink) Guarantee() flows.Guarantee { return flows.Idempotent }
 
-// Build implements flows.SinkConfig: it creates the directory.
+// Build implements flows.SinkConfig. It touches no file: the scheduler
+// builds sinks too, and may run where Dir is not writable; Write creates
+// Dir.
 func (s *Sink) Build(_ context.Context, _ *engine.Resources) (flows.Sink, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Join(s.Dir, tmpDir), 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", s.Dir, err)
 	}
 	c, _ := comma(s.Comma)
 	return &sink{cfg: *s, comma: c}, nil
@@ -164,6 +164,9 @@ func (s *sink) Write(ctx context.Context, b *flows.Batch) (int64, error) {
 		return 0, nil
 	}
 	base := s.base(b)
+	if err := os.MkdirAll(filepath.Join(s.cfg.Dir, tmpDir), 0o755); err != nil {
+		return 0, fmt.Errorf("write batch %s: %w", b.ID(), err)
+	}
 	if err := s.removeTemps(base); err != nil {
 		return 0, err
 	}

@@ -213,3 +213,27 @@ func TestSinkThenSource(t *testing.T) {
 		t.Errorf("first batch read back as %s", raw)
 	}
 }
+
+// TestSinkBuildTouchesNothing: building the sink (as a scheduler does,
+// perhaps where the directory is not writable) creates nothing; the first
+// write creates the directory.
+func TestSinkBuildTouchesNothing(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "later")
+	s := buildSink(t, &file.Sink{Dir: dir, Format: file.JSONL})
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("Build made %s (%v)", dir, err)
+	}
+	if _, err := s.Write(context.Background(), batchOf(1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := listDir(t, dir); len(got) != 1 {
+		t.Errorf("files after the first write: %v", got)
+	}
+	blocked := filepath.Join(t.TempDir(), "file")
+	writeFile(t, blocked, "x")
+	_, err := buildSink(t, &file.Sink{Dir: filepath.Join(blocked, "sub"), Format: file.JSONL}).Write(context.Background(), batchOf(1))
+	if err == nil || !strings.Contains(err.Error(), "orders/export/7/3") {
+		t.Errorf("Write under a file: %v; want an error naming the batch", err)
+	}
+}
