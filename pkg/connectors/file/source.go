@@ -31,6 +31,9 @@ import (
 //
 // Every record gets the metadata fields _file (the path) and _offset (the
 // byte offset where the record starts): together a unique key to upsert on.
+//
+// The scheduler plans by reading the files and workers read the planned
+// ranges, so both must see the files under the same path.
 type Source struct {
 	// Path is a file, a directory or a glob (filepath.Match syntax, e.g.
 	// "/data/in/*.jsonl"). Files whose names start with "." are skipped

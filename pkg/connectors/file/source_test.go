@@ -334,3 +334,41 @@ func FuzzPosition(f *testing.F) {
 		_, _ = src.Read(context.Background(), pos, pos)
 	})
 }
+
+// FuzzSource: whatever a file holds, planning never panics, and every
+// range Next plans, Read reads without error, holding 1 to size records
+// (the bytes Next parsed are the bytes Read parses).
+func FuzzSource(f *testing.F) {
+	for _, s := range []string{
+		"{\"id\": 1}\n{\"id\": 2}\n", "{\"a\": [1, {\"b\": null}]}\n\n{\"x\"", "[1]\n{}\n", "a,b\n1,2\n\"x\ny\",3\n", "a,b\n\"1\n", "\ufeffa\n1\n2",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, content string, csv bool) {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "a"), content)
+		writeFile(t, filepath.Join(dir, "b"), content)
+		cfg := &file.Source{Path: dir, Format: file.JSONL}
+		if csv {
+			cfg.Format = file.CSV
+		}
+		src, err := cfg.Build(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		lo := ""
+		for range 100 {
+			s, err := src.Next(ctx, lo, 2)
+			if err != nil || s.Hi == "" {
+				return
+			}
+			recs, err := src.Read(ctx, lo, s.Hi)
+			if err != nil || len(recs) < 1 || len(recs) > 2 {
+				t.Fatalf("Read(%s, %s] = %d records, %v; want 1 or 2 and no error", lo, s.Hi, len(recs), err)
+			}
+			lo = s.Hi
+		}
+	})
+}
