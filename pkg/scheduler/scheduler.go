@@ -338,11 +338,16 @@ func (s *Scheduler) advance(ctx context.Context, r store.Run) {
 	case store.RunRunning:
 		err = s.fill(ctx, r, log)
 	case store.RunCancelling:
-		if r.BatchesRunning == 0 {
-			if _, err = s.cfg.Store.TransitionRun(ctx, r.ID, store.RunCancelled, nil); err == nil {
-				log.Info("run cancelled")
-				s.forget(r.ID)
+		// In-flight batches finish; one whose worker died (its lease
+		// expired, nobody may claim it again in a cancelling run) is
+		// cancelled, so the run does not stay cancelling for good.
+		var got store.Run
+		if got, err = s.cfg.Store.CancelExpiredBatches(ctx, r.ID); err == nil && got.State == store.RunCancelled {
+			if n := got.BatchesCancelled - r.BatchesCancelled; n > 0 {
+				log.Warn("cancelled batches whose worker stopped", zap.Int64("batches", n))
 			}
+			log.Info("run cancelled")
+			s.forget(r.ID)
 		}
 	default:
 		if r.State.Terminal() {
