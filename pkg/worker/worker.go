@@ -191,9 +191,14 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 
 	stopHeartbeat := w.heartbeat(ctx, b, token, log)
 	start := time.Now()
-	res, perr := w.process(ctx, run, b, token)
+	pctx, stopTimeout := batchContext(ctx, run.Options.BatchTimeout)
+	res, perr := w.process(pctx, run, b, token)
+	stopTimeout()
 	stopHeartbeat()
 	res.Duration = time.Since(start)
+	if perr != nil && errors.Is(context.Cause(pctx), errBatchTimeout) {
+		perr = fmt.Errorf("batch timeout %s exceeded: %w", run.Options.BatchTimeout, perr)
+	}
 
 	metrics.BatchDuration.WithLabelValues(run.Definition).Observe(res.Duration.Seconds())
 	if perr == nil {
@@ -237,6 +242,20 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		return tasks.Final(perr)
 	}
 	return perr
+}
+
+// errBatchTimeout is the cause of a batch context whose run's batch
+// timeout passed.
+var errBatchTimeout = errors.New("batch timeout exceeded")
+
+// batchContext bounds one attempt by the run's batch timeout (0: none), to
+// the millisecond: the queue's own timeouts are whole seconds, and the
+// queue is given none that could cut a batch short first.
+func batchContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, timeout, errBatchTimeout)
 }
 
 // process runs the pipeline and records the checkpoint.
