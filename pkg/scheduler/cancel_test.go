@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/dripflow/dripflow/internal/testenv"
@@ -17,9 +18,8 @@ import (
 )
 
 // startScheduler runs a scheduler on the store until the test ends.
-func startScheduler(t *testing.T, st store.Store, cfg scheduler.Config) {
+func startScheduler(t *testing.T, st store.Store, rdb *redis.Client, prefix string, cfg scheduler.Config) {
 	t.Helper()
-	rdb, prefix := testenv.Redis(t)
 	cfg.Store, cfg.Redis = st, rdb
 	if cfg.Registry == nil {
 		cfg.Registry = engine.NewRegistry()
@@ -39,14 +39,14 @@ func startScheduler(t *testing.T, st store.Store, cfg scheduler.Config) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-func newRedisStore(t *testing.T) store.Store {
+func newRedisStore(t *testing.T) (store.Store, *redis.Client, string) {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	st, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st
+	return st, rdb, prefix
 }
 
 // A worker froze mid-batch, the run was cancelled, the worker was killed:
@@ -55,7 +55,7 @@ func newRedisStore(t *testing.T) store.Store {
 // good, refusing pause, resume, cancel and retry).
 func TestCancellingRunWithDeadWorkerIsCancelled(t *testing.T) {
 	ctx := context.Background()
-	st := newRedisStore(t)
+	st, rdb, prefix := newRedisStore(t)
 	r, err := st.CreateRun(ctx, store.NewRun{Definition: "frozen", Kind: store.KindBackfill, CreatedBy: "test",
 		Options: store.RunOptions{BatchSize: 10, MaxAttempts: 1, MaxInFlight: 2}})
 	if err != nil {
@@ -73,7 +73,7 @@ func TestCancellingRunWithDeadWorkerIsCancelled(t *testing.T) {
 	if got, err := st.CancelRun(ctx, r.ID); err != nil || got.State != store.RunCancelling {
 		t.Fatalf("CancelRun: %s, %v", got.State, err)
 	}
-	startScheduler(t, st, scheduler.Config{})
+	startScheduler(t, st, rdb, prefix, scheduler.Config{})
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {

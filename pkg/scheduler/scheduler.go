@@ -28,6 +28,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/metrics"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
+	"github.com/dripflow/dripflow/pkg/worker"
 )
 
 // Config configures a scheduler.
@@ -46,6 +47,13 @@ type Config struct {
 	// be before its missing task counts as lost; default 10s.
 	ReconcileInterval time.Duration
 	ReconcileGrace    time.Duration
+	// PresenceKey is the Redis key of the workers' registry (see
+	// worker.Presence); default worker.DefaultPresenceKey. Every
+	// WorkerCheckInterval (default 1s) the leader looks for workers whose
+	// heartbeat stopped and ends their claims, so their batches run again
+	// at once rather than after their claim lease.
+	PresenceKey         string
+	WorkerCheckInterval time.Duration
 	// LeaderKey and LeaderTTL define the leader lease; defaults
 	// "dripflow:scheduler:leader" and 5s.
 	LeaderKey string
@@ -56,10 +64,11 @@ type Config struct {
 
 // Scheduler plans and enqueues batches.
 type Scheduler struct {
-	cfg   Config
-	log   *zap.Logger
-	tasks *tasks.Client
-	ctl   *control.Controller
+	cfg      Config
+	log      *zap.Logger
+	tasks    *tasks.Client
+	ctl      *control.Controller
+	presence *worker.Presence
 
 	mu      sync.Mutex
 	pipes   map[int64]engine.Pipeline
@@ -89,6 +98,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.ReconcileGrace <= 0 {
 		cfg.ReconcileGrace = 10 * time.Second
 	}
+	if cfg.WorkerCheckInterval <= 0 {
+		cfg.WorkerCheckInterval = time.Second
+	}
 	if cfg.LeaderKey == "" {
 		cfg.LeaderKey = "dripflow:scheduler:leader"
 	}
@@ -104,13 +116,14 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	metrics.Register()
 	return &Scheduler{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		tasks:   tasks.NewClient(cfg.Redis, cfg.Tasks),
-		ctl:     &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events},
-		pipes:   map[int64]engine.Pipeline{},
-		nextAt:  map[int64]time.Time{},
-		counted: map[int64]bool{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		tasks:    tasks.NewClient(cfg.Redis, cfg.Tasks),
+		ctl:      &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events},
+		presence: worker.NewPresence(cfg.Redis, cfg.PresenceKey),
+		pipes:    map[int64]engine.Pipeline{},
+		nextAt:   map[int64]time.Time{},
+		counted:  map[int64]bool{},
 	}, nil
 }
 
@@ -182,6 +195,8 @@ func (s *Scheduler) lead(ctx context.Context, l *leader) {
 	defer poll.Stop()
 	reconcile := time.NewTicker(s.cfg.ReconcileInterval)
 	defer reconcile.Stop()
+	workers := time.NewTicker(s.cfg.WorkerCheckInterval)
+	defer workers.Stop()
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 
@@ -218,6 +233,8 @@ func (s *Scheduler) lead(ctx context.Context, l *leader) {
 			s.pass(lctx)
 		case <-reconcile.C:
 			s.reconcile(lctx)
+		case <-workers.C:
+			s.rescueDeadWorkers(lctx)
 		case <-wake.C:
 			s.pass(lctx)
 		}

@@ -53,7 +53,19 @@ type Config struct {
 	// a worker extends it every third of that while the batch runs. A
 	// batch whose worker died is claimable again after it. Default 1m.
 	ClaimLease time.Duration
-	// ID names this worker in batch records; default host:pid.
+	// HeartbeatInterval is how often the worker records that it is alive
+	// (and which batches it holds) in the Presence registry; default
+	// DefaultHeartbeatInterval. HeartbeatTTL is how long after its last
+	// beat it counts as dead and the scheduler rescues its batches without
+	// waiting for their claim leases; default DefaultHeartbeatTTL, at least
+	// twice the interval.
+	HeartbeatInterval time.Duration
+	HeartbeatTTL      time.Duration
+	// PresenceKey is the Redis key of the workers' registry; default
+	// DefaultPresenceKey. The scheduler and the web UI must use the same.
+	PresenceKey string
+	// ID names this worker in batch records and in the registry; default
+	// host:pid. Two live workers must not share one.
 	ID     string
 	Logger *zap.Logger
 }
@@ -66,10 +78,14 @@ type Worker struct {
 	sameDB  bool
 	txStore TxStore
 
-	notify *notifier
+	notify   *notifier
+	presence *Presence
+	started  time.Time
+	beatNow  chan struct{}
 
 	mu    sync.Mutex
 	pipes map[int64]openRun
+	held  map[BatchRef]int
 }
 
 // openRun is a run whose pipeline this worker has opened.
@@ -99,8 +115,18 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.HeartbeatTTL <= 0 {
+		cfg.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	if cfg.HeartbeatTTL < 2*cfg.HeartbeatInterval {
+		return nil, fmt.Errorf("worker: HeartbeatTTL %s must be at least twice HeartbeatInterval %s", cfg.HeartbeatTTL, cfg.HeartbeatInterval)
+	}
 	metrics.Register()
-	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]openRun{}, notify: newNotifier(cfg.Events)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]openRun{}, notify: newNotifier(cfg.Events),
+		presence: NewPresence(cfg.Redis, cfg.PresenceKey), held: map[BatchRef]int{}, beatNow: make(chan struct{}, 1)}
 	if ts, ok := cfg.Store.(TxStore); ok && cfg.DB != nil && sameDatabase(ts.DB(), cfg.DB) {
 		w.sameDB, w.txStore = true, ts
 	}
@@ -132,7 +158,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		Logger:          w.log,
 	})
 	w.log.Info("worker started", zap.String("worker", w.cfg.ID), zap.Bool("same_transaction", w.sameDB))
+	w.started = time.Now()
+	stopBeating := w.beat(ctx)
 	err := srv.Run(ctx, tasks.HandlerFunc(w.ProcessBatch))
+	stopBeating()
 	w.notify.wait()
 	w.log.Info("worker stopped", zap.String("worker", w.cfg.ID))
 	return err
@@ -189,6 +218,7 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		metrics.QueueWait.WithLabelValues(run.Definition).Observe(b.StartedAt.Sub(*b.EnqueuedAt).Seconds())
 	}
 
+	defer w.hold(b)()
 	stopHeartbeat := w.heartbeat(ctx, b, token, log)
 	start := time.Now()
 	pctx, stopTimeout := batchContext(ctx, run.Options.BatchTimeout)
