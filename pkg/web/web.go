@@ -46,7 +46,7 @@ type Options struct {
 	// PresenceKey is the Redis key of the workers' registry (see
 	// worker.Presence); default worker.DefaultPresenceKey.
 	PresenceKey string
-	Logger  *zap.Logger
+	Logger      *zap.Logger
 }
 
 // Server is the web handler.
