@@ -117,3 +117,16 @@ func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, now
 	}
 	log.Info("re-enqueued a lost batch task", zap.Int64("batch", b.Seq), zap.String("state", string(b.State)), zap.String("task", string(state)), zap.String("task_id", p.TaskID()))
 }
+
+// cleanQueue removes queue entries asynq cannot decode, which would stay in
+// its active list for good and make its recoverer fail for the whole queue.
+func (s *Scheduler) cleanQueue(ctx context.Context) {
+	removed, err := s.tasks.CleanQueue(ctx)
+	for _, b := range removed {
+		s.log.Warn("removed an undecodable queue entry", zap.String("queue", s.tasks.Queue()),
+			zap.String("list", b.List), zap.String("entry", b.ID), zap.String("reason", b.Reason))
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("clean queue", zap.Error(err))
+	}
+}

@@ -54,6 +54,9 @@ type Config struct {
 	// at once rather than after their claim lease.
 	PresenceKey         string
 	WorkerCheckInterval time.Duration
+	// JanitorInterval is how often the leader removes queue entries asynq
+	// cannot decode (see tasks.Client.CleanQueue); default 1m.
+	JanitorInterval time.Duration
 	// LeaderKey and LeaderTTL define the leader lease; defaults
 	// "dripflow:scheduler:leader" and 5s.
 	LeaderKey string
@@ -97,6 +100,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.ReconcileGrace <= 0 {
 		cfg.ReconcileGrace = 10 * time.Second
+	}
+	if cfg.JanitorInterval <= 0 {
+		cfg.JanitorInterval = time.Minute
 	}
 	if cfg.WorkerCheckInterval <= 0 {
 		cfg.WorkerCheckInterval = time.Second
@@ -197,9 +203,12 @@ func (s *Scheduler) lead(ctx context.Context, l *leader) {
 	defer reconcile.Stop()
 	workers := time.NewTicker(s.cfg.WorkerCheckInterval)
 	defer workers.Stop()
+	janitor := time.NewTicker(s.cfg.JanitorInterval)
+	defer janitor.Stop()
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 
+	s.cleanQueue(lctx)
 	s.pass(lctx)
 	for {
 		select {
@@ -235,6 +244,8 @@ func (s *Scheduler) lead(ctx context.Context, l *leader) {
 			s.reconcile(lctx)
 		case <-workers.C:
 			s.rescueDeadWorkers(lctx)
+		case <-janitor.C:
+			s.cleanQueue(lctx)
 		case <-wake.C:
 			s.pass(lctx)
 		}

@@ -31,6 +31,7 @@ func (c Config) withDefaults() Config {
 // Client enqueues batch tasks and inspects them.
 type Client struct {
 	cfg       Config
+	rdb       redis.UniversalClient
 	client    *asynq.Client
 	inspector *asynq.Inspector
 }
@@ -39,6 +40,7 @@ type Client struct {
 func NewClient(rdb redis.UniversalClient, cfg Config) *Client {
 	return &Client{
 		cfg:       cfg.withDefaults(),
+		rdb:       rdb,
 		client:    asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 	}
