@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/dripflow/dripflow/pkg/api"
 	"github.com/dripflow/dripflow/pkg/store"
@@ -59,10 +58,3 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, api.Workers{Items: ws})
 }
 
-// since formats how long ago t was, for the workers page.
-func since(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return time.Since(t).Round(100*time.Millisecond).String() + " ago"
-}
