@@ -57,4 +57,3 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	writeJSON(w, http.StatusOK, api.Workers{Items: ws})
 }
-
