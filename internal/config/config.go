@@ -52,7 +52,9 @@ type Config struct {
 	// PrometheusAddr lets asynqmon draw queue charts (DRIPFLOW_PROMETHEUS_ADDR).
 	PrometheusAddr string
 	// MetricsAddr is where workers and schedulers serve /metrics, /healthz
-	// and /readyz (DRIPFLOW_METRICS_ADDR, default :9090; "off" disables).
+	// and /readyz (DRIPFLOW_METRICS_ADDR; "off" disables). Empty means the
+	// process's default: :9090 for a worker, :9091 for a scheduler, so the
+	// two can run on one host.
 	MetricsAddr string
 	// Connections are the named connections flows' connectors use
 	// (DRIPFLOW_CONNECTIONS=name=url,name=url): SQL databases, Redis,
@@ -86,10 +88,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.AuthProxyHeader = get("AUTH_PROXY_HEADER", "")
 	c.SessionKey = get("SESSION_KEY", "")
 	c.PrometheusAddr = get("PROMETHEUS_ADDR", "")
-	c.MetricsAddr = get("METRICS_ADDR", ":9090")
-	if c.MetricsAddr == "off" {
-		c.MetricsAddr = ""
-	}
+	c.MetricsAddr = get("METRICS_ADDR", "")
 	var err error
 	for name, dst := range map[string]*bool{"AUTH_DISABLED": &c.AuthDisabled, "INSECURE_COOKIES": &c.InsecureCookies, "MONITORING_READONLY": &c.MonitoringReadOnly} {
 		if *dst, err = strconv.ParseBool(get(name, "false")); err != nil {
@@ -201,7 +200,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (DRIPFLOW_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or console (DRIPFLOW_LOG_FORMAT)")
 	fs.StringVar(&c.Queue, "queue", c.Queue, "batch queue name (DRIPFLOW_QUEUES)")
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "where /metrics, /healthz and /readyz are served; empty disables (DRIPFLOW_METRICS_ADDR)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "where /metrics, /healthz and /readyz are served (default :9090 for a worker, :9091 for a scheduler; off disables) (DRIPFLOW_METRICS_ADDR)")
 }
 
 // ErrMissing is returned by Require for settings a production process needs.

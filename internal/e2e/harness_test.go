@@ -73,7 +73,7 @@ func (e *env) start(workers int) {
 	sch, err := scheduler.New(scheduler.Config{
 		Store: e.st, Redis: e.rdb, DB: e.db, Events: e.bus,
 		Tasks:     tasks.Config{Queue: e.queue},
-		LeaderKey: e.queue + ":leader", Logger: e.log.Named("scheduler"),
+		LeaderKey: e.queue + ":leader", PresenceKey: e.queue + ":workers", Logger: e.log.Named("scheduler"),
 		ReconcileInterval: time.Second, ReconcileGrace: time.Second,
 	})
 	if err != nil {
@@ -83,7 +83,7 @@ func (e *env) start(workers int) {
 	go func() { defer wg.Done(); sch.Run(ctx) }()
 	for i := 0; i < workers; i++ {
 		w, err := worker.New(worker.Config{
-			Store: e.st, Redis: e.rdb, DB: e.db, Events: e.bus, Queue: e.queue,
+			Store: e.st, Redis: e.rdb, DB: e.db, Events: e.bus, Queue: e.queue, PresenceKey: e.queue + ":workers",
 			Concurrency: 4, ShutdownTimeout: 5 * time.Second, Logger: e.log.Named("worker"),
 		})
 		if err != nil {

@@ -96,13 +96,51 @@ func (c *Controller) Pause(ctx context.Context, id int64) (store.Run, error) {
 	return c.transition(ctx, id, store.RunPaused)
 }
 
-// Resume continues a paused run.
+// Resume continues a paused run. Any other run is a *store.TransitionError;
+// a scheduled run's says to start it now or reschedule it (resuming it
+// used to start it before its time).
 func (c *Controller) Resume(ctx context.Context, id int64) (store.Run, error) {
-	r, err := c.Store.TransitionRun(ctx, id, store.RunRunning, nil)
+	r, err := c.Store.TransitionRun(ctx, id, store.RunRunning, &store.TransitionOptions{From: store.RunPaused})
 	if err != nil {
+		var te *store.TransitionError
+		if errors.As(err, &te) && te.From == string(store.RunScheduled) {
+			te.Hint = "only a paused run can be resumed; start a scheduled run now with start, or change its time with reschedule"
+			return r, fmt.Errorf("resume run %d: %w", id, te)
+		}
 		return r, err
 	}
 	c.Events.RunResumed(ctx, id)
+	return r, nil
+}
+
+// Start starts a scheduled run now, before its start time. Any other run is
+// a *store.TransitionError (a paused one is resumed, not started).
+func (c *Controller) Start(ctx context.Context, id int64) (store.Run, error) {
+	r, err := c.Store.TransitionRun(ctx, id, store.RunRunning, &store.TransitionOptions{From: store.RunScheduled})
+	if err != nil {
+		var te *store.TransitionError
+		if errors.As(err, &te) && te.From == string(store.RunPaused) {
+			te.Hint = "the run has started already; resume it"
+			return r, fmt.Errorf("start run %d: %w", id, te)
+		}
+		return r, err
+	}
+	c.Events.RunChanged(ctx, id)
+	return r, nil
+}
+
+// Reschedule moves a scheduled run's start time to at (a time in the past
+// starts it at once). Any other run is a *store.TransitionError; a zero at is
+// a *store.ArgumentError for "start_at".
+func (c *Controller) Reschedule(ctx context.Context, id int64, at time.Time) (store.Run, error) {
+	if at.IsZero() {
+		return store.Run{}, &store.ArgumentError{Field: "start_at", Message: "must be a time (RFC 3339)"}
+	}
+	r, err := c.Store.RescheduleRun(ctx, id, at)
+	if err != nil {
+		return r, err
+	}
+	c.Events.RunChanged(ctx, id)
 	return r, nil
 }
 

@@ -39,13 +39,34 @@ func opsHandler(a *app.App) http.Handler {
 	return mux
 }
 
-// serveOps runs the ops endpoints in the background until ctx ends.
-func serveOps(ctx context.Context, a *app.App) {
-	if a.Config.MetricsAddr == "" {
+// Default addresses of the ops endpoints: distinct, so a worker and a
+// scheduler on one host do not collide.
+const (
+	DefaultWorkerOpsAddr    = ":9090"
+	DefaultSchedulerOpsAddr = ":9091"
+)
+
+// opsAddr is where the ops endpoints listen: the configured address, the
+// process's default when none is, nowhere for "off".
+func opsAddr(configured, def string) string {
+	switch configured {
+	case "off":
+		return ""
+	case "":
+		return def
+	}
+	return configured
+}
+
+// serveOps runs the ops endpoints in the background until ctx ends, on the
+// configured address or def.
+func serveOps(ctx context.Context, a *app.App, def string) {
+	addr := opsAddr(a.Config.MetricsAddr, def)
+	if addr == "" {
 		return
 	}
 	go func() {
-		if err := serve(ctx, a.Config.MetricsAddr, opsHandler(a), a.Log.Named("ops")); err != nil {
+		if err := serve(ctx, addr, opsHandler(a), a.Log.Named("ops")); err != nil {
 			a.Log.Error("ops endpoints stopped", zap.Error(err))
 		}
 	}()

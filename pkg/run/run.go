@@ -80,7 +80,7 @@ func Worker(ctx context.Context, args []string) error {
 		return err
 	}
 	a.Log.Info("definitions", zap.Int("count", len(engine.DefaultRegistry.Jobs())))
-	serveOps(ctx, a)
+	serveOps(ctx, a, DefaultWorkerOpsAddr)
 	if err := w.Run(ctx); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -111,6 +111,6 @@ func Scheduler(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	serveOps(ctx, a)
+	serveOps(ctx, a, DefaultSchedulerOpsAddr)
 	return s.Run(ctx)
 }

@@ -61,7 +61,7 @@ func (s *Scheduler) reconcileRun(ctx context.Context, r store.Run, now bool) {
 			default:
 				continue
 			}
-			s.requeue(ctx, r, b, log)
+			s.requeue(ctx, r, b, false, log)
 		}
 		if page.NextCursor == "" {
 			return
@@ -70,7 +70,10 @@ func (s *Scheduler) reconcileRun(ctx context.Context, r store.Run, now bool) {
 	}
 }
 
-func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, log *zap.Logger) {
+// requeue enqueues the batch's task again if it is lost. With now, an
+// active task is rescued at once (its worker is known to be dead) rather
+// than after the reconcile grace.
+func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, now bool, log *zap.Logger) {
 	p := tasks.BatchPayload{RunID: r.ID, Seq: b.Seq, Retry: b.Retries, Definition: r.Definition}
 	state, err := s.tasks.BatchTaskState(ctx, p)
 	if err != nil {
@@ -87,7 +90,7 @@ func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, log
 			return
 		}
 	case tasks.TaskActive:
-		if b.UpdatedAt.After(time.Now().Add(-s.cfg.ReconcileGrace)) {
+		if !now && b.UpdatedAt.After(time.Now().Add(-s.cfg.ReconcileGrace)) {
 			return // a worker may be claiming it right now
 		}
 		// A worker holds the task but the batch shows no live attempt: the
@@ -113,4 +116,17 @@ func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, log
 		return
 	}
 	log.Info("re-enqueued a lost batch task", zap.Int64("batch", b.Seq), zap.String("state", string(b.State)), zap.String("task", string(state)), zap.String("task_id", p.TaskID()))
+}
+
+// cleanQueue removes queue entries asynq cannot decode, which would stay in
+// its active list for good and make its recoverer fail for the whole queue.
+func (s *Scheduler) cleanQueue(ctx context.Context) {
+	removed, err := s.tasks.CleanQueue(ctx)
+	for _, b := range removed {
+		s.log.Warn("removed an undecodable queue entry", zap.String("queue", s.tasks.Queue()),
+			zap.String("list", b.List), zap.String("entry", b.ID), zap.String("reason", b.Reason))
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("clean queue", zap.Error(err))
+	}
 }

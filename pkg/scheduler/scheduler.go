@@ -28,6 +28,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/metrics"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
+	"github.com/dripflow/dripflow/pkg/worker"
 )
 
 // Defaults of Config.
@@ -45,6 +46,12 @@ const (
 	LeaderKeyDefault = "dripflow:scheduler:leader"
 	// LeaderTTLDefault is the leader lease's lifetime.
 	LeaderTTLDefault = 5 * time.Second
+	// WorkerCheckIntervalDefault is how often the leader looks for workers
+	// whose heartbeat stopped.
+	WorkerCheckIntervalDefault = time.Second
+	// JanitorIntervalDefault is how often the leader removes queue entries
+	// asynq cannot decode.
+	JanitorIntervalDefault = time.Minute
 )
 
 // Config configures a scheduler. Zero values mean defaults (see
@@ -68,6 +75,16 @@ type Config struct {
 	// default ReconcileGraceDefault.
 	ReconcileInterval time.Duration
 	ReconcileGrace    time.Duration
+	// PresenceKey is the Redis key of the workers' registry (see
+	// worker.Presence); default worker.DefaultPresenceKey. Every
+	// WorkerCheckInterval (default 1s) the leader looks for workers whose
+	// heartbeat stopped and ends their claims, so their batches run again
+	// at once rather than after their claim lease.
+	PresenceKey         string
+	WorkerCheckInterval time.Duration
+	// JanitorInterval is how often the leader removes queue entries asynq
+	// cannot decode (see tasks.Client.CleanQueue); default 1m.
+	JanitorInterval time.Duration
 	// LeaderKey and LeaderTTL define the leader lease; defaults
 	// LeaderKeyDefault and LeaderTTLDefault.
 	LeaderKey string
@@ -100,6 +117,12 @@ func (c Config) WithDefaults() Config {
 	if c.LeaderTTL == 0 {
 		c.LeaderTTL = LeaderTTLDefault
 	}
+	if c.WorkerCheckInterval == 0 {
+		c.WorkerCheckInterval = WorkerCheckIntervalDefault
+	}
+	if c.JanitorInterval == 0 {
+		c.JanitorInterval = JanitorIntervalDefault
+	}
 	if c.ID == "" {
 		host, _ := os.Hostname()
 		c.ID = host + ":" + strconv.Itoa(os.Getpid())
@@ -122,16 +145,21 @@ func (c Config) validate() error {
 		return fmt.Errorf("scheduler: ReconcileGrace must not be negative, got %s", c.ReconcileGrace)
 	case c.LeaderTTL < 0:
 		return fmt.Errorf("scheduler: LeaderTTL must not be negative, got %s", c.LeaderTTL)
+	case c.WorkerCheckInterval < 0:
+		return fmt.Errorf("scheduler: WorkerCheckInterval must not be negative, got %s", c.WorkerCheckInterval)
+	case c.JanitorInterval < 0:
+		return fmt.Errorf("scheduler: JanitorInterval must not be negative, got %s", c.JanitorInterval)
 	}
 	return nil
 }
 
 // Scheduler plans and enqueues batches.
 type Scheduler struct {
-	cfg   Config
-	log   *zap.Logger
-	tasks *tasks.Client
-	ctl   *control.Controller
+	cfg      Config
+	log      *zap.Logger
+	tasks    *tasks.Client
+	ctl      *control.Controller
+	presence *worker.Presence
 
 	mu      sync.Mutex
 	pipes   map[int64]engine.Pipeline
@@ -153,14 +181,15 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	metrics.Register()
 	return &Scheduler{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		tasks:   tasks.NewClient(cfg.Redis, cfg.Tasks),
-		ctl:     &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events},
-		pipes:   map[int64]engine.Pipeline{},
-		nextAt:  map[int64]time.Time{},
-		counted: map[int64]bool{},
-		idle:    map[string]time.Time{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		tasks:    tasks.NewClient(cfg.Redis, cfg.Tasks),
+		ctl:      &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events},
+		presence: worker.NewPresence(cfg.Redis, cfg.PresenceKey),
+		pipes:    map[int64]engine.Pipeline{},
+		nextAt:   map[int64]time.Time{},
+		counted:  map[int64]bool{},
+		idle:     map[string]time.Time{},
 	}, nil
 }
 
@@ -232,9 +261,14 @@ func (s *Scheduler) lead(ctx context.Context, l *leader) {
 	defer poll.Stop()
 	reconcile := time.NewTicker(s.cfg.ReconcileInterval)
 	defer reconcile.Stop()
+	workers := time.NewTicker(s.cfg.WorkerCheckInterval)
+	defer workers.Stop()
+	janitor := time.NewTicker(s.cfg.JanitorInterval)
+	defer janitor.Stop()
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 
+	s.cleanQueue(lctx)
 	s.pass(lctx)
 	for {
 		select {
@@ -268,6 +302,10 @@ func (s *Scheduler) lead(ctx context.Context, l *leader) {
 			s.pass(lctx)
 		case <-reconcile.C:
 			s.reconcile(lctx)
+		case <-workers.C:
+			s.rescueDeadWorkers(lctx)
+		case <-janitor.C:
+			s.cleanQueue(lctx)
 		case <-wake.C:
 			s.pass(lctx)
 		}
@@ -388,11 +426,16 @@ func (s *Scheduler) advance(ctx context.Context, r store.Run) {
 	case store.RunRunning:
 		err = s.fill(ctx, r, log)
 	case store.RunCancelling:
-		if r.BatchesRunning == 0 {
-			if _, err = s.cfg.Store.TransitionRun(ctx, r.ID, store.RunCancelled, nil); err == nil {
-				log.Info("run cancelled")
-				s.forget(r.ID)
+		// In-flight batches finish; one whose worker died (its lease
+		// expired, nobody may claim it again in a cancelling run) is
+		// cancelled, so the run does not stay cancelling for good.
+		var got store.Run
+		if got, err = s.cfg.Store.CancelExpiredBatches(ctx, r.ID); err == nil && got.State == store.RunCancelled {
+			if n := got.BatchesCancelled - r.BatchesCancelled; n > 0 {
+				log.Warn("cancelled batches whose worker stopped", zap.Int64("batches", n))
 			}
+			log.Info("run cancelled")
+			s.forget(r.ID)
 		}
 	default:
 		if r.State.Terminal() {

@@ -43,10 +43,16 @@ type TransitionError struct {
 	ID     string // run id, or "run/seq" for a batch
 	From   string
 	To     string
+	// Hint, when set, tells the user what to do instead.
+	Hint string
 }
 
 func (e *TransitionError) Error() string {
-	return fmt.Sprintf("%s %s: cannot go from %s to %s", e.Entity, e.ID, e.From, e.To)
+	msg := fmt.Sprintf("%s %s: cannot go from %s to %s", e.Entity, e.ID, e.From, e.To)
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
 }
 
 // Is makes a *TransitionError match ErrIllegalTransition and ErrConflict.

@@ -183,4 +183,6 @@ func (n NewRun) Validate() error {
 type TransitionOptions struct {
 	// Error is the run's error summary (kept when moving to failed).
 	Error string
+	// From, when set, is the only state the run may be moved from.
+	From RunState
 }

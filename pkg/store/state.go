@@ -72,7 +72,8 @@ func ParseRunState(s string) (RunState, error) {
 //	   │          │          │  ▲
 //	   │          │          │  └─ (lease expired: claimed again)
 //	   │          │          ├─▶ enqueued (attempt failed, will be retried)
-//	   │          │          └─▶ failed ─▶ pending (retry) | running (replayed task)
+//	   │          │          ├─▶ failed ─▶ pending (retry) | running (replayed task)
+//	   │          │          └─▶ cancelled (run cancelling, lease expired)
 //	   └──────────┴─▶ cancelled
 type BatchState string
 
@@ -94,7 +95,9 @@ var batchTransitions = map[BatchState][]BatchState{
 	BatchEnqueued: {BatchRunning, BatchCancelled},
 	// running → running is a new attempt claiming a batch whose previous
 	// attempt's lease expired (its worker died).
-	BatchRunning: {BatchRunning, BatchSucceeded, BatchEnqueued, BatchFailed},
+	// running → cancelled: the run is cancelling and the attempt's worker
+	// died (its lease expired); see Store.CancelExpiredBatches.
+	BatchRunning: {BatchRunning, BatchSucceeded, BatchEnqueued, BatchFailed, BatchCancelled},
 	// failed → running: a task replayed from the queue's archive claims it.
 	BatchFailed:    {BatchPending, BatchRunning},
 	BatchSucceeded: nil,

@@ -50,6 +50,7 @@ func TestBatchTransitions(t *testing.T) {
 		{BatchRunning, BatchSucceeded}:  true,
 		{BatchRunning, BatchEnqueued}:   true,
 		{BatchRunning, BatchFailed}:     true,
+		{BatchRunning, BatchCancelled}:  true,
 		{BatchFailed, BatchPending}:     true,
 		{BatchFailed, BatchRunning}:     true,
 	}

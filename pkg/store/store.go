@@ -28,8 +28,15 @@ type Store interface {
 	// nothing. Moving to running sets StartedAt the first time; moving to a
 	// terminal state sets FinishedAt; moving out of one clears it. opts.Error
 	// is kept as the run's Error when moving to failed; moving to running
-	// clears Error.
+	// clears Error. When opts.From is set the run must be in that state, else
+	// it is a *TransitionError from the state it is in (so a resume cannot
+	// start a scheduled run).
 	TransitionRun(ctx context.Context, id int64, to RunState, opts *TransitionOptions) (Run, error)
+
+	// RescheduleRun sets the StartAt of a scheduled run to at (UTC,
+	// microseconds). A run in any other state is a *TransitionError from
+	// that state to scheduled; ErrNotFound for an unknown run.
+	RescheduleRun(ctx context.Context, id int64, at time.Time) (Run, error)
 
 	// SetRunTotal records the number of records in the run's scope (-1:
 	// unknown); estimated says it is an estimate. A total below -1 is an
@@ -71,6 +78,25 @@ type Store interface {
 	// (succeeded or cancelled, whatever the run's state), ErrRunNotRunning,
 	// or ErrBatchClaimed (live claim).
 	ClaimBatch(ctx context.Context, runID, seq int64, c Claim) (Batch, error)
+
+	// ExpireClaims ends, now, the leases of the claims worker holds on
+	// running batches of run runID, as if the worker had stopped extending
+	// them a lease ago: a running run's batch can be claimed again at once,
+	// a cancelling run's is cancelled by CancelExpiredBatches. Claim tokens
+	// are kept, so the attempt may still complete while no other attempt
+	// has claimed the batch (as after any expired lease). It returns the
+	// batches whose lease it ended (none is not an error). ErrNotFound for
+	// an unknown run; an empty worker is an *ArgumentError for "worker".
+	ExpireClaims(ctx context.Context, runID int64, worker string) ([]Batch, error)
+
+	// CancelExpiredBatches settles a cancelling run whose in-flight batches
+	// will not finish (their worker died): atomically, each running batch
+	// whose claim lease has expired becomes cancelled (FinishedAt set,
+	// ClaimToken and LeaseUntil cleared, so a late CompleteBatch or
+	// FailBatch of that attempt is refused), the counters move, and the run
+	// becomes cancelled once no batch of it is running. A run in any other
+	// state is returned unchanged. ErrNotFound for an unknown run.
+	CancelExpiredBatches(ctx context.Context, runID int64) (Run, error)
 
 	// ExtendClaim pushes the lease of a running batch claimed with token to
 	// now+lease. ErrStaleClaim if the claim is not current.

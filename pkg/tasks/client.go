@@ -31,6 +31,7 @@ func (c Config) withDefaults() Config {
 // Client enqueues batch tasks and inspects them.
 type Client struct {
 	cfg       Config
+	rdb       redis.UniversalClient
 	client    *asynq.Client
 	inspector *asynq.Inspector
 }
@@ -39,6 +40,7 @@ type Client struct {
 func NewClient(rdb redis.UniversalClient, cfg Config) *Client {
 	return &Client{
 		cfg:       cfg.withDefaults(),
+		rdb:       rdb,
 		client:    asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
 	}
@@ -51,10 +53,28 @@ func (c *Client) Queue() string { return c.cfg.Queue }
 type EnqueueOptions struct {
 	// MaxAttempts is how many times the task is tried in all (≥ 1).
 	MaxAttempts int
-	// Timeout bounds one attempt (0: none).
+	// Timeout is the run's batch timeout (0: none). The worker enforces it
+	// to the millisecond; the queue, whose timeouts are whole seconds and
+	// whose "none" is 30 minutes, is given one well beyond it (see
+	// QueueTimeout) so it never cuts a batch short first.
 	Timeout time.Duration
 	// ProcessAt delays the task (zero: now).
 	ProcessAt time.Time
+}
+
+// NoTimeout is the queue timeout of a batch without a batch timeout:
+// effectively none (asynq would apply 30 minutes to a task without one).
+const NoTimeout = 10 * 365 * 24 * time.Hour
+
+// QueueTimeout is the timeout the queue gives a batch task whose run has
+// batch timeout d: NoTimeout for 0, else d rounded up to a whole second plus
+// a minute, a backstop behind the worker's own deadline that leaves it time
+// to record the failure.
+func QueueTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return NoTimeout
+	}
+	return (d+time.Second-1)/time.Second*time.Second + time.Minute
 }
 
 // EnqueueBatch enqueues the batch's task under its deterministic id. It
@@ -74,9 +94,7 @@ func (c *Client) EnqueueBatch(ctx context.Context, p BatchPayload, o EnqueueOpti
 		asynq.MaxRetry(retries),
 		asynq.Retention(c.cfg.Retention),
 	}
-	if o.Timeout > 0 {
-		opts = append(opts, asynq.Timeout(o.Timeout))
-	}
+	opts = append(opts, asynq.Timeout(QueueTimeout(o.Timeout)))
 	if !o.ProcessAt.IsZero() && o.ProcessAt.After(time.Now()) {
 		opts = append(opts, asynq.ProcessAt(o.ProcessAt))
 	}

@@ -249,6 +249,36 @@ func TestAPIRoutes(t *testing.T) {
 		t.Fatalf("resume: %+v, %v", resumed.Status, err)
 	}
 
+	// Resume is for paused runs: the run scheduled for later stays
+	// scheduled; it is moved with reschedule and started with start.
+	_, err = e.alice.Resume(ctx, created.ID)
+	if !client.IsStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "reschedule") {
+		t.Fatalf("resume of a scheduled run: %v, want 409 saying to start or reschedule it", err)
+	}
+	later := start.Add(time.Hour)
+	moved, err := e.alice.Reschedule(ctx, created.ID, later)
+	hit("POST", "/api/v1/runs/{id}/reschedule")
+	if err != nil || moved.Status != "scheduled" || moved.StartAt == nil || !moved.StartAt.Equal(later) {
+		t.Fatalf("reschedule: %+v, %v", moved, err)
+	}
+	if code, _, _ := e.raw("POST", "/api/v1/runs/"+created.ID+"/reschedule", aliceToken, "{}"); code != http.StatusUnprocessableEntity {
+		t.Fatalf("reschedule without start_at: %d, want 422", code)
+	}
+	soon := e.runInState(store.RunScheduled)
+	started, err := e.alice.Start(ctx, soon.ID)
+	hit("POST", "/api/v1/runs/{id}/start")
+	if err != nil || started.Status != "running" {
+		t.Fatalf("start: %+v, %v", started.Status, err)
+	}
+	if _, err := e.alice.Start(ctx, soon.ID); !client.IsStatus(err, http.StatusConflict) {
+		t.Fatalf("start of a running run: %v, want 409", err)
+	}
+	ws, err := e.alice.Workers(ctx)
+	hit("GET", "/api/v1/workers")
+	if err != nil || len(ws) != 0 {
+		t.Fatalf("workers: %+v, %v; want none", ws, err)
+	}
+
 	e.failedBatch(resumed)
 	batches, err := e.alice.Batches(ctx, running.ID, []string{"failed"}, 0, "")
 	hit("GET", "/api/v1/runs/{id}/batches")

@@ -310,7 +310,7 @@ type runData struct {
 	ChartURL     string
 	SelfURL      string
 	// Which actions apply now; app.js keeps them in step with live updates.
-	CanPause, CanResume, CanRetry, CanCancel bool
+	CanPause, CanResume, CanRetry, CanCancel, CanStart bool
 }
 
 func (s *Server) loadRun(w http.ResponseWriter, r *http.Request, q *uiReq) (store.Run, bool) {
@@ -352,6 +352,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	_, data.HasDef = s.opts.Registry.Lookup(run.Definition)
 	data.CanPause = run.State == store.RunRunning
 	data.CanResume = run.State == store.RunPaused
+	data.CanStart = run.State == store.RunScheduled
 	data.CanCancel = run.State == store.RunScheduled || run.State == store.RunRunning || run.State == store.RunPaused
 	data.CanRetry = run.BatchesFailed > 0 && (run.State == store.RunRunning || run.State == store.RunPaused || run.State == store.RunFailed)
 	for _, st := range store.BatchStates {

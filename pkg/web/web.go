@@ -44,7 +44,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// Metrics, when set, is served at /metrics.
 	Metrics http.Handler
-	Logger  *zap.Logger // default zap.NewNop()
+	// PresenceKey is the Redis key of the workers' registry (see
+	// worker.Presence); default worker.DefaultPresenceKey.
+	PresenceKey string
+	Logger      *zap.Logger // default zap.NewNop()
 }
 
 // MaxBodyBytesDefault bounds request bodies when Options.MaxBodyBytes is 0.
@@ -146,6 +149,9 @@ func (s *Server) routes() {
 	api("GET /api/v1/runs/{id}", s.getRun)
 	api("POST /api/v1/runs/{id}/pause", s.pauseRun)
 	api("POST /api/v1/runs/{id}/resume", s.resumeRun)
+	api("POST /api/v1/runs/{id}/start", s.startRun)
+	api("POST /api/v1/runs/{id}/reschedule", s.rescheduleRun)
+	api("GET /api/v1/workers", s.listWorkers)
 	api("POST /api/v1/runs/{id}/cancel", s.cancelRun)
 	api("POST /api/v1/runs/{id}/retry", s.retryRun)
 	api("GET /api/v1/runs/{id}/batches", s.listBatches)

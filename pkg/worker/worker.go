@@ -71,7 +71,19 @@ type Config struct {
 	// batch whose worker died is claimable again after it. Default
 	// ClaimLeaseDefault.
 	ClaimLease time.Duration
-	// ID names this worker in batch records; default host:pid.
+	// HeartbeatInterval is how often the worker records that it is alive
+	// (and which batches it holds) in the Presence registry; default
+	// DefaultHeartbeatInterval. HeartbeatTTL is how long after its last
+	// beat it counts as dead and the scheduler rescues its batches without
+	// waiting for their claim leases; default DefaultHeartbeatTTL, at least
+	// twice the interval.
+	HeartbeatInterval time.Duration
+	HeartbeatTTL      time.Duration
+	// PresenceKey is the Redis key of the workers' registry; default
+	// DefaultPresenceKey. The scheduler and the web UI must use the same.
+	PresenceKey string
+	// ID names this worker in batch records and in the registry; default
+	// host:pid. Two live workers must not share one.
 	ID     string
 	Logger *zap.Logger // default zap.NewNop()
 }
@@ -100,6 +112,12 @@ func (c Config) WithDefaults() Config {
 	if c.ClaimLease == 0 {
 		c.ClaimLease = ClaimLeaseDefault
 	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.HeartbeatTTL == 0 {
+		c.HeartbeatTTL = DefaultHeartbeatTTL
+	}
 	if c.ID == "" {
 		host, _ := os.Hostname()
 		c.ID = host + ":" + strconv.Itoa(os.Getpid())
@@ -122,6 +140,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
 	case c.ClaimLease < 0:
 		return fmt.Errorf("worker: ClaimLease must not be negative, got %s", c.ClaimLease)
+	case c.HeartbeatInterval < 0 || c.HeartbeatTTL < 0:
+		return fmt.Errorf("worker: HeartbeatInterval and HeartbeatTTL must not be negative, got %s and %s", c.HeartbeatInterval, c.HeartbeatTTL)
+	case c.HeartbeatTTL < 2*c.HeartbeatInterval:
+		return fmt.Errorf("worker: HeartbeatTTL %s must be at least twice HeartbeatInterval %s", c.HeartbeatTTL, c.HeartbeatInterval)
 	}
 	return nil
 }
@@ -134,10 +156,14 @@ type Worker struct {
 	sameDB  bool
 	txStore TxStore
 
-	notify *notifier
+	notify   *notifier
+	presence *Presence
+	started  time.Time
+	beatNow  chan struct{}
 
 	mu    sync.Mutex
 	pipes map[int64]openRun
+	held  map[BatchRef]int
 }
 
 // openRun is a run whose pipeline this worker has opened.
@@ -156,7 +182,8 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Resources = engine.NewResources(cfg.DB, nil, cfg.Logger)
 	}
 	metrics.Register()
-	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]openRun{}, notify: newNotifier(cfg.Events)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]openRun{}, notify: newNotifier(cfg.Events),
+		presence: NewPresence(cfg.Redis, cfg.PresenceKey), held: map[BatchRef]int{}, beatNow: make(chan struct{}, 1)}
 	if ts, ok := cfg.Store.(TxStore); ok && cfg.DB != nil && sameDatabase(ts.DB(), cfg.DB) {
 		w.sameDB, w.txStore = true, ts
 	}
@@ -191,7 +218,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	w.log.Info("worker started", zap.String("worker", w.cfg.ID), zap.Bool("same_transaction", w.sameDB))
+	w.started = time.Now()
+	stopBeating := w.beat(ctx)
 	err = srv.Run(ctx, tasks.HandlerFunc(w.ProcessBatch))
+	stopBeating()
 	w.notify.wait()
 	w.log.Info("worker stopped", zap.String("worker", w.cfg.ID))
 	return err
@@ -248,11 +278,17 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		metrics.QueueWait.WithLabelValues(run.Definition).Observe(b.StartedAt.Sub(*b.EnqueuedAt).Seconds())
 	}
 
+	defer w.hold(b)()
 	stopHeartbeat := w.heartbeat(ctx, b, token, log)
 	start := time.Now()
-	res, perr := w.process(ctx, run, b, token)
+	pctx, stopTimeout := batchContext(ctx, run.Options.BatchTimeout)
+	res, perr := w.process(pctx, run, b, token)
+	stopTimeout()
 	stopHeartbeat()
 	res.Duration = time.Since(start)
+	if perr != nil && errors.Is(context.Cause(pctx), errBatchTimeout) {
+		perr = fmt.Errorf("batch timeout %s exceeded: %w", run.Options.BatchTimeout, perr)
+	}
 
 	metrics.BatchDuration.WithLabelValues(run.Definition).Observe(res.Duration.Seconds())
 	if perr == nil {
@@ -297,6 +333,20 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		return tasks.Final(perr)
 	}
 	return perr
+}
+
+// errBatchTimeout is the cause of a batch context whose run's batch
+// timeout passed.
+var errBatchTimeout = errors.New("batch timeout exceeded")
+
+// batchContext bounds one attempt by the run's batch timeout (0: none), to
+// the millisecond: the queue's own timeouts are whole seconds, and the
+// queue is given none that could cut a batch short first.
+func batchContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, timeout, errBatchTimeout)
 }
 
 // process runs the pipeline and records the checkpoint.

@@ -137,7 +137,7 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, to store.RunState, 
 	// The state machine lives in package store; the script gets the states
 	// the target may be reached from.
 	for _, from := range store.RunStates {
-		if from.CanTransition(to) {
+		if from.CanTransition(to) && (opts == nil || opts.From == "" || opts.From == from) {
 			args = append(args, string(from))
 		}
 	}

@@ -37,4 +37,7 @@ var (
 	upsertDefinitionScript = script("upsert_definition")
 	setFlowActiveScript    = script("set_flow_active")
 	advanceWatermarkScript = script("advance_watermark")
+	rescheduleRunScript    = script("reschedule_run")
+	expireClaimsScript     = script("expire_claims")
+	cancelExpiredScript    = script("cancel_expired_batches")
 )

@@ -120,7 +120,7 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, to store.RunState, 
 			return store.ErrNotFound
 		}
 		from := store.RunState(row.State)
-		if !from.CanTransition(to) {
+		if !from.CanTransition(to) || (opts != nil && opts.From != "" && from != opts.From) {
 			return &store.TransitionError{Entity: "run", ID: runName(id), From: string(from), To: string(to)}
 		}
 		now := s.clock()
