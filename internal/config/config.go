@@ -38,6 +38,13 @@ type Config struct {
 	// AuthProxyHeader trusts this header as the identity (oauth2-proxy
 	// mode; DRIPFLOW_AUTH_PROXY_HEADER, e.g. X-Forwarded-Email).
 	AuthProxyHeader string
+	// TrustedProxies are the addresses (CIDRs or IPs, comma-separated) the
+	// proxy header is believed from (DRIPFLOW_TRUSTED_PROXIES); with neither
+	// it nor ProxySecret, only loopback is trusted.
+	TrustedProxies string
+	// ProxySecret, sent by the proxy in X-Dripflow-Proxy-Secret, makes the
+	// proxy header count from any address (DRIPFLOW_PROXY_SECRET).
+	ProxySecret string
 	// AuthDisabled lets everyone in (DRIPFLOW_AUTH_DISABLED=true); for
 	// local development only.
 	AuthDisabled bool
@@ -79,6 +86,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		BasePath:    get("BASE_PATH", ""),
 	}
 	c.AuthProxyHeader = get("AUTH_PROXY_HEADER", "")
+	c.TrustedProxies = get("TRUSTED_PROXIES", "")
+	c.ProxySecret = get("PROXY_SECRET", "")
 	c.SessionKey = get("SESSION_KEY", "")
 	c.PrometheusAddr = get("PROMETHEUS_ADDR", "")
 	c.MetricsAddr = get("METRICS_ADDR", ":9090")

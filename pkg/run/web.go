@@ -35,11 +35,16 @@ func Web(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := web.ParseTrustedProxies(a.Config.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("DRIPFLOW_TRUSTED_PROXIES: %w", err)
+	}
 	h, err := web.Handler(web.Options{
 		Store: a.Store, Redis: a.Redis, RedisURL: a.Config.RedisURL, DB: a.DB, Events: a.Events,
 		Queue: a.Config.Queue, BasePath: a.Config.BasePath,
 		Auth: web.Auth{
 			Tokens: tokens, ProxyHeader: a.Config.AuthProxyHeader, Disabled: a.Config.AuthDisabled,
+			TrustedProxies: proxies, ProxySecret: a.Config.ProxySecret,
 			SessionKey: []byte(a.Config.SessionKey), InsecureCookies: a.Config.InsecureCookies,
 		},
 		MonitoringReadOnly: a.Config.MonitoringReadOnly, PrometheusAddress: a.Config.PrometheusAddr,

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,21 +10,34 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // Auth says who may use the API and the UI. The first method that
-// recognises a request wins: the Authenticate hook, the trusted proxy
-// header, a bearer token, then the UI's session cookie.
+// recognises a request wins: the Authenticate hook, a bearer token (a wrong
+// one is refused, whatever else the request carries), the proxy header
+// from a trusted proxy, then the UI's session cookie.
 type Auth struct {
 	// Tokens maps bearer tokens to identities (see ParseTokens).
 	Tokens map[string]string
 	// ProxyHeader, when set, trusts this request header (such as
 	// X-Forwarded-User or X-Forwarded-Email set by oauth2-proxy) as the
-	// identity. Only use it behind a proxy that always sets it.
+	// identity, from a request of a trusted proxy: one from TrustedProxies
+	// or carrying ProxySecret. With neither set, only a proxy on the same
+	// host (a loopback address) is trusted, and Handler logs a warning.
 	ProxyHeader string
+	// TrustedProxies are the addresses the proxy header is believed from
+	// (DRIPFLOW_TRUSTED_PROXIES, see ParseTrustedProxies).
+	TrustedProxies []netip.Prefix
+	// ProxySecret, when set, lets a request carrying it in
+	// ProxySecretHeader use the proxy header from any address
+	// (DRIPFLOW_PROXY_SECRET; compared in constant time).
+	ProxySecret string
+	// ProxySecretHeader carries ProxySecret; default X-Dripflow-Proxy-Secret.
+	ProxySecretHeader string
 	// Authenticate lets an application that embeds dripflow use its own
 	// authentication: return the identity and true, or false to fall
 	// through to the other methods.
@@ -66,6 +80,37 @@ func ParseTokens(s string) (map[string]string, error) {
 	return out, nil
 }
 
+// ParseTrustedProxies parses DRIPFLOW_TRUSTED_PROXIES: CIDRs or single
+// addresses separated by commas ("10.0.0.0/8, 192.168.1.7, ::1").
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if strings.Contains(part, "/") {
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxies: %q is not a CIDR such as 10.0.0.0/8", part)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxies: %q is not an IP address or a CIDR", part)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// loopback is whom the proxy header is trusted from when no proxy address
+// or secret is configured: a proxy on the same host.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
 func redact(s string) string {
 	if name, _, ok := strings.Cut(s, ":"); ok {
 		return name + ":…"
@@ -73,15 +118,28 @@ func redact(s string) string {
 	return "…"
 }
 
-const sessionCookie = "dripflow_session"
+const (
+	sessionCookie = "dripflow_session"
+	// visitorCookie is a random id given to a browser before it logs in,
+	// so the login form's CSRF token belongs to that browser alone.
+	visitorCookie = "dripflow_visitor"
+	// DefaultProxySecretHeader carries Auth.ProxySecret.
+	DefaultProxySecretHeader = "X-Dripflow-Proxy-Secret"
+)
 
 // authenticator resolves identities.
 type authenticator struct {
 	cfg Auth
 	key []byte
+	// tokenMACs maps the MAC of each configured token to its identity: a
+	// session carries the MAC of the token it was opened with, so it ends
+	// when that token is removed from the configuration.
+	tokenMACs map[string]string
+	proxies   []netip.Prefix
+	revoked   revocations
 }
 
-func newAuthenticator(cfg Auth) (*authenticator, error) {
+func newAuthenticator(cfg Auth, revoked revocations) (*authenticator, error) {
 	if !cfg.Disabled && len(cfg.Tokens) == 0 && cfg.ProxyHeader == "" && cfg.Authenticate == nil {
 		return nil, errors.New("web: no authentication configured: set auth tokens (DRIPFLOW_AUTH_TOKENS=name:token,…), a trusted proxy header or an Authenticate hook, or disable authentication explicitly for development")
 	}
@@ -95,7 +153,26 @@ func newAuthenticator(cfg Auth) (*authenticator, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
-	return &authenticator{cfg: cfg, key: key}, nil
+	if cfg.ProxySecretHeader == "" {
+		cfg.ProxySecretHeader = DefaultProxySecretHeader
+	}
+	if revoked == nil {
+		revoked = newMemRevocations()
+	}
+	a := &authenticator{cfg: cfg, key: key, tokenMACs: map[string]string{}, proxies: cfg.TrustedProxies, revoked: revoked}
+	if len(a.proxies) == 0 && cfg.ProxySecret == "" {
+		a.proxies = loopback
+	}
+	for tok, id := range cfg.Tokens {
+		a.tokenMACs[a.sign("session-token", tok)] = id
+	}
+	return a, nil
+}
+
+// proxyUnrestricted reports whether the proxy header is on with neither
+// trusted addresses nor a secret (so only loopback is trusted).
+func (a *authenticator) proxyUnrestricted() bool {
+	return a.cfg.ProxyHeader != "" && len(a.cfg.TrustedProxies) == 0 && a.cfg.ProxySecret == ""
 }
 
 // via says how a request was authenticated.
@@ -116,11 +193,8 @@ func (a *authenticator) identify(r *http.Request) (string, via) {
 			return id, viaHook
 		}
 	}
-	if a.cfg.ProxyHeader != "" {
-		if id := strings.TrimSpace(r.Header.Get(a.cfg.ProxyHeader)); id != "" {
-			return id, viaProxy
-		}
-	}
+	// A bearer token is checked before the proxy header: a request with a
+	// wrong token is refused, whatever identity header it also carries.
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, _ := strings.Cut(h, " ")
 		if strings.EqualFold(scheme, "Bearer") {
@@ -130,15 +204,42 @@ func (a *authenticator) identify(r *http.Request) (string, via) {
 		}
 		return "", viaNone
 	}
+	if a.cfg.ProxyHeader != "" {
+		if id := strings.TrimSpace(r.Header.Get(a.cfg.ProxyHeader)); id != "" && a.fromProxy(r) {
+			return id, viaProxy
+		}
+	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if id, ok := a.session(c.Value); ok {
-			return id, viaSession
+		if s, ok := a.session(r.Context(), c.Value); ok {
+			return s.identity, viaSession
 		}
 	}
 	if a.cfg.Disabled {
 		return "anonymous", viaDisabled
 	}
 	return "", viaNone
+}
+
+// fromProxy reports whether r comes from a trusted proxy: it carries the
+// shared secret, or its peer address is a trusted one.
+func (a *authenticator) fromProxy(r *http.Request) bool {
+	if a.cfg.ProxySecret != "" {
+		if got := r.Header.Get(a.cfg.ProxySecretHeader); got != "" &&
+			subtle.ConstantTimeCompare([]byte(got), []byte(a.cfg.ProxySecret)) == 1 {
+			return true
+		}
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range a.proxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // token finds the identity of a bearer token in constant time per token.
@@ -158,45 +259,80 @@ func (a *authenticator) sign(parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// newSession returns a session cookie value: identity|expiry|nonce|mac.
-func (a *authenticator) newSession(identity string) string {
-	nonce := make([]byte, 12)
+// newSession returns a session cookie value for a login with token:
+// identity.expiry.id.tokenMAC.mac, where id names the session (for
+// revocation at logout) and tokenMAC binds it to the token.
+func (a *authenticator) newSession(identity, token string) string {
+	nonce := make([]byte, 16)
 	rand.Read(nonce)
 	exp := strconv.FormatInt(time.Now().Add(a.cfg.SessionTTL).Unix(), 10)
 	id := base64.RawURLEncoding.EncodeToString([]byte(identity))
 	n := base64.RawURLEncoding.EncodeToString(nonce)
-	return id + "." + exp + "." + n + "." + a.sign(id, exp, n)
+	tm := a.sign("session-token", token)
+	return id + "." + exp + "." + n + "." + tm + "." + a.sign(id, exp, n, tm)
 }
 
-func (a *authenticator) session(v string) (string, bool) {
+// sessionInfo is what a valid session cookie says.
+type sessionInfo struct {
+	identity string
+	id       string
+	expires  time.Time
+}
+
+// session checks a session cookie: its signature, expiry, that its token
+// is still configured for the same identity and that it was not revoked.
+func (a *authenticator) session(ctx context.Context, v string) (sessionInfo, bool) {
 	parts := strings.Split(v, ".")
-	if len(parts) != 4 {
-		return "", false
+	if len(parts) != 5 {
+		return sessionInfo{}, false
 	}
-	if !hmac.Equal([]byte(parts[3]), []byte(a.sign(parts[0], parts[1], parts[2]))) {
-		return "", false
+	if !hmac.Equal([]byte(parts[4]), []byte(a.sign(parts[0], parts[1], parts[2], parts[3]))) {
+		return sessionInfo{}, false
 	}
 	exp, err := strconv.ParseInt(parts[1], 10, 64)
 	if err != nil || time.Now().Unix() > exp {
-		return "", false
+		return sessionInfo{}, false
 	}
 	id, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
-		return "", false
+		return sessionInfo{}, false
 	}
-	return string(id), true
+	if owner, ok := a.tokenMACs[parts[3]]; !ok || owner != string(id) {
+		return sessionInfo{}, false
+	}
+	revoked, err := a.revoked.revoked(ctx, parts[2])
+	if err != nil || revoked {
+		// Without the revocation list a logged-out session could pass:
+		// refuse it (people log in again once Redis is back).
+		return sessionInfo{}, false
+	}
+	return sessionInfo{identity: string(id), id: parts[2], expires: time.Unix(exp, 0)}, true
 }
 
-// csrfToken is bound to the session cookie, so a page of another site can
-// neither read nor forge it.
-func (a *authenticator) csrfToken(r *http.Request) string {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return a.sign("csrf", "anonymous")
+// revoke ends the session of cookie value v for good.
+func (a *authenticator) revoke(ctx context.Context, v string) error {
+	s, ok := a.session(ctx, v)
+	if !ok {
+		return nil
 	}
-	return a.sign("csrf", c.Value)
+	return a.revoked.revoke(ctx, s.id, s.expires)
+}
+
+// csrfToken is bound to the session cookie, or before login to the
+// visitor cookie, so a page of another site can neither read nor forge it,
+// and one visitor's token is worthless to another. Without either cookie
+// there is no valid token.
+func (a *authenticator) csrfToken(r *http.Request) string {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		return a.sign("csrf", c.Value)
+	}
+	if c, err := r.Cookie(visitorCookie); err == nil && c.Value != "" {
+		return a.sign("csrf-visitor", c.Value)
+	}
+	return ""
 }
 
 func (a *authenticator) checkCSRF(r *http.Request, got string) bool {
-	return got != "" && hmac.Equal([]byte(got), []byte(a.csrfToken(r)))
+	want := a.csrfToken(r)
+	return got != "" && want != "" && hmac.Equal([]byte(got), []byte(want))
 }

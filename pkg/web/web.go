@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -44,6 +45,17 @@ type Options struct {
 	// Metrics, when set, is served at /metrics.
 	Metrics http.Handler
 	Logger  *zap.Logger
+
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout are the HTTPServer's.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// MaxEventStreams caps the open event streams in all, and
+	// MaxEventStreamsPerIdentity those of one identity.
+	MaxEventStreams, MaxEventStreamsPerIdentity int
+}
+
+// HTTPServer returns an http.Server serving s.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{Handler: s}
 }
 
 // Server is the web handler.
@@ -75,9 +87,17 @@ func Handler(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	auth, err := newAuthenticator(opts.Auth)
+	var revoked revocations
+	if opts.Redis != nil {
+		revoked = &redisRevocations{rdb: opts.Redis, prefix: "dripflow:web:revoked-session:"}
+	}
+	auth, err := newAuthenticator(opts.Auth, revoked)
 	if err != nil {
 		return nil, err
+	}
+	if auth.proxyUnrestricted() {
+		opts.Logger.Warn("the proxy identity header " + opts.Auth.ProxyHeader + " is trusted from loopback addresses only: " +
+			"set DRIPFLOW_TRUSTED_PROXIES to your proxy's addresses or DRIPFLOW_PROXY_SECRET to a secret it sends")
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, auth: auth,
@@ -97,7 +117,7 @@ func Handler(opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.mux.Handle("/monitoring/", s.requireUI(s.withBasePath(mon)))
+		s.mux.Handle("/monitoring/", s.requireUI(s.guardMonitoring(s.withBasePath(mon))))
 		s.mux.Handle("/monitoring", http.RedirectHandler(s.base+"/monitoring/", http.StatusFound))
 	}
 	return s, nil
@@ -201,6 +221,51 @@ func (s *Server) requireAPI(h func(http.ResponseWriter, *http.Request, string)) 
 		}
 		h(w, r, id)
 	})
+}
+
+// guardMonitoring refuses asynqmon's changes (pause a queue, delete or run
+// tasks…) that a page of another site could make a browser send with our
+// cookies: an unsafe method must come from our own origin (the browser's
+// Sec-Fetch-Site or Origin says so) or carry the X-CSRF-Token of the
+// session. A bearer token is no cookie, so such calls pass.
+func (s *Server) guardMonitoring(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			h.ServeHTTP(w, r)
+			return
+		}
+		if _, how := s.auth.identify(r); how == viaToken || sameOrigin(r) || s.auth.checkCSRF(r, r.Header.Get("X-CSRF-Token")) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		s.log.Warn("cross-site change to /monitoring refused", zapPath(r), zap.String("origin", r.Header.Get("Origin")),
+			zap.String("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")))
+		writeError(w, http.StatusForbidden, errorf(codeForbidden, "", "changes under /monitoring must come from dripflow's own pages (same origin) or carry an X-CSRF-Token"))
+	})
+}
+
+// sameOrigin reports whether a browser says r comes from a page of the
+// same origin: Sec-Fetch-Site when it sends one, else an Origin whose host
+// is the request's. A request with neither is not known to be ours.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host := r.Host
+	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+		// Behind a reverse proxy the browser's origin is the proxy's.
+		host = strings.TrimSpace(strings.Split(fh, ",")[0])
+	}
+	return strings.EqualFold(u.Host, host)
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
