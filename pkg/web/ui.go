@@ -156,6 +156,10 @@ func (s *Server) uiHandler(h func(http.ResponseWriter, *http.Request, *uiReq)) h
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, how := s.auth.identify(r)
 		q := &uiReq{identity: id, how: how}
+		if d := checkRequestText(r); d != nil {
+			s.uiFail(w, r, q, http.StatusUnprocessableEntity, d.Message+".")
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if err := r.ParseForm(); err != nil {
 				var me *http.MaxBytesError
@@ -168,6 +172,10 @@ func (s *Server) uiHandler(h func(http.ResponseWriter, *http.Request, *uiReq)) h
 			}
 			if !s.checkFormCSRF(r, q, r.PostFormValue("csrf")) {
 				s.uiFail(w, r, q, http.StatusForbidden, "The form's security token is missing or has expired. Go back, reload the page and try again.")
+				return
+			}
+			if d := checkQuery(r.PostForm); d != nil {
+				s.uiFail(w, r, q, http.StatusUnprocessableEntity, d.Message+".")
 				return
 			}
 		}

@@ -212,6 +212,10 @@ func (s *Server) requireAPI(h func(http.ResponseWriter, *http.Request, string)) 
 		// from a page of ours (the session's CSRF token) or from a client
 		// that sets Content-Type: application/json, which another site
 		// cannot do without a CORS preflight that is never granted.
+		if d := checkRequestText(r); d != nil {
+			writeError(w, http.StatusUnprocessableEntity, *d)
+			return
+		}
 		if how != viaToken && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			json := strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Type"))), "application/json")
 			if !json && !s.auth.checkCSRF(r, r.Header.Get("X-CSRF-Token")) {
