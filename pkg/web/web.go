@@ -46,16 +46,26 @@ type Options struct {
 	Metrics http.Handler
 	Logger  *zap.Logger
 
-	// ReadHeaderTimeout, ReadTimeout and IdleTimeout are the HTTPServer's.
+	// ReadHeaderTimeout (default 10s), ReadTimeout (default 1m) and
+	// IdleTimeout (default 2m) are those of HTTPServer. It has no
+	// WriteTimeout, which would end event streams: they bound each write
+	// and their age instead.
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
-	// MaxEventStreams caps the open event streams in all, and
-	// MaxEventStreamsPerIdentity those of one identity.
+	// MaxEventStreams caps the open event streams in all (default 200),
+	// and MaxEventStreamsPerIdentity those of one identity (default 20);
+	// beyond them a stream is refused with 429.
 	MaxEventStreams, MaxEventStreamsPerIdentity int
+	// EventStreamMaxAge ends a stream after this long (default 30m); the
+	// browser reconnects.
+	EventStreamMaxAge time.Duration
 }
 
-// HTTPServer returns an http.Server serving s.
+// HTTPServer returns an http.Server serving s with the timeouts of its
+// Options, so a slow request body or an idle keep-alive connection does
+// not hold a connection for ever.
 func (s *Server) HTTPServer() *http.Server {
-	return &http.Server{Handler: s}
+	return &http.Server{Handler: s, ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout: s.opts.ReadTimeout, IdleTimeout: s.opts.IdleTimeout}
 }
 
 // Server is the web handler.
@@ -68,6 +78,7 @@ type Server struct {
 	mux   *http.ServeMux
 	base  string
 	ui    *ui
+	hub   *runHub
 }
 
 // Handler builds the web handler.
@@ -87,6 +98,24 @@ func Handler(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = 10 * time.Second
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = time.Minute
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 2 * time.Minute
+	}
+	if opts.MaxEventStreams <= 0 {
+		opts.MaxEventStreams = 200
+	}
+	if opts.MaxEventStreamsPerIdentity <= 0 {
+		opts.MaxEventStreamsPerIdentity = 20
+	}
+	if opts.EventStreamMaxAge <= 0 {
+		opts.EventStreamMaxAge = 30 * time.Minute
+	}
 	var revoked revocations
 	if opts.Redis != nil {
 		revoked = &redisRevocations{rdb: opts.Redis, prefix: "dripflow:web:revoked-session:"}
@@ -105,6 +134,7 @@ func Handler(opts Options) (*Server, error) {
 		mux:  http.NewServeMux(),
 		base: strings.TrimSuffix(opts.BasePath, "/"),
 	}
+	s.hub = newRunHub(opts.Store, opts.Logger, time.Second, opts.MaxEventStreams, opts.MaxEventStreamsPerIdentity)
 	if opts.Redis != nil {
 		s.tasks = tasks.NewClient(opts.Redis, tasks.Config{Queue: opts.Queue})
 	}
