@@ -41,8 +41,12 @@ func checkQuery(q url.Values) *api.ErrorDetail {
 			d.Message = "a query parameter name is not valid UTF-8 or holds a NUL character"
 			return d
 		}
+		field := k
+		if field == "" {
+			field = "query"
+		}
 		for _, v := range q[k] {
-			if d := checkText(k, v); d != nil {
+			if d := checkText(field, v); d != nil {
 				return d
 			}
 		}
