@@ -42,6 +42,10 @@ type Config struct {
 	// proxy header is believed from (DRIPFLOW_TRUSTED_PROXIES); with neither
 	// it nor ProxySecret, only loopback is trusted.
 	TrustedProxies string
+	// ProxyRoleHeader is the proxy's header of the identity's groups; the
+	// most allowed of viewer, operator and admin among them is its role
+	// (DRIPFLOW_PROXY_ROLE_HEADER, e.g. X-Forwarded-Groups).
+	ProxyRoleHeader string
 	// ProxySecret, sent by the proxy in X-Dripflow-Proxy-Secret, makes the
 	// proxy header count from any address (DRIPFLOW_PROXY_SECRET).
 	ProxySecret string
@@ -98,6 +102,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.AuthProxyHeader = get("AUTH_PROXY_HEADER", "")
 	c.TrustedProxies = get("TRUSTED_PROXIES", "")
 	c.ProxySecret = get("PROXY_SECRET", "")
+	c.ProxyRoleHeader = get("PROXY_ROLE_HEADER", "")
 	c.SessionKey = get("SESSION_KEY", "")
 	c.PrometheusAddr = get("PROMETHEUS_ADDR", "")
 	c.MetricsAddr = get("METRICS_ADDR", ":9090")

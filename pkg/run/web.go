@@ -31,7 +31,7 @@ func Web(ctx context.Context, args []string) error {
 	if err := engine.DefaultRegistry.Sync(ctx, a.Store); err != nil {
 		return err
 	}
-	tokens, err := web.ParseTokens(a.Config.AuthTokens)
+	tokens, roles, err := web.ParseTokenRoles(a.Config.AuthTokens)
 	if err != nil {
 		return err
 	}
@@ -45,6 +45,7 @@ func Web(ctx context.Context, args []string) error {
 		Auth: web.Auth{
 			Tokens: tokens, ProxyHeader: a.Config.AuthProxyHeader, Disabled: a.Config.AuthDisabled,
 			TrustedProxies: proxies, ProxySecret: a.Config.ProxySecret,
+			Roles: roles, ProxyRoleHeader: a.Config.ProxyRoleHeader,
 			SessionKey: []byte(a.Config.SessionKey), InsecureCookies: a.Config.InsecureCookies,
 		},
 		MonitoringReadOnly: a.Config.MonitoringReadOnly, PrometheusAddress: a.Config.PrometheusAddr,

@@ -159,6 +159,9 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "definition", "definition is required"))
 		return
 	}
+	if !s.allow(w, r, ActionStart, req.Definition) {
+		return
+	}
 	n := control.NewRun{
 		Definition: req.Definition, Params: req.Params, CreatedBy: who, StartAt: req.StartAt,
 		BatchSize: req.BatchSize, MaxInFlight: req.MaxInFlight, MaxAttempts: req.MaxAttempts,

@@ -53,12 +53,37 @@ type Auth struct {
 	// InsecureCookies drops the Secure flag from cookies, for plain-HTTP
 	// development servers.
 	InsecureCookies bool
+
+	// Roles gives identities (the names of Tokens) their role (see
+	// ParseTokenRoles); an identity without one has DefaultRole.
+	Roles map[string]Role
+	// DefaultRole is the role of identities without one of their own
+	// (tokens without a role, the Authenticate hook's, the proxy's without
+	// ProxyRoleHeader); default admin, as before roles existed.
+	DefaultRole Role
+	// ProxyRoleHeader, when set, is the proxy's header of the identity's
+	// groups (comma-separated); the most allowed of viewer, operator and
+	// admin among them is the role, viewer when none is.
+	ProxyRoleHeader string
+	// Authorize, when set, is asked too for every action the role allows
+	// (definition is the definition or flow acted on, when known): an
+	// error refuses the request with 403 and its message.
+	Authorize func(identity string, action Action, definition string) error
 }
 
-// ParseTokens parses DRIPFLOW_AUTH_TOKENS: "name:token,name2:token2". Names
-// become the identities recorded on runs.
+// ParseTokens parses DRIPFLOW_AUTH_TOKENS: "name:token,name2:token2" or,
+// with roles, "name:token:role" (see ParseTokenRoles). Names become the
+// identities recorded on runs.
 func ParseTokens(s string) (map[string]string, error) {
-	out := map[string]string{}
+	tokens, _, err := ParseTokenRoles(s)
+	return tokens, err
+}
+
+// ParseTokenRoles parses DRIPFLOW_AUTH_TOKENS into tokens (token to name)
+// and the roles of the names given one ("ops:token:operator"; a token
+// ending in ":viewer", ":operator" or ":admin" needs an explicit role).
+func ParseTokenRoles(s string) (map[string]string, map[string]Role, error) {
+	out, roles := map[string]string{}, map[string]Role{}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -66,18 +91,30 @@ func ParseTokens(s string) (map[string]string, error) {
 		}
 		name, token, ok := strings.Cut(part, ":")
 		name, token = strings.TrimSpace(name), strings.TrimSpace(token)
+		var role Role
+		if i := strings.LastIndex(token, ":"); i >= 0 {
+			if r, err := ParseRole(token[i+1:]); err == nil {
+				role, token = r, strings.TrimSpace(token[:i])
+			}
+		}
 		if !ok || name == "" || token == "" {
-			return nil, fmt.Errorf("auth tokens: %q is not name:token", redact(part))
+			return nil, nil, fmt.Errorf("auth tokens: %q is not name:token or name:token:role", redact(part))
 		}
 		if len(token) < 16 {
-			return nil, fmt.Errorf("auth tokens: the token of %q is shorter than 16 characters", name)
+			return nil, nil, fmt.Errorf("auth tokens: the token of %q is shorter than 16 characters", name)
 		}
 		if _, dup := out[token]; dup {
-			return nil, fmt.Errorf("auth tokens: two identities share a token (%q)", name)
+			return nil, nil, fmt.Errorf("auth tokens: two identities share a token (%q)", name)
 		}
 		out[token] = name
+		if role != "" {
+			if prev, ok := roles[name]; ok && prev != role {
+				return nil, nil, fmt.Errorf("auth tokens: %q is given two roles, %s and %s", name, prev, role)
+			}
+			roles[name] = role
+		}
 	}
-	return out, nil
+	return out, roles, nil
 }
 
 // ParseTrustedProxies parses DRIPFLOW_TRUSTED_PROXIES: CIDRs or single
@@ -152,6 +189,12 @@ func newAuthenticator(cfg Auth, revoked revocations) (*authenticator, error) {
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.DefaultRole == "" {
+		cfg.DefaultRole = RoleAdmin
+	}
+	if cfg.DefaultRole.rank() == 0 {
+		return nil, fmt.Errorf("web: unknown default role %q: want viewer, operator or admin", cfg.DefaultRole)
 	}
 	if cfg.ProxySecretHeader == "" {
 		cfg.ProxySecretHeader = DefaultProxySecretHeader

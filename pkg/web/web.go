@@ -154,25 +154,26 @@ func Handler(opts Options) (*Server, error) {
 }
 
 func (s *Server) routes() {
-	api := func(pattern string, h func(http.ResponseWriter, *http.Request, string)) {
-		s.mux.Handle(pattern, s.requireAPI(h))
+	api := func(pattern string, action Action, h func(http.ResponseWriter, *http.Request, string)) {
+		s.mux.Handle(pattern, s.requireAPI(action, h))
 	}
-	api("GET /api/v1/definitions", s.listDefinitions)
-	api("GET /api/v1/definitions/{name}/preview", s.preview)
-	api("POST /api/v1/runs", s.createRun)
-	api("GET /api/v1/runs", s.listRuns)
-	api("GET /api/v1/runs/{id}", s.getRun)
-	api("POST /api/v1/runs/{id}/pause", s.pauseRun)
-	api("POST /api/v1/runs/{id}/resume", s.resumeRun)
-	api("POST /api/v1/runs/{id}/cancel", s.cancelRun)
-	api("POST /api/v1/runs/{id}/retry", s.retryRun)
-	api("GET /api/v1/runs/{id}/batches", s.listBatches)
-	api("POST /api/v1/runs/{id}/batches/{batch}/retry", s.retryBatch)
-	api("GET /api/v1/runs/{id}/events", s.runEvents)
-	api("GET /api/v1/flows", s.listFlows)
-	api("POST /api/v1/flows/{name}/activate", s.activateFlow)
-	api("POST /api/v1/flows/{name}/deactivate", s.deactivateFlow)
-	api("POST /api/v1/flows/{name}/trigger", s.triggerFlow)
+	api("GET /api/v1/definitions", ActionRead, s.listDefinitions)
+	api("GET /api/v1/definitions/{name}/preview", ActionRead, s.preview)
+	// createRun authorizes itself, once it knows the definition.
+	api("POST /api/v1/runs", "", s.createRun)
+	api("GET /api/v1/runs", ActionRead, s.listRuns)
+	api("GET /api/v1/runs/{id}", ActionRead, s.getRun)
+	api("POST /api/v1/runs/{id}/pause", ActionControl, s.pauseRun)
+	api("POST /api/v1/runs/{id}/resume", ActionControl, s.resumeRun)
+	api("POST /api/v1/runs/{id}/cancel", ActionControl, s.cancelRun)
+	api("POST /api/v1/runs/{id}/retry", ActionControl, s.retryRun)
+	api("GET /api/v1/runs/{id}/batches", ActionRead, s.listBatches)
+	api("POST /api/v1/runs/{id}/batches/{batch}/retry", ActionControl, s.retryBatch)
+	api("GET /api/v1/runs/{id}/events", ActionRead, s.runEvents)
+	api("GET /api/v1/flows", ActionRead, s.listFlows)
+	api("POST /api/v1/flows/{name}/activate", ActionFlows, s.activateFlow)
+	api("POST /api/v1/flows/{name}/deactivate", ActionFlows, s.deactivateFlow)
+	api("POST /api/v1/flows/{name}/trigger", ActionFlows, s.triggerFlow)
 	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorf(codeNotFound, "", "no API route %s %s", r.Method, r.URL.Path))
@@ -227,8 +228,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // requireAPI authenticates API requests: 401 without an identity, 403 for
-// a cookie-authenticated change without the CSRF header.
-func (s *Server) requireAPI(h func(http.ResponseWriter, *http.Request, string)) http.Handler {
+// a cookie-authenticated change without the CSRF header or an action the
+// identity's role does not allow ("" when the handler checks, see allow).
+func (s *Server) requireAPI(action Action, h func(http.ResponseWriter, *http.Request, string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, how := s.auth.identify(r)
 		if how == viaNone {
@@ -253,8 +255,56 @@ func (s *Server) requireAPI(h func(http.ResponseWriter, *http.Request, string)) 
 				return
 			}
 		}
+		r = r.WithContext(context.WithValue(r.Context(), whoKey{}, who{id, how}))
+		if action != "" && !s.allow(w, r, action, s.subjectOf(r)) {
+			return
+		}
 		h(w, r, id)
 	})
+}
+
+// whoKey keys the request's identity in its context.
+type whoKey struct{}
+
+// who is the identity of a request and how it was authenticated.
+type who struct {
+	id  string
+	how via
+}
+
+// subjectOf is the definition a request acts on, for the Authorize hook:
+// the {name} of a definition or flow, or the definition of run {id}.
+func (s *Server) subjectOf(r *http.Request) string {
+	if s.auth.cfg.Authorize == nil {
+		return ""
+	}
+	if name := r.PathValue("name"); name != "" {
+		return name
+	}
+	if id, err := pathID(r, "id"); err == nil {
+		if run, err := s.opts.Store.GetRun(r.Context(), id); err == nil {
+			return run.Definition
+		}
+	}
+	return ""
+}
+
+// allow checks that the request's identity may do action on definition;
+// if not, it answers 403 (JSON for the API, a page for the UI) and says
+// false.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, action Action, definition string) bool {
+	c, _ := r.Context().Value(whoKey{}).(who)
+	err := s.auth.authorize(r, c.id, c.how, action, definition)
+	if err == nil {
+		return true
+	}
+	s.log.Info("request forbidden", zap.String("by", c.id), zap.String("action", string(action)), zapPath(r))
+	if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/monitoring/") {
+		writeError(w, http.StatusForbidden, errorf(codeForbidden, "", "%s", err.Error()))
+	} else {
+		s.uiFail(w, r, &uiReq{identity: c.id, how: c.how}, http.StatusForbidden, err.Error()+".")
+	}
+	return false
 }
 
 // guardMonitoring refuses asynqmon's changes (pause a queue, delete or run
@@ -269,8 +319,12 @@ func (s *Server) guardMonitoring(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if _, how := s.auth.identify(r); how == viaToken || sameOrigin(r) || s.auth.checkCSRF(r, r.Header.Get("X-CSRF-Token")) {
-			h.ServeHTTP(w, r)
+		id, how := s.auth.identify(r)
+		if how == viaToken || sameOrigin(r) || s.auth.checkCSRF(r, r.Header.Get("X-CSRF-Token")) {
+			r = r.WithContext(context.WithValue(r.Context(), whoKey{}, who{id, how}))
+			if s.allow(w, r, ActionMonitoring, "") {
+				h.ServeHTTP(w, r)
+			}
 			return
 		}
 		s.log.Warn("cross-site change to /monitoring refused", zapPath(r), zap.String("origin", r.Header.Get("Origin")),
