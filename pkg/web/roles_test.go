@@ -42,7 +42,7 @@ func TestRolesAPI(t *testing.T) {
 	create := `{"definition":"add_default_role_to_users"}`
 	for _, tc := range []struct {
 		who, token, method, path, body string
-		want                            int
+		want                           int
 	}{
 		{"viewer", veraToken, "GET", "/api/v1/runs", "", 200},
 		{"viewer", veraToken, "GET", "/api/v1/runs/" + running.ID, "", 200},
@@ -143,7 +143,9 @@ func TestRolesUI(t *testing.T) {
 		}
 		// The forms themselves are refused, whatever the page showed.
 		csrf := csrfOf(t, runPage.body)
-		status := func(ok bool, code int) bool { return (ok && code == http.StatusSeeOther) || (!ok && code == http.StatusForbidden) }
+		status := func(ok bool, code int) bool {
+			return (ok && code == http.StatusSeeOther) || (!ok && code == http.StatusForbidden)
+		}
 		if r := c.do("POST", "/flows/ui_copy/activate", url.Values{"csrf": {csrf}}); !status(tc.want.flows, r.code) {
 			t.Errorf("%s: activate a flow: %d", tc.name, r.code)
 		}
