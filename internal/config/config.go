@@ -38,6 +38,17 @@ type Config struct {
 	// AuthProxyHeader trusts this header as the identity (oauth2-proxy
 	// mode; DRIPFLOW_AUTH_PROXY_HEADER, e.g. X-Forwarded-Email).
 	AuthProxyHeader string
+	// TrustedProxies are the addresses (CIDRs or IPs, comma-separated) the
+	// proxy header is believed from (DRIPFLOW_TRUSTED_PROXIES); with neither
+	// it nor ProxySecret, only loopback is trusted.
+	TrustedProxies string
+	// ProxyRoleHeader is the proxy's header of the identity's groups; the
+	// most allowed of viewer, operator and admin among them is its role
+	// (DRIPFLOW_PROXY_ROLE_HEADER, e.g. X-Forwarded-Groups).
+	ProxyRoleHeader string
+	// ProxySecret, sent by the proxy in X-Dripflow-Proxy-Secret, makes the
+	// proxy header count from any address (DRIPFLOW_PROXY_SECRET).
+	ProxySecret string
 	// AuthDisabled lets everyone in (DRIPFLOW_AUTH_DISABLED=true); for
 	// local development only.
 	AuthDisabled bool
@@ -46,6 +57,16 @@ type Config struct {
 	// InsecureCookies drops the Secure cookie flag for plain-HTTP servers
 	// (DRIPFLOW_INSECURE_COOKIES=true).
 	InsecureCookies bool
+	// HTTPReadTimeout bounds reading a whole request to the web process
+	// (DRIPFLOW_HTTP_READ_TIMEOUT, default 1m), HTTPIdleTimeout how long an
+	// idle keep-alive connection stays open (DRIPFLOW_HTTP_IDLE_TIMEOUT,
+	// default 2m).
+	HTTPReadTimeout, HTTPIdleTimeout time.Duration
+	// MaxEventStreams caps the web process's open event streams
+	// (DRIPFLOW_MAX_EVENT_STREAMS, default 200) and
+	// MaxEventStreamsPerIdentity those of one identity
+	// (DRIPFLOW_MAX_EVENT_STREAMS_PER_IDENTITY, default 20).
+	MaxEventStreams, MaxEventStreamsPerIdentity int
 	// MonitoringReadOnly makes /monitoring view-only
 	// (DRIPFLOW_MONITORING_READONLY=true).
 	MonitoringReadOnly bool
@@ -86,6 +107,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		BasePath:    get("BASE_PATH", ""),
 	}
 	c.AuthProxyHeader = get("AUTH_PROXY_HEADER", "")
+	c.TrustedProxies = get("TRUSTED_PROXIES", "")
+	c.ProxySecret = get("PROXY_SECRET", "")
+	c.ProxyRoleHeader = get("PROXY_ROLE_HEADER", "")
 	c.SessionKey = get("SESSION_KEY", "")
 	c.PrometheusAddr = get("PROMETHEUS_ADDR", "")
 	c.MetricsAddr = get("METRICS_ADDR", "")
@@ -100,6 +124,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.DBMaxConns, err = strconv.Atoi(get("DB_MAX_CONNS", "0")); err != nil || c.DBMaxConns < 0 {
 		return c, fmt.Errorf("DRIPFLOW_DB_MAX_CONNS must be a non-negative integer, got %q", get("DB_MAX_CONNS", ""))
+	}
+	for name, dst := range map[string]*time.Duration{"HTTP_READ_TIMEOUT": &c.HTTPReadTimeout, "HTTP_IDLE_TIMEOUT": &c.HTTPIdleTimeout} {
+		def := map[string]string{"HTTP_READ_TIMEOUT": "1m", "HTTP_IDLE_TIMEOUT": "2m"}[name]
+		if *dst, err = time.ParseDuration(get(name, def)); err != nil || *dst <= 0 {
+			return c, fmt.Errorf("DRIPFLOW_%s must be a positive duration such as %s, got %q", name, def, get(name, ""))
+		}
+	}
+	for name, dst := range map[string]*int{"MAX_EVENT_STREAMS": &c.MaxEventStreams, "MAX_EVENT_STREAMS_PER_IDENTITY": &c.MaxEventStreamsPerIdentity} {
+		def := map[string]string{"MAX_EVENT_STREAMS": "200", "MAX_EVENT_STREAMS_PER_IDENTITY": "20"}[name]
+		if *dst, err = strconv.Atoi(get(name, def)); err != nil || *dst <= 0 {
+			return c, fmt.Errorf("DRIPFLOW_%s must be a positive integer, got %q", name, get(name, ""))
+		}
 	}
 	if c.ClaimLease, err = time.ParseDuration(get("CLAIM_LEASE", "1m")); err != nil || c.ClaimLease <= 0 {
 		return c, fmt.Errorf("DRIPFLOW_CLAIM_LEASE must be a positive duration such as 1m, got %q", get("CLAIM_LEASE", ""))

@@ -48,3 +48,31 @@ func TestRequireNamesWhatIsMissing(t *testing.T) {
 		t.Fatalf("Require() = %v", err)
 	}
 }
+
+func TestFromEnvWebHardening(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPReadTimeout != time.Minute || c.HTTPIdleTimeout != 2*time.Minute || c.MaxEventStreams != 200 || c.MaxEventStreamsPerIdentity != 20 || c.TrustedProxies != "" || c.ProxySecret != "" {
+		t.Fatalf("defaults %+v", c)
+	}
+	c, err = FromEnv(env(map[string]string{
+		"DRIPFLOW_HTTP_READ_TIMEOUT": "30s", "DRIPFLOW_HTTP_IDLE_TIMEOUT": "5s", "DRIPFLOW_MAX_EVENT_STREAMS": "10",
+		"DRIPFLOW_MAX_EVENT_STREAMS_PER_IDENTITY": "2", "DRIPFLOW_TRUSTED_PROXIES": "10.0.0.0/8", "DRIPFLOW_PROXY_SECRET": "s3cret",
+		"DRIPFLOW_PROXY_ROLE_HEADER": "X-Forwarded-Groups",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPReadTimeout != 30*time.Second || c.HTTPIdleTimeout != 5*time.Second || c.MaxEventStreams != 10 || c.MaxEventStreamsPerIdentity != 2 || c.TrustedProxies != "10.0.0.0/8" || c.ProxySecret != "s3cret" || c.ProxyRoleHeader != "X-Forwarded-Groups" {
+		t.Fatalf("config %+v", c)
+	}
+	for name, value := range map[string]string{
+		"DRIPFLOW_HTTP_READ_TIMEOUT": "0s", "DRIPFLOW_HTTP_IDLE_TIMEOUT": "forever", "DRIPFLOW_MAX_EVENT_STREAMS": "0", "DRIPFLOW_MAX_EVENT_STREAMS_PER_IDENTITY": "x",
+	} {
+		if _, err := FromEnv(env(map[string]string{name: value})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: error %v should name the variable", name, value, err)
+		}
+	}
+}

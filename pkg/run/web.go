@@ -31,35 +31,50 @@ func Web(ctx context.Context, args []string) error {
 	if err := engine.DefaultRegistry.Sync(ctx, a.Store); err != nil {
 		return err
 	}
-	tokens, err := web.ParseTokens(a.Config.AuthTokens)
+	tokens, roles, err := web.ParseTokenRoles(a.Config.AuthTokens)
 	if err != nil {
 		return err
+	}
+	proxies, err := web.ParseTrustedProxies(a.Config.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("DRIPFLOW_TRUSTED_PROXIES: %w", err)
 	}
 	h, err := web.Handler(web.Options{
 		Store: a.Store, Redis: a.Redis, RedisURL: a.Config.RedisURL, DB: a.DB, Events: a.Events,
 		Queue: a.Config.Queue, BasePath: a.Config.BasePath,
 		Auth: web.Auth{
 			Tokens: tokens, ProxyHeader: a.Config.AuthProxyHeader, Disabled: a.Config.AuthDisabled,
+			TrustedProxies: proxies, ProxySecret: a.Config.ProxySecret,
+			Roles: roles, ProxyRoleHeader: a.Config.ProxyRoleHeader,
 			SessionKey: []byte(a.Config.SessionKey), InsecureCookies: a.Config.InsecureCookies,
 		},
 		MonitoringReadOnly: a.Config.MonitoringReadOnly, PrometheusAddress: a.Config.PrometheusAddr,
-		Metrics: promhttp.Handler(),
-		Logger:  a.Log,
+		Metrics:     promhttp.Handler(),
+		Logger:      a.Log,
+		ReadTimeout: a.Config.HTTPReadTimeout, IdleTimeout: a.Config.HTTPIdleTimeout,
+		MaxEventStreams: a.Config.MaxEventStreams, MaxEventStreamsPerIdentity: a.Config.MaxEventStreamsPerIdentity,
 	})
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	return serve(ctx, a.Config.HTTPAddr, h, a.Log)
+	return serveServer(ctx, a.Config.HTTPAddr, h.HTTPServer(), a.Log)
 }
 
-// serve runs an HTTP server until ctx ends, then shuts it down gracefully.
+// serve runs an HTTP server for h until ctx ends, then shuts it down
+// gracefully. A slow request or an idle keep-alive connection is cut off.
 func serve(ctx context.Context, addr string, h http.Handler, log *zap.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	return serveServer(ctx, addr, srv, log)
+}
+
+// serveServer runs srv on addr until ctx ends, then shuts it down
+// gracefully.
+func serveServer(ctx context.Context, addr string, srv *http.Server, log *zap.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("listening", zap.String("addr", ln.Addr().String()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -22,6 +22,12 @@ const (
 	MaxBatchSize   = 1_000_000
 	MaxMaxInFlight = 10_000
 	MaxMaxAttempts = 1_000
+	// MaxSleep and MaxBatchTimeout bound the durations, so a value given
+	// in milliseconds cannot overflow time.Duration on the way in.
+	MaxSleep         = time.Hour
+	MaxBatchTimeout  = 24 * time.Hour
+	MaxRowsPerSecond = 10_000_000
+	MaxErrorBudget   = 10_000_000
 )
 
 // RunOptions are the knobs of one run. The engine fills them from the
@@ -54,14 +60,14 @@ func (o RunOptions) Validate() error {
 		return argErr("max_attempts", "must be between 1 and %d, got %d", MaxMaxAttempts, o.MaxAttempts)
 	case o.MaxInFlight < 1 || o.MaxInFlight > MaxMaxInFlight:
 		return argErr("max_in_flight", "must be between 1 and %d, got %d", MaxMaxInFlight, o.MaxInFlight)
-	case o.Sleep < 0:
-		return argErr("sleep", "must not be negative, got %s", o.Sleep)
-	case o.RowsPerSecond < 0:
-		return argErr("rows_per_second", "must not be negative, got %d", o.RowsPerSecond)
-	case o.BatchTimeout < 0:
-		return argErr("batch_timeout", "must not be negative, got %s", o.BatchTimeout)
-	case o.ErrorBudget < 0:
-		return argErr("error_budget", "must not be negative, got %d", o.ErrorBudget)
+	case o.Sleep < 0 || o.Sleep > MaxSleep:
+		return argErr("sleep", "must be between 0 and %s, got %s", MaxSleep, o.Sleep)
+	case o.RowsPerSecond < 0 || o.RowsPerSecond > MaxRowsPerSecond:
+		return argErr("rows_per_second", "must be between 0 (unlimited) and %d, got %d", MaxRowsPerSecond, o.RowsPerSecond)
+	case o.BatchTimeout < 0 || o.BatchTimeout > MaxBatchTimeout:
+		return argErr("batch_timeout", "must be between 0 (none) and %s, got %s", MaxBatchTimeout, o.BatchTimeout)
+	case o.ErrorBudget < 0 || o.ErrorBudget > MaxErrorBudget:
+		return argErr("error_budget", "must be between 0 and %d, got %d", MaxErrorBudget, o.ErrorBudget)
 	}
 	return nil
 }

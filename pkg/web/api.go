@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,6 +73,18 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	q := r.URL.Query()
 	raw := json.RawMessage(q.Get("params"))
+	if len(raw) > 0 {
+		if err := checkJSONTokens(raw); err != nil {
+			var se *strictError
+			errors.As(err, &se)
+			field := "params"
+			if se.Field != "" {
+				field += "." + se.Field
+			}
+			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, field, "params: %s", se.Message))
+			return
+		}
+	}
 	size := j.Defaults().BatchSize
 	if v := q.Get("batch_size"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -106,31 +117,34 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, api.Preview{Records: n, Batches: (n + int64(size) - 1) / int64(size), Estimated: est, BatchSize: size})
 }
 
-// decodeBody reads a JSON body strictly: malformed JSON is 400, an unknown
-// field 422 naming it, an oversized body 413.
+// decodeBody reads a JSON body strictly (see decodeStrict): malformed JSON
+// or trailing data is 400, an unknown, miscased or duplicate key 422
+// naming it, an oversized body 413.
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		s.fail(w, r, err)
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var ute *json.UnmarshalTypeError
+	if err := decodeStrict(body, v); err != nil {
+		var (
+			ute *json.UnmarshalTypeError
+			se  *strictError
+		)
 		switch {
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, field, "unknown field %q", field))
+		case errors.As(err, &se):
+			code := codeInvalid
+			if se.Status == http.StatusBadRequest {
+				code = codeBadRequest
+			}
+			writeError(w, se.Status, errorf(code, se.Field, "%s", se.Message))
+		case errors.As(err, &ute) && ute.Field == "":
+			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "", "the body must be a JSON object, not %s", ute.Value))
 		case errors.As(err, &ute):
 			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, ute.Field, "%s must be %s", ute.Field, ute.Type))
 		default:
 			writeError(w, http.StatusBadRequest, errorf(codeBadRequest, "", "malformed JSON body"))
 		}
-		return false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, errorf(codeBadRequest, "", "malformed JSON body: trailing data"))
 		return false
 	}
 	return true
@@ -145,22 +159,25 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "definition", "definition is required"))
 		return
 	}
+	if !s.allow(w, r, ActionStart, req.Definition) {
+		return
+	}
 	n := control.NewRun{
 		Definition: req.Definition, Params: req.Params, CreatedBy: who, StartAt: req.StartAt,
 		BatchSize: req.BatchSize, MaxInFlight: req.MaxInFlight, MaxAttempts: req.MaxAttempts,
 		RowsPerSecond: req.RowsPerSecond, ErrorBudget: req.ErrorBudget,
 	}
 	if req.SleepMS != nil {
-		if *req.SleepMS < 0 {
-			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "sleep_ms", "sleep_ms must not be negative"))
+		if *req.SleepMS < 0 || *req.SleepMS > store.MaxSleep.Milliseconds() {
+			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "sleep_ms", "sleep_ms must be between 0 and %d (%s)", store.MaxSleep.Milliseconds(), store.MaxSleep))
 			return
 		}
 		d := time.Duration(*req.SleepMS) * time.Millisecond
 		n.Sleep = &d
 	}
 	if req.BatchTimeoutMS != nil {
-		if *req.BatchTimeoutMS < 0 {
-			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "batch_timeout_ms", "batch_timeout_ms must not be negative"))
+		if *req.BatchTimeoutMS < 0 || *req.BatchTimeoutMS > store.MaxBatchTimeout.Milliseconds() {
+			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "batch_timeout_ms", "batch_timeout_ms must be between 0 and %d (%s)", store.MaxBatchTimeout.Milliseconds(), store.MaxBatchTimeout))
 			return
 		}
 		d := time.Duration(*req.BatchTimeoutMS) * time.Millisecond
@@ -169,8 +186,8 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 	run, err := s.ctl.CreateRun(r.Context(), n)
 	if err != nil {
 		var ae *store.ArgumentError
-		if errors.As(err, &ae) && ae.Field == "sleep" {
-			ae.Field = "sleep_ms"
+		if errors.As(err, &ae) && (ae.Field == "sleep" || ae.Field == "batch_timeout") {
+			ae.Field += "_ms"
 		}
 		s.fail(w, r, err)
 		return

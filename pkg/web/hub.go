@@ -34,6 +34,7 @@ type runHub struct {
 	watches map[int64]*runWatch
 }
 
+// runWatch is one watched run: its streams and how to stop its poll.
 type runWatch struct {
 	subs map[chan store.Run]struct{}
 	stop context.CancelFunc
@@ -70,9 +71,9 @@ func (h *runHub) release(who string) {
 }
 
 // subscribe returns a channel of the run's changes after last (it holds
-// the latest one; a slow reader skips intermediate states, never the
-// last) and a function to leave. The channel is closed when the run ended
-// or cannot be read any more.
+// the latest one: a slow reader skips intermediate states, never the last)
+// and a function to leave. The channel is closed when the run ended or is
+// gone.
 func (h *runHub) subscribe(last store.Run) (<-chan store.Run, func()) {
 	ch := make(chan store.Run, 1)
 	h.mu.Lock()
@@ -157,7 +158,8 @@ func (h *runHub) end(w *runWatch, id int64, final *store.Run) {
 	}
 }
 
-// offer puts run in ch, replacing a value not yet read.
+// offer puts run in ch, replacing a value not yet read; only the hub
+// writes, under its lock, so this never blocks.
 func offer(ch chan store.Run, run store.Run) {
 	select {
 	case <-ch:

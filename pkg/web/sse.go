@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -9,10 +10,21 @@ import (
 	"github.com/dripflow/dripflow/pkg/store"
 )
 
+// codeTooManyRequests is the code of a 429: an event stream over the caps.
+const codeTooManyRequests = "too_many_requests"
+
+// eventWriteTimeout bounds one write of an event stream: the server has no
+// WriteTimeout (it would end every stream), so a client that stops reading
+// is dropped here instead.
+const eventWriteTimeout = 30 * time.Second
+
 // runEvents streams a run as server-sent events: event "run" with the run
 // (and its progress) whenever it changes, until the run ends; a comment
-// every 15 s keeps proxies from closing the stream.
-func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, _ string) {
+// every 15 s keeps proxies from closing the stream. Streams are capped per
+// identity and in all (429 beyond), last at most EventStreamMaxAge (the
+// browser's EventSource then reconnects), and share one poll of the store
+// per run (runHub).
+func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, who string) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		s.fail(w, r, err)
@@ -23,9 +35,16 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, _ string) {
 		s.fail(w, r, err)
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, errorf(codeInternal, "", "streaming unsupported"))
+	if err := s.hub.acquire(who); err != nil {
+		w.Header().Set("Retry-After", "30")
+		writeError(w, http.StatusTooManyRequests, errorf(codeTooManyRequests, "", "%s", err.Error()))
+		return
+	}
+	defer s.hub.release(who)
+	rc := http.NewResponseController(w)
+	// The request was read whole: the server's ReadTimeout, meant for
+	// slow bodies, has nothing more to guard on this connection.
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return
 	}
 	h := w.Header()
@@ -34,43 +53,42 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, _ string) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	send := func(run store.Run) bool {
-		b, _ := json.Marshal(runOf(run, time.Now()))
-		if _, err := fmt.Fprintf(w, "event: run\ndata: %s\n\n", b); err != nil {
+	write := func(format string, args ...any) bool {
+		rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout)) //nolint:errcheck // unsupported: no deadline
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
 			return false
 		}
-		flusher.Flush()
-		return true
+		return rc.Flush() == nil
 	}
-	if !send(run) || run.State.Terminal() {
+	send := func(run store.Run) bool {
+		b, _ := json.Marshal(runOf(run, time.Now()))
+		return write("event: run\ndata: %s\n\n", b)
+	}
+	if !write("retry: %d\n\n", 3000) || !send(run) || run.State.Terminal() {
 		return
 	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	changes, leave := s.hub.subscribe(run)
+	defer leave()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
-	last := run
+	maxAge := time.NewTimer(s.opts.EventStreamMaxAge)
+	defer maxAge.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-maxAge.C:
+			// The client reconnects (after retry ms) and gets a fresh place.
+			write(": stream age limit, reconnect\n\n")
+			return
 		case <-keepAlive.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			if !write(": keep-alive\n\n") {
 				return
 			}
-			flusher.Flush()
-		case <-tick.C:
-			cur, err := s.opts.Store.GetRun(r.Context(), id)
-			if err != nil {
+		case cur, ok := <-changes:
+			if !ok || !send(cur) || cur.State.Terminal() {
 				return
 			}
-			if cur.State == last.State && cur.Counters == last.Counters && cur.Total == last.Total && cur.UpdatedAt.Equal(last.UpdatedAt) {
-				continue
-			}
-			if !send(cur) || cur.State.Terminal() {
-				return
-			}
-			last = cur
 		}
 	}
 }

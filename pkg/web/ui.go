@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -50,7 +51,17 @@ type ui struct {
 func (s *Server) uiRoutes() {
 	s.ui = s.newUI()
 	page := func(pattern string, h func(http.ResponseWriter, *http.Request, *uiReq)) {
-		s.mux.Handle(pattern, s.requireUI(s.uiHandler(h)))
+		action := ActionRead
+		switch {
+		case !strings.HasPrefix(pattern, "POST "), strings.HasSuffix(pattern, "/preview"):
+		case strings.HasPrefix(pattern, "POST /flows/"):
+			action = ActionFlows
+		case strings.HasSuffix(pattern, "/runs"):
+			action = ActionStart
+		default:
+			action = ActionControl
+		}
+		s.mux.Handle(pattern, s.requireUI(s.uiHandler(action, h)))
 	}
 	s.mux.Handle("GET /static/", s.ui.static)
 	s.mux.HandleFunc("GET /login", s.loginPage)
@@ -151,14 +162,22 @@ type page struct {
 	Flash      *flash
 	Monitoring bool
 	Queue      string
-	Data       any
+	// Can says which actions the identity's role allows, so pages offer
+	// only those.
+	Can  can
+	Data any
 }
 
-// uiHandler checks the CSRF token of every state-changing request.
-func (s *Server) uiHandler(h func(http.ResponseWriter, *http.Request, *uiReq)) http.Handler {
+// uiHandler checks the CSRF token of every state-changing request, and
+// that the identity's role allows the action.
+func (s *Server) uiHandler(action Action, h func(http.ResponseWriter, *http.Request, *uiReq)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, how := s.auth.identify(r)
 		q := &uiReq{identity: id, how: how}
+		if d := checkRequestText(r); d != nil {
+			s.uiFail(w, r, q, http.StatusUnprocessableEntity, d.Message+".")
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if err := r.ParseForm(); err != nil {
 				var me *http.MaxBytesError
@@ -173,8 +192,16 @@ func (s *Server) uiHandler(h func(http.ResponseWriter, *http.Request, *uiReq)) h
 				s.uiFail(w, r, q, http.StatusForbidden, "The form's security token is missing or has expired. Go back, reload the page and try again.")
 				return
 			}
+			if d := checkQuery(r.PostForm); d != nil {
+				s.uiFail(w, r, q, http.StatusUnprocessableEntity, d.Message+".")
+				return
+			}
 		}
 		w.Header().Set("Cache-Control", "no-store")
+		r = r.WithContext(context.WithValue(r.Context(), whoKey{}, who{id, how}))
+		if !s.allow(w, r, action, s.subjectOf(r)) {
+			return
+		}
 		h(w, r, q)
 	})
 }
@@ -223,6 +250,9 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, q *uiReq, title
 		p.Identity = q.identity
 		p.CanLogout = q.how == viaSession
 		p.CSRF = s.formCSRF(r, q)
+		if q.how != viaNone {
+			p.Can = s.auth.can(r, q.identity, q.how)
+		}
 	}
 	return p
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"encoding/base64"
 	"net"
 	"net/http"
@@ -106,6 +107,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, msg string) {
+	s.ensureVisitor(w, r)
 	p := s.newPage(w, r, &uiReq{how: viaNone}, "Log in", "login")
 	p.Data = loginData{Next: next, Error: msg, Tokens: len(s.auth.cfg.Tokens) > 0,
 		External:  s.auth.cfg.ProxyHeader != "" || s.auth.cfg.Authenticate != nil,
@@ -125,19 +127,33 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusForbidden, next, "The login form expired; please try again.")
 		return
 	}
-	id, ok := s.auth.token(strings.TrimSpace(r.PostFormValue("token")))
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	id, ok := s.auth.token(token)
 	if !ok {
 		s.log.Info("UI login refused", zapPath(r))
 		s.renderLogin(w, r, http.StatusUnauthorized, next, "That token is not valid.")
 		return
 	}
-	s.setCookie(w, sessionCookie, s.auth.newSession(id), int(s.auth.cfg.SessionTTL/time.Second))
+	s.setCookie(w, sessionCookie, s.auth.newSession(id, token), int(s.auth.cfg.SessionTTL/time.Second))
 	s.log.Info("UI login", zap.String("by", id))
 	http.Redirect(w, r, s.base+next, http.StatusSeeOther)
 }
 
-// logout drops the session cookie. Sessions are signed, not stored, so the
-// cookie is all there is to forget.
+// ensureVisitor gives a browser that has none a random visitor cookie, the
+// login form's CSRF token is bound to (and adds it to r for this request).
+func (s *Server) ensureVisitor(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(visitorCookie); err == nil && c.Value != "" {
+		return
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	v := base64.RawURLEncoding.EncodeToString(b)
+	s.setCookie(w, visitorCookie, v, 0)
+	r.AddCookie(&http.Cookie{Name: visitorCookie, Value: v})
+}
+
+// logout drops the session cookie and revokes the session, so a copy of
+// the cookie kept elsewhere stops working too.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	id, how := s.auth.identify(r)
 	if how == viaNone {
@@ -148,6 +164,15 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil || !s.checkFormCSRF(r, q, r.PostFormValue("csrf")) {
 		s.uiFail(w, r, q, http.StatusForbidden, "The form's security token is missing or has expired. Go back, reload the page and try again.")
 		return
+	}
+	if how == viaSession {
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			if err := s.auth.revoke(r.Context(), c.Value); err != nil {
+				s.log.Error("revoke session at logout", zapErr(err), zap.String("by", id))
+				s.uiFail(w, r, q, http.StatusServiceUnavailable, "The session could not be ended; try again.")
+				return
+			}
+		}
 	}
 	s.setCookie(w, sessionCookie, "", -1)
 	if how != viaSession {

@@ -288,15 +288,17 @@ func parseRunForm(j engine.Job, who string, v url.Values) (control.NewRun, runFo
 	n.RowsPerSecond = intOpt("rows_per_second", form.RowsPerSecond)
 	n.ErrorBudget = intOpt("error_budget", form.ErrorBudget)
 	if ms := intOpt("sleep_ms", form.SleepMS); ms != nil {
-		if *ms < 0 {
-			fail(&store.ArgumentError{Field: "sleep_ms", Message: "must not be negative"})
+		if *ms < 0 || int64(*ms) > store.MaxSleep.Milliseconds() {
+			fail(&store.ArgumentError{Field: "sleep_ms", Message: fmt.Sprintf("must be between 0 and %d (%s)", store.MaxSleep.Milliseconds(), store.MaxSleep)})
+			*ms = 0
 		}
 		d := time.Duration(*ms) * time.Millisecond
 		n.Sleep = &d
 	}
 	if ms := intOpt("batch_timeout_ms", form.BatchTimeoutMS); ms != nil {
-		if *ms < 0 {
-			fail(&store.ArgumentError{Field: "batch_timeout_ms", Message: "must not be negative"})
+		if *ms < 0 || int64(*ms) > store.MaxBatchTimeout.Milliseconds() {
+			fail(&store.ArgumentError{Field: "batch_timeout_ms", Message: fmt.Sprintf("must be between 0 and %d (%s)", store.MaxBatchTimeout.Milliseconds(), store.MaxBatchTimeout)})
+			*ms = 0
 		}
 		d := time.Duration(*ms) * time.Millisecond
 		n.BatchTimeout = &d

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -48,6 +49,19 @@ type Options struct {
 	// worker.Presence); default worker.DefaultPresenceKey.
 	PresenceKey string
 	Logger      *zap.Logger // default zap.NewNop()
+
+	// ReadHeaderTimeout (default 10s), ReadTimeout (default 1m) and
+	// IdleTimeout (default 2m) are those of HTTPServer. It has no
+	// WriteTimeout, which would end event streams: they bound each write
+	// and their age instead.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	// MaxEventStreams caps the open event streams in all (default 200),
+	// and MaxEventStreamsPerIdentity those of one identity (default 20);
+	// beyond them a stream is refused with 429.
+	MaxEventStreams, MaxEventStreamsPerIdentity int
+	// EventStreamMaxAge ends a stream after this long (default 30m); the
+	// browser reconnects.
+	EventStreamMaxAge time.Duration
 }
 
 // MaxBodyBytesDefault bounds request bodies when Options.MaxBodyBytes is 0.
@@ -68,6 +82,24 @@ func (o Options) WithDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.ReadHeaderTimeout == 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = time.Minute
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 2 * time.Minute
+	}
+	if o.MaxEventStreams == 0 {
+		o.MaxEventStreams = 200
+	}
+	if o.MaxEventStreamsPerIdentity == 0 {
+		o.MaxEventStreamsPerIdentity = 20
+	}
+	if o.EventStreamMaxAge == 0 {
+		o.EventStreamMaxAge = 30 * time.Minute
+	}
 	return o
 }
 
@@ -77,8 +109,20 @@ func (o Options) validate() error {
 		return errors.New("web: Store is required")
 	case o.MaxBodyBytes < 0:
 		return fmt.Errorf("web: MaxBodyBytes must not be negative, got %d", o.MaxBodyBytes)
+	case o.ReadHeaderTimeout < 0 || o.ReadTimeout < 0 || o.IdleTimeout < 0 || o.EventStreamMaxAge < 0:
+		return errors.New("web: timeouts must not be negative")
+	case o.MaxEventStreams < 0 || o.MaxEventStreamsPerIdentity < 0:
+		return errors.New("web: event stream limits must not be negative")
 	}
 	return nil
+}
+
+// HTTPServer returns an http.Server serving s with the timeouts of its
+// Options, so a slow request body or an idle keep-alive connection does
+// not hold a connection for ever.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{Handler: s, ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout: s.opts.ReadTimeout, IdleTimeout: s.opts.IdleTimeout}
 }
 
 // Server is the web handler.
@@ -92,6 +136,7 @@ type Server struct {
 	base  string
 	ui    *ui
 	mon   tasks.MonitorHandler // nil without Options.RedisURL
+	hub   *runHub
 }
 
 // Close closes the Redis connections of /monitoring (asynqmon opens its own
@@ -109,9 +154,17 @@ func Handler(opts Options) (*Server, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	auth, err := newAuthenticator(opts.Auth)
+	var revoked revocations
+	if opts.Redis != nil {
+		revoked = &redisRevocations{rdb: opts.Redis, prefix: "dripflow:web:revoked-session:"}
+	}
+	auth, err := newAuthenticator(opts.Auth, revoked)
 	if err != nil {
 		return nil, err
+	}
+	if auth.proxyUnrestricted() {
+		opts.Logger.Warn("the proxy identity header " + opts.Auth.ProxyHeader + " is trusted from loopback addresses only: " +
+			"set DRIPFLOW_TRUSTED_PROXIES to your proxy's addresses or DRIPFLOW_PROXY_SECRET to a secret it sends")
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, auth: auth,
@@ -119,6 +172,7 @@ func Handler(opts Options) (*Server, error) {
 		mux:  http.NewServeMux(),
 		base: strings.TrimSuffix(opts.BasePath, "/"),
 	}
+	s.hub = newRunHub(opts.Store, opts.Logger, time.Second, opts.MaxEventStreams, opts.MaxEventStreamsPerIdentity)
 	if opts.Redis != nil {
 		s.tasks = tasks.NewClient(opts.Redis, tasks.Config{Queue: opts.Queue})
 	}
@@ -132,36 +186,37 @@ func Handler(opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.mon = mon
-		s.mux.Handle("/monitoring/", s.requireUI(s.withBasePath(mon)))
+		s.mux.Handle("/monitoring/", s.requireUI(s.guardMonitoring(s.withBasePath(mon))))
 		s.mux.Handle("/monitoring", http.RedirectHandler(s.base+"/monitoring/", http.StatusFound))
 	}
 	return s, nil
 }
 
 func (s *Server) routes() {
-	api := func(pattern string, h func(http.ResponseWriter, *http.Request, string)) {
-		s.mux.Handle(pattern, s.requireAPI(h))
+	api := func(pattern string, action Action, h func(http.ResponseWriter, *http.Request, string)) {
+		s.mux.Handle(pattern, s.requireAPI(action, h))
 	}
-	api("GET /api/v1/definitions", s.listDefinitions)
-	api("GET /api/v1/definitions/{name}/preview", s.preview)
-	api("POST /api/v1/runs", s.createRun)
-	api("GET /api/v1/runs", s.listRuns)
-	api("GET /api/v1/runs/{id}", s.getRun)
-	api("POST /api/v1/runs/{id}/pause", s.pauseRun)
-	api("POST /api/v1/runs/{id}/resume", s.resumeRun)
-	api("POST /api/v1/runs/{id}/start", s.startRun)
-	api("POST /api/v1/runs/{id}/reschedule", s.rescheduleRun)
-	api("GET /api/v1/workers", s.listWorkers)
-	api("POST /api/v1/runs/{id}/cancel", s.cancelRun)
-	api("POST /api/v1/runs/{id}/retry", s.retryRun)
-	api("GET /api/v1/runs/{id}/batches", s.listBatches)
-	api("POST /api/v1/runs/{id}/batches/{batch}/retry", s.retryBatch)
-	api("GET /api/v1/runs/{id}/events", s.runEvents)
-	api("GET /api/v1/flows", s.listFlows)
-	api("GET /api/v1/connectors", s.listConnectors)
-	api("POST /api/v1/flows/{name}/activate", s.activateFlow)
-	api("POST /api/v1/flows/{name}/deactivate", s.deactivateFlow)
-	api("POST /api/v1/flows/{name}/trigger", s.triggerFlow)
+	api("GET /api/v1/definitions", ActionRead, s.listDefinitions)
+	api("GET /api/v1/definitions/{name}/preview", ActionRead, s.preview)
+	// createRun authorizes itself, once it knows the definition.
+	api("POST /api/v1/runs", "", s.createRun)
+	api("GET /api/v1/runs", ActionRead, s.listRuns)
+	api("GET /api/v1/runs/{id}", ActionRead, s.getRun)
+	api("POST /api/v1/runs/{id}/pause", ActionControl, s.pauseRun)
+	api("POST /api/v1/runs/{id}/resume", ActionControl, s.resumeRun)
+	api("POST /api/v1/runs/{id}/start", ActionControl, s.startRun)
+	api("POST /api/v1/runs/{id}/reschedule", ActionControl, s.rescheduleRun)
+	api("GET /api/v1/workers", ActionRead, s.listWorkers)
+	api("POST /api/v1/runs/{id}/cancel", ActionControl, s.cancelRun)
+	api("POST /api/v1/runs/{id}/retry", ActionControl, s.retryRun)
+	api("GET /api/v1/runs/{id}/batches", ActionRead, s.listBatches)
+	api("POST /api/v1/runs/{id}/batches/{batch}/retry", ActionControl, s.retryBatch)
+	api("GET /api/v1/runs/{id}/events", ActionRead, s.runEvents)
+	api("GET /api/v1/flows", ActionRead, s.listFlows)
+	api("GET /api/v1/connectors", ActionRead, s.listConnectors)
+	api("POST /api/v1/flows/{name}/activate", ActionFlows, s.activateFlow)
+	api("POST /api/v1/flows/{name}/deactivate", ActionFlows, s.deactivateFlow)
+	api("POST /api/v1/flows/{name}/trigger", ActionFlows, s.triggerFlow)
 	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorf(codeNotFound, "", "no API route %s %s", r.Method, r.URL.Path))
@@ -216,8 +271,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // requireAPI authenticates API requests: 401 without an identity, 403 for
-// a cookie-authenticated change without the CSRF header.
-func (s *Server) requireAPI(h func(http.ResponseWriter, *http.Request, string)) http.Handler {
+// a cookie-authenticated change without the CSRF header or an action the
+// identity's role does not allow ("" when the handler checks, see allow).
+func (s *Server) requireAPI(action Action, h func(http.ResponseWriter, *http.Request, string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, how := s.auth.identify(r)
 		if how == viaNone {
@@ -231,6 +287,10 @@ func (s *Server) requireAPI(h func(http.ResponseWriter, *http.Request, string)) 
 		// from a page of ours (the session's CSRF token) or from a client
 		// that sets Content-Type: application/json, which another site
 		// cannot do without a CORS preflight that is never granted.
+		if d := checkRequestText(r); d != nil {
+			writeError(w, http.StatusUnprocessableEntity, *d)
+			return
+		}
 		if how != viaToken && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			json := strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Type"))), "application/json")
 			if !json && !s.auth.checkCSRF(r, r.Header.Get("X-CSRF-Token")) {
@@ -238,8 +298,105 @@ func (s *Server) requireAPI(h func(http.ResponseWriter, *http.Request, string)) 
 				return
 			}
 		}
+		r = r.WithContext(context.WithValue(r.Context(), whoKey{}, who{id, how}))
+		if action != "" && !s.allow(w, r, action, s.subjectOf(r)) {
+			return
+		}
 		h(w, r, id)
 	})
+}
+
+// whoKey keys the request's identity in its context.
+type whoKey struct{}
+
+// who is the identity of a request and how it was authenticated.
+type who struct {
+	id  string
+	how via
+}
+
+// subjectOf is the definition a request acts on, for the Authorize hook:
+// the {name} of a definition or flow, or the definition of run {id}.
+func (s *Server) subjectOf(r *http.Request) string {
+	if s.auth.cfg.Authorize == nil {
+		return ""
+	}
+	if name := r.PathValue("name"); name != "" {
+		return name
+	}
+	if id, err := pathID(r, "id"); err == nil {
+		if run, err := s.opts.Store.GetRun(r.Context(), id); err == nil {
+			return run.Definition
+		}
+	}
+	return ""
+}
+
+// allow checks that the request's identity may do action on definition;
+// if not, it answers 403 (JSON for the API, a page for the UI) and says
+// false.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, action Action, definition string) bool {
+	c, _ := r.Context().Value(whoKey{}).(who)
+	err := s.auth.authorize(r, c.id, c.how, action, definition)
+	if err == nil {
+		return true
+	}
+	s.log.Info("request forbidden", zap.String("by", c.id), zap.String("action", string(action)), zapPath(r))
+	if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/monitoring/") {
+		writeError(w, http.StatusForbidden, errorf(codeForbidden, "", "%s", err.Error()))
+	} else {
+		s.uiFail(w, r, &uiReq{identity: c.id, how: c.how}, http.StatusForbidden, err.Error()+".")
+	}
+	return false
+}
+
+// guardMonitoring refuses asynqmon's changes (pause a queue, delete or run
+// tasks…) that a page of another site could make a browser send with our
+// cookies: an unsafe method must come from our own origin (the browser's
+// Sec-Fetch-Site or Origin says so) or carry the X-CSRF-Token of the
+// session. A bearer token is no cookie, so such calls pass.
+func (s *Server) guardMonitoring(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			h.ServeHTTP(w, r)
+			return
+		}
+		id, how := s.auth.identify(r)
+		if how == viaToken || sameOrigin(r) || s.auth.checkCSRF(r, r.Header.Get("X-CSRF-Token")) {
+			r = r.WithContext(context.WithValue(r.Context(), whoKey{}, who{id, how}))
+			if s.allow(w, r, ActionMonitoring, "") {
+				h.ServeHTTP(w, r)
+			}
+			return
+		}
+		s.log.Warn("cross-site change to /monitoring refused", zapPath(r), zap.String("origin", r.Header.Get("Origin")),
+			zap.String("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")))
+		writeError(w, http.StatusForbidden, errorf(codeForbidden, "", "changes under /monitoring must come from dripflow's own pages (same origin) or carry an X-CSRF-Token"))
+	})
+}
+
+// sameOrigin reports whether a browser says r comes from a page of the
+// same origin: Sec-Fetch-Site when it sends one, else an Origin whose host
+// is the request's. A request with neither is not known to be ours.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host := r.Host
+	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+		// Behind a reverse proxy the browser's origin is the proxy's.
+		host = strings.TrimSpace(strings.Split(fh, ",")[0])
+	}
+	return strings.EqualFold(u.Host, host)
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
