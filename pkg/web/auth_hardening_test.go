@@ -191,6 +191,7 @@ func TestSessionRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer h.Close()
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/runs", nil)
@@ -209,6 +210,7 @@ func TestSessionRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer h2.Close()
 	rec := httptest.NewRecorder()
 	req = httptest.NewRequest("GET", "/api/v1/runs", nil)
 	req.AddCookie(&http.Cookie{Name: "dripflow_session", Value: c2.cookies["dripflow_session"].Value})
