@@ -56,9 +56,12 @@ func TestProcessErrorBudget(t *testing.T) {
 	if r.BatchesFailed < 2 || r.BatchesTotal() >= items/size {
 		t.Fatalf("counters %+v: want ≥ 2 failed and planning stopped early", r.Counters)
 	}
+	// Batches in flight when the run failed may still finish; after them,
+	// none starts.
+	c.waitFor("in-flight batches to finish", 30*time.Second, func() bool { r = c.run(r.ID); return r.BatchesRunning == 0 })
 	time.Sleep(time.Second)
 	if again := c.run(r.ID); again.BatchesSucceeded+again.BatchesFailed != r.BatchesSucceeded+r.BatchesFailed {
-		t.Fatalf("batches kept finishing after the run failed")
+		t.Fatalf("batches kept finishing after the run failed and its in-flight batches ended: %+v, then %+v", r.Counters, again.Counters)
 	}
 }
 
