@@ -32,9 +32,10 @@ import (
 // attempt wrote and removing the temporary files that attempt left and
 // any parts beyond its own. The guarantee is therefore idempotent.
 //
-// There is no rolling by time: a flow's runtime decides when runs happen
+// Rolling by time is the flow's runtime: it decides when runs happen
 // (Once, Heartbeat, Cron), and every batch of every run makes its own
-// files, so a heartbeat of an hour gives at least one set of files an hour.
+// files, so with a heartbeat of an hour each hour's records are in that
+// hour's run's files.
 type Sink struct {
 	// Dir is the directory the files go to; the first batch written
 	// creates it if missing.

@@ -372,3 +372,34 @@ func FuzzSource(f *testing.F) {
 		}
 	})
 }
+
+// TestSourceRemovedFile: a file removed after it was read does not stop
+// the flow — the next run goes on with the files after it; a range whose
+// file is gone cannot be read. The last range of the newest file says it
+// is the last.
+func TestSourceRemovedFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	writeFile(t, a, `{"id": 1}`+"\n")
+	src := build(t, &file.Source{Path: dir, Format: file.JSONL, NoMetadata: true})
+	s, err := src.Next(ctx, "", 10)
+	if err != nil || s.Hi == "" || !s.Last {
+		t.Fatalf("Next over one complete file = %+v, %v; want its only range, marked last", s, err)
+	}
+	writeFile(t, b, `{"id": 2}`+"\n"+`{"id": 3}`+"\n")
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Read(ctx, "", s.Hi); err == nil || !strings.Contains(err.Error(), a) {
+		t.Errorf("Read of a removed file's range: %v; want an error naming %s", err, a)
+	}
+	if got := records(plan(t, src, s.Hi, 10)); !cmp.Equal(got, []flows.Record{{"id": int64(2)}, {"id": int64(3)}}) {
+		t.Errorf("from the end of the removed file: %v", got)
+	}
+	s, err = src.Next(ctx, s.Hi, 1)
+	if err != nil || s.Last {
+		t.Errorf("Next of one of two records = %+v, %v; want a range not marked last", s, err)
+	}
+}

@@ -379,9 +379,7 @@ func (s *sink) try(ctx context.Context, key string, body []byte) (time.Duration,
 	if err != nil {
 		return -1, err
 	}
-	for k, v := range s.header {
-		req.Header[k] = v
-	}
+	req.Header = s.header.Clone()
 	req.Header.Set(s.keyHeader, key)
 	resp, err := s.client.Do(req)
 	if err != nil {
