@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
+	"github.com/dripflow/dripflow/internal/cfgutil"
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
@@ -69,11 +70,11 @@ func (o Options) WithDefaults() Options {
 }
 
 func (o Options) validate() error {
-	switch {
-	case o.Store == nil:
+	if o.Store == nil {
 		return errors.New("web: Store is required")
-	case o.MaxBodyBytes < 0:
-		return fmt.Errorf("web: MaxBodyBytes must not be negative, got %d", o.MaxBodyBytes)
+	}
+	if err := cfgutil.NotNegative("MaxBodyBytes", o.MaxBodyBytes); err != nil {
+		return fmt.Errorf("web: %w", err)
 	}
 	return nil
 }

@@ -5,14 +5,13 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
+	"github.com/dripflow/dripflow/internal/cfgutil"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
 	"github.com/dripflow/dripflow/pkg/metrics"
@@ -98,8 +98,7 @@ func (c Config) WithDefaults() Config {
 		c.ClaimLease = ClaimLeaseDefault
 	}
 	if c.ID == "" {
-		host, _ := os.Hostname()
-		c.ID = host + ":" + strconv.Itoa(os.Getpid())
+		c.ID = cfgutil.ProcessID()
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -108,17 +107,16 @@ func (c Config) WithDefaults() Config {
 }
 
 func (c Config) validate() error {
-	switch {
-	case c.Store == nil || c.Redis == nil:
+	if c.Store == nil || c.Redis == nil {
 		return errors.New("worker: Store and Redis are required")
-	case c.Concurrency < 0:
-		return fmt.Errorf("worker: Concurrency must not be negative, got %d", c.Concurrency)
-	case c.PollInterval < 0:
-		return fmt.Errorf("worker: PollInterval must not be negative, got %s", c.PollInterval)
-	case c.ShutdownTimeout < 0:
-		return fmt.Errorf("worker: ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
-	case c.ClaimLease < 0:
-		return fmt.Errorf("worker: ClaimLease must not be negative, got %s", c.ClaimLease)
+	}
+	if err := cmp.Or(
+		cfgutil.NotNegative("Concurrency", c.Concurrency),
+		cfgutil.NotNegative("PollInterval", c.PollInterval),
+		cfgutil.NotNegative("ShutdownTimeout", c.ShutdownTimeout),
+		cfgutil.NotNegative("ClaimLease", c.ClaimLease),
+	); err != nil {
+		return fmt.Errorf("worker: %w", err)
 	}
 	return nil
 }
