@@ -71,12 +71,17 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 		}
 		defer mr.Close()
 		// miniredis keeps time still; let keys expire as in a real Redis.
+		// The clock stops before the embedded Redis closes, whichever way
+		// DevWith returns.
+		stopClock, clockDone := make(chan struct{}), make(chan struct{})
+		defer func() { close(stopClock); <-clockDone }()
 		go func() {
+			defer close(clockDone)
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
 				select {
-				case <-ctx.Done():
+				case <-stopClock:
 					return
 				case <-t.C:
 					mr.FastForward(time.Second)

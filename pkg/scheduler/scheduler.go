@@ -9,10 +9,10 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
+	"github.com/dripflow/dripflow/internal/cfgutil"
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
@@ -124,8 +125,7 @@ func (c Config) WithDefaults() Config {
 		c.JanitorInterval = JanitorIntervalDefault
 	}
 	if c.ID == "" {
-		host, _ := os.Hostname()
-		c.ID = host + ":" + strconv.Itoa(os.Getpid())
+		c.ID = cfgutil.ProcessID()
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -134,21 +134,18 @@ func (c Config) WithDefaults() Config {
 }
 
 func (c Config) validate() error {
-	switch {
-	case c.Store == nil || c.Redis == nil:
+	if c.Store == nil || c.Redis == nil {
 		return errors.New("scheduler: Store and Redis are required")
-	case c.PollInterval < 0:
-		return fmt.Errorf("scheduler: PollInterval must not be negative, got %s", c.PollInterval)
-	case c.ReconcileInterval < 0:
-		return fmt.Errorf("scheduler: ReconcileInterval must not be negative, got %s", c.ReconcileInterval)
-	case c.ReconcileGrace < 0:
-		return fmt.Errorf("scheduler: ReconcileGrace must not be negative, got %s", c.ReconcileGrace)
-	case c.LeaderTTL < 0:
-		return fmt.Errorf("scheduler: LeaderTTL must not be negative, got %s", c.LeaderTTL)
-	case c.WorkerCheckInterval < 0:
-		return fmt.Errorf("scheduler: WorkerCheckInterval must not be negative, got %s", c.WorkerCheckInterval)
-	case c.JanitorInterval < 0:
-		return fmt.Errorf("scheduler: JanitorInterval must not be negative, got %s", c.JanitorInterval)
+	}
+	if err := cmp.Or(
+		cfgutil.NotNegative("PollInterval", c.PollInterval),
+		cfgutil.NotNegative("ReconcileInterval", c.ReconcileInterval),
+		cfgutil.NotNegative("ReconcileGrace", c.ReconcileGrace),
+		cfgutil.NotNegative("LeaderTTL", c.LeaderTTL),
+		cfgutil.NotNegative("WorkerCheckInterval", c.WorkerCheckInterval),
+		cfgutil.NotNegative("JanitorInterval", c.JanitorInterval),
+	); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
 	}
 	return nil
 }

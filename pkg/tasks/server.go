@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/dripflow/dripflow/internal/cfgutil"
 )
 
 // Attempt describes the delivery of a batch task being handled.
@@ -107,13 +110,12 @@ func (c ServerConfig) WithDefaults() ServerConfig {
 }
 
 func (c ServerConfig) validate() error {
-	switch {
-	case c.Concurrency < 0:
-		return fmt.Errorf("queue server: Concurrency must not be negative, got %d", c.Concurrency)
-	case c.ShutdownTimeout < 0:
-		return fmt.Errorf("queue server: ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
-	case c.PollInterval < 0:
-		return fmt.Errorf("queue server: PollInterval must not be negative, got %s", c.PollInterval)
+	if err := cmp.Or(
+		cfgutil.NotNegative("Concurrency", c.Concurrency),
+		cfgutil.NotNegative("ShutdownTimeout", c.ShutdownTimeout),
+		cfgutil.NotNegative("PollInterval", c.PollInterval),
+	); err != nil {
+		return fmt.Errorf("queue server: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
+	"github.com/dripflow/dripflow/internal/cfgutil"
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
@@ -104,15 +106,19 @@ func (o Options) WithDefaults() Options {
 }
 
 func (o Options) validate() error {
-	switch {
-	case o.Store == nil:
+	if o.Store == nil {
 		return errors.New("web: Store is required")
-	case o.MaxBodyBytes < 0:
-		return fmt.Errorf("web: MaxBodyBytes must not be negative, got %d", o.MaxBodyBytes)
-	case o.ReadHeaderTimeout < 0 || o.ReadTimeout < 0 || o.IdleTimeout < 0 || o.EventStreamMaxAge < 0:
-		return errors.New("web: timeouts must not be negative")
-	case o.MaxEventStreams < 0 || o.MaxEventStreamsPerIdentity < 0:
-		return errors.New("web: event stream limits must not be negative")
+	}
+	if err := cmp.Or(
+		cfgutil.NotNegative("MaxBodyBytes", o.MaxBodyBytes),
+		cfgutil.NotNegative("ReadHeaderTimeout", o.ReadHeaderTimeout),
+		cfgutil.NotNegative("ReadTimeout", o.ReadTimeout),
+		cfgutil.NotNegative("IdleTimeout", o.IdleTimeout),
+		cfgutil.NotNegative("EventStreamMaxAge", o.EventStreamMaxAge),
+		cfgutil.NotNegative("MaxEventStreams", o.MaxEventStreams),
+		cfgutil.NotNegative("MaxEventStreamsPerIdentity", o.MaxEventStreamsPerIdentity),
+	); err != nil {
+		return fmt.Errorf("web: %w", err)
 	}
 	return nil
 }

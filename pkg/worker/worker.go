@@ -5,14 +5,13 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
+	"github.com/dripflow/dripflow/internal/cfgutil"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
 	"github.com/dripflow/dripflow/pkg/metrics"
@@ -119,8 +119,7 @@ func (c Config) WithDefaults() Config {
 		c.HeartbeatTTL = DefaultHeartbeatTTL
 	}
 	if c.ID == "" {
-		host, _ := os.Hostname()
-		c.ID = host + ":" + strconv.Itoa(os.Getpid())
+		c.ID = cfgutil.ProcessID()
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -129,20 +128,20 @@ func (c Config) WithDefaults() Config {
 }
 
 func (c Config) validate() error {
-	switch {
-	case c.Store == nil || c.Redis == nil:
+	if c.Store == nil || c.Redis == nil {
 		return errors.New("worker: Store and Redis are required")
-	case c.Concurrency < 0:
-		return fmt.Errorf("worker: Concurrency must not be negative, got %d", c.Concurrency)
-	case c.PollInterval < 0:
-		return fmt.Errorf("worker: PollInterval must not be negative, got %s", c.PollInterval)
-	case c.ShutdownTimeout < 0:
-		return fmt.Errorf("worker: ShutdownTimeout must not be negative, got %s", c.ShutdownTimeout)
-	case c.ClaimLease < 0:
-		return fmt.Errorf("worker: ClaimLease must not be negative, got %s", c.ClaimLease)
-	case c.HeartbeatInterval < 0 || c.HeartbeatTTL < 0:
-		return fmt.Errorf("worker: HeartbeatInterval and HeartbeatTTL must not be negative, got %s and %s", c.HeartbeatInterval, c.HeartbeatTTL)
-	case c.HeartbeatTTL < 2*c.HeartbeatInterval:
+	}
+	if err := cmp.Or(
+		cfgutil.NotNegative("Concurrency", c.Concurrency),
+		cfgutil.NotNegative("PollInterval", c.PollInterval),
+		cfgutil.NotNegative("ShutdownTimeout", c.ShutdownTimeout),
+		cfgutil.NotNegative("ClaimLease", c.ClaimLease),
+		cfgutil.NotNegative("HeartbeatInterval", c.HeartbeatInterval),
+		cfgutil.NotNegative("HeartbeatTTL", c.HeartbeatTTL),
+	); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	if c.HeartbeatTTL < 2*c.HeartbeatInterval {
 		return fmt.Errorf("worker: HeartbeatTTL %s must be at least twice HeartbeatInterval %s", c.HeartbeatTTL, c.HeartbeatInterval)
 	}
 	return nil
