@@ -72,6 +72,10 @@ type Config struct {
 	MonitoringReadOnly bool
 	// PrometheusAddr lets asynqmon draw queue charts (DRIPFLOW_PROMETHEUS_ADDR).
 	PrometheusAddr string
+	// WebMetricsAddr, when set, is where the web process serves /metrics
+	// on its own, unauthenticated (DRIPFLOW_WEB_METRICS_ADDR, e.g. :9091);
+	// otherwise its /metrics is on DRIPFLOW_HTTP_ADDR behind authentication.
+	WebMetricsAddr string
 	// MetricsAddr is where workers and schedulers serve /metrics, /healthz
 	// and /readyz (DRIPFLOW_METRICS_ADDR, default :9090; "off" disables).
 	MetricsAddr string
@@ -105,6 +109,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.ProxyRoleHeader = get("PROXY_ROLE_HEADER", "")
 	c.SessionKey = get("SESSION_KEY", "")
 	c.PrometheusAddr = get("PROMETHEUS_ADDR", "")
+	c.WebMetricsAddr = get("WEB_METRICS_ADDR", "")
 	c.MetricsAddr = get("METRICS_ADDR", ":9090")
 	if c.MetricsAddr == "off" {
 		c.MetricsAddr = ""

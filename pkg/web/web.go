@@ -42,9 +42,13 @@ type Options struct {
 	PrometheusAddress string
 	// MaxBodyBytes bounds request bodies; default 1 MiB.
 	MaxBodyBytes int64
-	// Metrics, when set, is served at /metrics.
+	// Metrics, when set, is served at /metrics, to authenticated callers
+	// (any role; Prometheus sends a token with its scrape config's
+	// authorization) unless PublicMetrics.
 	Metrics http.Handler
-	Logger  *zap.Logger
+	// PublicMetrics serves Metrics without authentication.
+	PublicMetrics bool
+	Logger        *zap.Logger
 
 	// ReadHeaderTimeout (default 10s), ReadTimeout (default 1m) and
 	// IdleTimeout (default 2m) are those of HTTPServer. It has no
@@ -184,7 +188,11 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	if s.opts.Metrics != nil {
-		s.mux.Handle("GET /metrics", s.opts.Metrics)
+		if s.opts.PublicMetrics {
+			s.mux.Handle("GET /metrics", s.opts.Metrics)
+		} else {
+			api("GET /metrics", ActionRead, func(w http.ResponseWriter, r *http.Request, _ string) { s.opts.Metrics.ServeHTTP(w, r) })
+		}
 	}
 	s.uiRoutes()
 }
