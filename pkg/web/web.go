@@ -59,8 +59,10 @@ type Options struct {
 	// and MaxEventStreamsPerIdentity those of one identity (default 20);
 	// beyond them a stream is refused with 429.
 	MaxEventStreams, MaxEventStreamsPerIdentity int
-	// EventStreamMaxAge ends a stream after this long (default 30m); the
-	// browser reconnects.
+	// EventStreamMaxAge, when set, ends a stream after this long (the
+	// browser's EventSource reconnects; pkg/client's Watch returns). By
+	// default a stream lasts until its run ends or its client leaves (a
+	// gone client is noticed by the keep-alive write within 45s).
 	EventStreamMaxAge time.Duration
 }
 
@@ -116,9 +118,6 @@ func Handler(opts Options) (*Server, error) {
 	}
 	if opts.MaxEventStreamsPerIdentity <= 0 {
 		opts.MaxEventStreamsPerIdentity = 20
-	}
-	if opts.EventStreamMaxAge <= 0 {
-		opts.EventStreamMaxAge = 30 * time.Minute
 	}
 	var revoked revocations
 	if opts.Redis != nil {
