@@ -53,7 +53,7 @@ type Options struct {
 	// ReadHeaderTimeout (default 10s), ReadTimeout (default 1m) and
 	// IdleTimeout (default 2m) are those of HTTPServer. It has no
 	// WriteTimeout, which would end event streams: they bound each write
-	// and their age instead.
+	// (30s) instead, and their age if EventStreamMaxAge is set.
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 	// MaxEventStreams caps the open event streams in all (default 200),
 	// and MaxEventStreamsPerIdentity those of one identity (default 20);
@@ -62,7 +62,8 @@ type Options struct {
 	// EventStreamMaxAge, when set, ends a stream after this long (the
 	// browser's EventSource reconnects; pkg/client's Watch returns). By
 	// default a stream lasts until its run ends or its client leaves (a
-	// gone client is noticed by the keep-alive write within 45s).
+	// closed connection ends it at once, a client that stops reading at
+	// the next write's 30s deadline; a keep-alive is written every 15s).
 	EventStreamMaxAge time.Duration
 }
 
