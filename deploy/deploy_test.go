@@ -507,8 +507,16 @@ func TestWorkloads(t *testing.T) {
 		}
 		check("readiness", c.ReadinessProbe, "/readyz")
 		check("liveness", c.LivenessProbe, "/healthz")
-		if a := dep.Spec.Template.Metadata.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != strconv.Itoa(port) || a["prometheus.io/path"] != "/metrics" {
-			t.Errorf("%s: prometheus.io annotations %v do not point at :%d/metrics", deployment, a, port)
+		scrape := port
+		if deployment == "dripflow-web" {
+			// web's /metrics needs a token on its HTTP port; it is scraped
+			// on an address of its own.
+			if _, scrape, err = splitHostPort(cm["DRIPFLOW_WEB_METRICS_ADDR"]); err != nil {
+				t.Fatalf("ConfigMap DRIPFLOW_WEB_METRICS_ADDR: %v", err)
+			}
+		}
+		if a := dep.Spec.Template.Metadata.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != strconv.Itoa(scrape) || a["prometheus.io/path"] != "/metrics" {
+			t.Errorf("%s: prometheus.io annotations %v do not point at :%d/metrics", deployment, a, scrape)
 		}
 	}
 
@@ -842,7 +850,7 @@ func TestPrometheus(t *testing.T) {
 	}
 	// Each dripflow process of the compose stack is scraped on the port it
 	// serves /metrics on; scaled workers are found through DNS.
-	for svc, setting := range map[string]string{"web": "DRIPFLOW_HTTP_ADDR", "scheduler": "DRIPFLOW_METRICS_ADDR", "worker": "DRIPFLOW_METRICS_ADDR"} {
+	for svc, setting := range map[string]string{"web": "DRIPFLOW_WEB_METRICS_ADDR", "scheduler": "DRIPFLOW_METRICS_ADDR", "worker": "DRIPFLOW_METRICS_ADDR"} {
 		_, port, err := splitHostPort(svcs[svc].Environment[setting])
 		if err != nil {
 			t.Fatalf("compose %s %s: %v", svc, setting, err)

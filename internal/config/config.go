@@ -72,6 +72,10 @@ type Config struct {
 	MonitoringReadOnly bool
 	// PrometheusAddr lets asynqmon draw queue charts (DRIPFLOW_PROMETHEUS_ADDR).
 	PrometheusAddr string
+	// WebMetricsAddr, when set, is where the web process serves /metrics
+	// on its own, unauthenticated (DRIPFLOW_WEB_METRICS_ADDR, e.g. :9091);
+	// otherwise its /metrics is on DRIPFLOW_HTTP_ADDR behind authentication.
+	WebMetricsAddr string
 	// MetricsAddr is where workers and schedulers serve /metrics, /healthz
 	// and /readyz (DRIPFLOW_METRICS_ADDR; "off" disables). Empty means the
 	// process's default: :9090 for a worker, :9091 for a scheduler, so the
@@ -112,6 +116,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.ProxyRoleHeader = get("PROXY_ROLE_HEADER", "")
 	c.SessionKey = get("SESSION_KEY", "")
 	c.PrometheusAddr = get("PROMETHEUS_ADDR", "")
+	c.WebMetricsAddr = get("WEB_METRICS_ADDR", "")
 	c.MetricsAddr = get("METRICS_ADDR", "")
 	var err error
 	for name, dst := range map[string]*bool{"AUTH_DISABLED": &c.AuthDisabled, "INSECURE_COOKIES": &c.InsecureCookies, "MONITORING_READONLY": &c.MonitoringReadOnly} {

@@ -39,6 +39,12 @@ func Web(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("DRIPFLOW_TRUSTED_PROXIES: %w", err)
 	}
+	// The process's metrics are served behind authentication with the
+	// rest, or without on an address of their own.
+	var metrics http.Handler = promhttp.Handler()
+	if a.Config.WebMetricsAddr != "" {
+		metrics = nil
+	}
 	h, err := web.Handler(web.Options{
 		Store: a.Store, Redis: a.Redis, RedisURL: a.Config.RedisURL, DB: a.DB, Events: a.Events,
 		Queue: a.Config.Queue, BasePath: a.Config.BasePath,
@@ -49,7 +55,7 @@ func Web(ctx context.Context, args []string) error {
 			SessionKey: []byte(a.Config.SessionKey), InsecureCookies: a.Config.InsecureCookies,
 		},
 		MonitoringReadOnly: a.Config.MonitoringReadOnly, PrometheusAddress: a.Config.PrometheusAddr,
-		Metrics:     promhttp.Handler(),
+		Metrics:     metrics,
 		Logger:      a.Log,
 		ReadTimeout: a.Config.HTTPReadTimeout, IdleTimeout: a.Config.HTTPIdleTimeout,
 		MaxEventStreams: a.Config.MaxEventStreams, MaxEventStreamsPerIdentity: a.Config.MaxEventStreamsPerIdentity,
@@ -58,7 +64,21 @@ func Web(ctx context.Context, args []string) error {
 		return err
 	}
 	defer h.Close()
-	return serveServer(ctx, a.Config.HTTPAddr, h.HTTPServer(), a.Log)
+	if a.Config.WebMetricsAddr == "" {
+		return serveServer(ctx, a.Config.HTTPAddr, h.HTTPServer(), a.Log)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ctx, a.Config.WebMetricsAddr, mux, a.Log.Named("metrics")) }()
+	err = serveServer(ctx, a.Config.HTTPAddr, h.HTTPServer(), a.Log)
+	cancel()
+	if merr := <-errc; err == nil {
+		err = merr
+	}
+	return err
 }
 
 // serve runs an HTTP server for h until ctx ends, then shuts it down

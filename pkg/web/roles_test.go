@@ -195,3 +195,23 @@ func TestParseTokenRoles(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsNeedAuthentication(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("dripflow_up 1\n")) })
+	e := newAPIEnv(t, func(o *web.Options) { withRoles(o); o.Metrics = metrics })
+	if code, _, _ := e.raw("GET", "/metrics", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token: %d", code)
+	}
+	if code, _, _ := e.raw("GET", "/metrics", veraToken, ""); code != http.StatusOK {
+		t.Errorf("/metrics with a viewer token: %d", code)
+	}
+	p := newAPIEnv(t, func(o *web.Options) { o.Metrics = metrics; o.PublicMetrics = true })
+	if code, _, _ := p.raw("GET", "/metrics", "", ""); code != http.StatusOK {
+		t.Errorf("public /metrics: %d", code)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, _, _ := e.raw("GET", path, "", ""); code != http.StatusOK {
+			t.Errorf("%s without a token: %d", path, code)
+		}
+	}
+}

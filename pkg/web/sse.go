@@ -20,9 +20,9 @@ const eventWriteTimeout = 30 * time.Second
 
 // runEvents streams a run as server-sent events: event "run" with the run
 // (and its progress) whenever it changes, until the run ends; a comment
-// every 15 s keeps proxies from closing the stream. Streams are capped per
-// identity and in all (429 beyond), last at most EventStreamMaxAge (the
-// browser's EventSource then reconnects), and share one poll of the store
+// every 15 s keeps proxies from closing the stream (and finds clients that
+// left). Streams are capped per identity and in all (429 beyond), last at
+// most EventStreamMaxAge when it is set, and share one poll of the store
 // per run (runHub).
 func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, who string) {
 	id, err := pathID(r, "id")
@@ -71,13 +71,17 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, who string) {
 	defer leave()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
-	maxAge := time.NewTimer(s.opts.EventStreamMaxAge)
-	defer maxAge.Stop()
+	var maxAge <-chan time.Time
+	if s.opts.EventStreamMaxAge > 0 {
+		t := time.NewTimer(s.opts.EventStreamMaxAge)
+		defer t.Stop()
+		maxAge = t.C
+	}
 	for {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-maxAge.C:
+		case <-maxAge:
 			// The client reconnects (after retry ms) and gets a fresh place.
 			write(": stream age limit, reconnect\n\n")
 			return

@@ -45,24 +45,31 @@ type Options struct {
 	PrometheusAddress string
 	// MaxBodyBytes bounds request bodies; default MaxBodyBytesDefault.
 	MaxBodyBytes int64
-	// Metrics, when set, is served at /metrics.
+	// Metrics, when set, is served at /metrics, to authenticated callers
+	// (any role; Prometheus sends a token with its scrape config's
+	// authorization) unless PublicMetrics.
 	Metrics http.Handler
 	// PresenceKey is the Redis key of the workers' registry (see
 	// worker.Presence); default worker.DefaultPresenceKey.
 	PresenceKey string
-	Logger      *zap.Logger // default zap.NewNop()
+	// PublicMetrics serves Metrics without authentication.
+	PublicMetrics bool
+	Logger        *zap.Logger // default zap.NewNop()
 
 	// ReadHeaderTimeout (default 10s), ReadTimeout (default 1m) and
 	// IdleTimeout (default 2m) are those of HTTPServer. It has no
 	// WriteTimeout, which would end event streams: they bound each write
-	// and their age instead.
+	// (30s) instead, and their age if EventStreamMaxAge is set.
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 	// MaxEventStreams caps the open event streams in all (default 200),
 	// and MaxEventStreamsPerIdentity those of one identity (default 20);
 	// beyond them a stream is refused with 429.
 	MaxEventStreams, MaxEventStreamsPerIdentity int
-	// EventStreamMaxAge ends a stream after this long (default 30m); the
-	// browser reconnects.
+	// EventStreamMaxAge, when set, ends a stream after this long (the
+	// browser's EventSource reconnects; pkg/client's Watch returns). By
+	// default a stream lasts until its run ends or its client leaves (a
+	// closed connection ends it at once, a client that stops reading at
+	// the next write's 30s deadline; a keep-alive is written every 15s).
 	EventStreamMaxAge time.Duration
 }
 
@@ -98,9 +105,6 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.MaxEventStreamsPerIdentity == 0 {
 		o.MaxEventStreamsPerIdentity = 20
-	}
-	if o.EventStreamMaxAge == 0 {
-		o.EventStreamMaxAge = 30 * time.Minute
 	}
 	return o
 }
@@ -233,7 +237,11 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	if s.opts.Metrics != nil {
-		s.mux.Handle("GET /metrics", s.opts.Metrics)
+		if s.opts.PublicMetrics {
+			s.mux.Handle("GET /metrics", s.opts.Metrics)
+		} else {
+			api("GET /metrics", ActionRead, func(w http.ResponseWriter, r *http.Request, _ string) { s.opts.Metrics.ServeHTTP(w, r) })
+		}
 	}
 	s.uiRoutes()
 }
