@@ -15,6 +15,7 @@ import (
 
 	"github.com/dripflow/dripflow/internal/testenv"
 	natsconn "github.com/dripflow/dripflow/pkg/connectors/nats"
+	"github.com/dripflow/dripflow/pkg/connectors/sourcetest"
 	"github.com/dripflow/dripflow/pkg/connectors/sqlconn"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/flows"
@@ -473,5 +474,44 @@ func runPipeline(t *testing.T, p engine.Pipeline, watermark string, size int) (s
 		total.RowsRead += res.RowsRead
 		total.RowsWritten += res.RowsWritten
 		lo = hi
+	}
+}
+
+// TestOffsetConformance runs the offset sources' suite on a whole stream and
+// on a subject filter (with other subjects' messages in between).
+func TestOffsetConformance(t *testing.T) {
+	t.Parallel()
+	for name, filtered := range map[string]bool{"stream": false, "filter": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			sourcetest.RunOffset(t, sourcetest.Offset{
+				Open: func(t *testing.T) (flows.Source, func(*testing.T, int, int) []string) {
+					stream, js, res := setup(t)
+					cfg := &natsconn.Source{Stream: stream}
+					if filtered {
+						cfg.Subject = stream + ".wanted"
+					}
+					src := build(t, res, cfg)
+					return src, func(t *testing.T, from, n int) []string {
+						var out []string
+						for i := from; i < from+n; i++ {
+							if filtered {
+								if _, err := js.Publish(context.Background(), stream+".noise", []byte(`{"n": -1}`)); err != nil {
+									t.Fatal(err)
+								}
+							}
+							ack, err := js.Publish(context.Background(), stream+".wanted", []byte(fmt.Sprintf(`{"n": %d}`, i)))
+							if err != nil {
+								t.Fatal(err)
+							}
+							out = append(out, strconv.FormatUint(ack.Sequence, 10))
+						}
+						return out
+					}
+				},
+				Number:   func(t *testing.T, r flows.Record) int { return int(r["n"].(int64)) },
+				Position: func(r flows.Record) string { return fmt.Sprint(r["_seq"]) },
+			})
+		})
 	}
 }
