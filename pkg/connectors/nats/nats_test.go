@@ -320,6 +320,27 @@ func TestSinkDedupes(t *testing.T) {
 			t.Errorf("%d messages from three batches of the same 40 ids, want 40", n)
 		}
 	})
+	t.Run("concurrent batches share the connection", func(t *testing.T) {
+		s, err := (&natsconn.Sink{Subject: stream + ".many"}).Build(ctx, res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 8)
+		for seq := range 8 {
+			go func() {
+				_, err := s.Write(ctx, &flows.Batch{Flow: "f", Run: 3, Seq: int64(seq), Records: b.Records})
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		if n := count(stream + ".many"); n != 8*1200 {
+			t.Errorf("%d messages from 8 concurrent batches of 1200, want %d", n, 8*1200)
+		}
+	})
 	t.Run("a subject no stream captures", func(t *testing.T) {
 		s, err := (&natsconn.Sink{Subject: "nowhere." + stream}).Build(ctx, res)
 		if err != nil {
