@@ -14,7 +14,7 @@ import (
 
 	"github.com/dripflow/dripflow/internal/testenv"
 	"github.com/dripflow/dripflow/pkg/connectors/amqp"
-	"github.com/dripflow/dripflow/pkg/connectors/sourcetest"
+	"github.com/dripflow/dripflow/pkg/connectors/connectortest"
 	"github.com/dripflow/dripflow/pkg/connectors/sqlconn"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/flows"
@@ -388,7 +388,7 @@ func runPipeline(t *testing.T, p engine.Pipeline, watermark string, size int) (s
 // TestOffsetConformance runs the offset sources' suite on a stream queue.
 func TestOffsetConformance(t *testing.T) {
 	t.Parallel()
-	sourcetest.RunOffset(t, sourcetest.Offset{
+	connectortest.RunOffset(t, connectortest.Offset{
 		Open: func(t *testing.T) (flows.Source, func(*testing.T, int, int) []string) {
 			ch, queue, res := setup(t)
 			src := build(t, res, &amqp.Source{Queue: queue, Declare: true})

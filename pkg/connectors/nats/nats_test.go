@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dripflow/dripflow/internal/testenv"
+	"github.com/dripflow/dripflow/pkg/connectors/connectortest"
 	natsconn "github.com/dripflow/dripflow/pkg/connectors/nats"
-	"github.com/dripflow/dripflow/pkg/connectors/sourcetest"
 	"github.com/dripflow/dripflow/pkg/connectors/sqlconn"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/flows"
@@ -505,7 +505,7 @@ func TestOffsetConformance(t *testing.T) {
 	for name, filtered := range map[string]bool{"stream": false, "filter": true} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			sourcetest.RunOffset(t, sourcetest.Offset{
+			connectortest.RunOffset(t, connectortest.Offset{
 				Open: func(t *testing.T) (flows.Source, func(*testing.T, int, int) []string) {
 					stream, js, res := setup(t)
 					cfg := &natsconn.Source{Stream: stream}
@@ -535,4 +535,28 @@ func TestOffsetConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestIdempotentSinkConformance(t *testing.T) {
+	t.Parallel()
+	connectortest.RunIdempotentSink(t, connectortest.IdempotentSink{
+		Open: func(t *testing.T, idField string) (flows.Sink, func(*testing.T) int) {
+			stream, js, res := setup(t)
+			s, err := (&natsconn.Sink{Subject: stream + ".out", Stream: stream, IDField: idField}).Build(context.Background(), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, func(t *testing.T) int {
+				st, err := js.Stream(context.Background(), stream)
+				if err != nil {
+					t.Fatal(err)
+				}
+				info, err := st.Info(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return int(info.State.Msgs)
+			}
+		},
+	})
 }

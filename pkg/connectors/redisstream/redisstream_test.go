@@ -14,8 +14,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/internal/testenv"
+	"github.com/dripflow/dripflow/pkg/connectors/connectortest"
 	"github.com/dripflow/dripflow/pkg/connectors/redisstream"
-	"github.com/dripflow/dripflow/pkg/connectors/sourcetest"
 	"github.com/dripflow/dripflow/pkg/connectors/sqlconn"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/flows"
@@ -552,7 +552,7 @@ func TestOffsetConformance(t *testing.T) {
 	for name, group := range map[string]string{"plain": "", "group": "conformance"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			sourcetest.RunOffset(t, sourcetest.Offset{
+			connectortest.RunOffset(t, connectortest.Offset{
 				Open: func(t *testing.T) (flows.Source, func(*testing.T, int, int) []string) {
 					rdb, stream, res := setup(t)
 					src := build(t, res, &redisstream.Source{Stream: stream, Group: group})
@@ -569,4 +569,18 @@ func TestOffsetConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestIdempotentSinkConformance(t *testing.T) {
+	t.Parallel()
+	connectortest.RunIdempotentSink(t, connectortest.IdempotentSink{
+		Open: func(t *testing.T, idField string) (flows.Sink, func(*testing.T) int) {
+			rdb, stream, res := setup(t)
+			s, err := (&redisstream.Sink{Stream: stream, IDField: idField, DedupePrefix: stream + ":ids:"}).Build(context.Background(), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, func(t *testing.T) int { return int(rdb.XLen(context.Background(), stream).Val()) }
+		},
+	})
 }

@@ -1,7 +1,4 @@
-// Package sourcetest is the conformance suite of offset sources: every
-// connector whose source has the flows.Offset shape runs RunOffset against
-// its real broker, so they all plan and read ranges the same way.
-package sourcetest
+package connectortest
 
 import (
 	"context"
