@@ -14,6 +14,7 @@ import (
 
 	"github.com/dripflow/dripflow/internal/testenv"
 	"github.com/dripflow/dripflow/pkg/connectors/amqp"
+	"github.com/dripflow/dripflow/pkg/connectors/connectortest"
 	"github.com/dripflow/dripflow/pkg/connectors/sqlconn"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/flows"
@@ -382,4 +383,25 @@ func runPipeline(t *testing.T, p engine.Pipeline, watermark string, size int) (s
 		total.RowsWritten += res.RowsWritten
 		lo = hi
 	}
+}
+
+// TestOffsetConformance runs the offset sources' suite on a stream queue.
+func TestOffsetConformance(t *testing.T) {
+	t.Parallel()
+	connectortest.RunOffset(t, connectortest.Offset{
+		Open: func(t *testing.T) (flows.Source, func(*testing.T, int, int) []string) {
+			ch, queue, res := setup(t)
+			src := build(t, res, &amqp.Source{Queue: queue, Declare: true})
+			return src, func(t *testing.T, from, n int) []string {
+				publish(t, ch, queue, from, n)
+				var out []string
+				for i := from; i < from+n; i++ {
+					out = append(out, strconv.Itoa(i)) // a fresh stream's offsets count from 0
+				}
+				return out
+			}
+		},
+		Number:   func(t *testing.T, r flows.Record) int { return int(r["n"].(int64)) },
+		Position: func(r flows.Record) string { return fmt.Sprint(r["_offset"]) },
+	})
 }

@@ -24,7 +24,7 @@ type Sink struct {
 	// exchange, where the routing key is a queue's name.
 	Exchange string `json:"exchange,omitempty" help:"exchange to publish to; empty is the default exchange (routing key = queue)"`
 	// RoutingKey is every message's routing key.
-	RoutingKey string `json:"routing_key" help:"routing key (the queue's name on the default exchange)"`
+	RoutingKey string `json:"routing_key,omitempty" help:"routing key; required on the default exchange, where it is the queue's name"`
 	// IDField is the record field whose value is the message-id property;
 	// without it (or when a record lacks it) the id is the record's place
 	// in its batch, "<flow>/<run>/<seq>/<i>".

@@ -50,7 +50,10 @@ func connect(res *engine.Resources, name string) (*jsConn, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to NATS %q: %s", name, strings.ReplaceAll(err.Error(), raw, "<url>"))
 		}
-		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(publishChunk*2))
+		// Sinks of many concurrent batches share the connection's window
+		// of unacknowledged publishes; a full window makes a publish wait
+		// (WithStallWait in the sink), never fail at once.
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(time.Minute))
 		if err != nil {
 			nc.Close()
 			return nil, nil, fmt.Errorf("JetStream on %q: %w", name, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dripflow/dripflow/internal/testenv"
+	"github.com/dripflow/dripflow/pkg/connectors/connectortest"
 	natsconn "github.com/dripflow/dripflow/pkg/connectors/nats"
 	"github.com/dripflow/dripflow/pkg/connectors/sqlconn"
 	"github.com/dripflow/dripflow/pkg/engine"
@@ -319,6 +320,27 @@ func TestSinkDedupes(t *testing.T) {
 			t.Errorf("%d messages from three batches of the same 40 ids, want 40", n)
 		}
 	})
+	t.Run("concurrent batches share the connection", func(t *testing.T) {
+		s, err := (&natsconn.Sink{Subject: stream + ".many"}).Build(ctx, res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 8)
+		for seq := range 8 {
+			go func() {
+				_, err := s.Write(ctx, &flows.Batch{Flow: "f", Run: 3, Seq: int64(seq), Records: b.Records})
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		if n := count(stream + ".many"); n != 8*1200 {
+			t.Errorf("%d messages from 8 concurrent batches of 1200, want %d", n, 8*1200)
+		}
+	})
 	t.Run("a subject no stream captures", func(t *testing.T) {
 		s, err := (&natsconn.Sink{Subject: "nowhere." + stream}).Build(ctx, res)
 		if err != nil {
@@ -474,4 +496,67 @@ func runPipeline(t *testing.T, p engine.Pipeline, watermark string, size int) (s
 		total.RowsWritten += res.RowsWritten
 		lo = hi
 	}
+}
+
+// TestOffsetConformance runs the offset sources' suite on a whole stream and
+// on a subject filter (with other subjects' messages in between).
+func TestOffsetConformance(t *testing.T) {
+	t.Parallel()
+	for name, filtered := range map[string]bool{"stream": false, "filter": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			connectortest.RunOffset(t, connectortest.Offset{
+				Open: func(t *testing.T) (flows.Source, func(*testing.T, int, int) []string) {
+					stream, js, res := setup(t)
+					cfg := &natsconn.Source{Stream: stream}
+					if filtered {
+						cfg.Subject = stream + ".wanted"
+					}
+					src := build(t, res, cfg)
+					return src, func(t *testing.T, from, n int) []string {
+						var out []string
+						for i := from; i < from+n; i++ {
+							if filtered {
+								if _, err := js.Publish(context.Background(), stream+".noise", []byte(`{"n": -1}`)); err != nil {
+									t.Fatal(err)
+								}
+							}
+							ack, err := js.Publish(context.Background(), stream+".wanted", []byte(fmt.Sprintf(`{"n": %d}`, i)))
+							if err != nil {
+								t.Fatal(err)
+							}
+							out = append(out, strconv.FormatUint(ack.Sequence, 10))
+						}
+						return out
+					}
+				},
+				Number:   func(t *testing.T, r flows.Record) int { return int(r["n"].(int64)) },
+				Position: func(r flows.Record) string { return fmt.Sprint(r["_seq"]) },
+			})
+		})
+	}
+}
+
+func TestIdempotentSinkConformance(t *testing.T) {
+	t.Parallel()
+	connectortest.RunIdempotentSink(t, connectortest.IdempotentSink{
+		Open: func(t *testing.T, idField string) (flows.Sink, func(*testing.T) int) {
+			stream, js, res := setup(t)
+			s, err := (&natsconn.Sink{Subject: stream + ".out", Stream: stream, IDField: idField}).Build(context.Background(), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, func(t *testing.T) int {
+				st, err := js.Stream(context.Background(), stream)
+				if err != nil {
+					t.Fatal(err)
+				}
+				info, err := st.Info(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return int(info.State.Msgs)
+			}
+		},
+	})
 }

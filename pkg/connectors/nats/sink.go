@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,8 +13,8 @@ import (
 	"github.com/dripflow/dripflow/pkg/flows"
 )
 
-// publishChunk is how many publishes a Sink has in flight at once.
-const publishChunk = 1000
+// publishChunk is how many publishes one Write has in flight at once.
+const publishChunk = 256
 
 // Sink is the configuration of a sink that publishes records to JetStream.
 type Sink struct {
@@ -81,7 +82,7 @@ func (s *sink) Close() error               { return nil }
 // acknowledgements; it returns how many JetStream stored (duplicates it
 // dropped are not counted).
 func (s *sink) Write(ctx context.Context, b *flows.Batch) (int64, error) {
-	var opts []jetstream.PublishOpt
+	opts := []jetstream.PublishOpt{jetstream.WithStallWait(30 * time.Second)}
 	if s.cfg.Stream != "" {
 		opts = append(opts, jetstream.WithExpectStream(s.cfg.Stream))
 	}

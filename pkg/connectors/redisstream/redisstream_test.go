@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/internal/testenv"
+	"github.com/dripflow/dripflow/pkg/connectors/connectortest"
 	"github.com/dripflow/dripflow/pkg/connectors/redisstream"
 	"github.com/dripflow/dripflow/pkg/connectors/sqlconn"
 	"github.com/dripflow/dripflow/pkg/engine"
@@ -541,4 +543,44 @@ func TestFlowPostgresToStream(t *testing.T) {
 	if len(entries) != 45 || entries[44].Values["id"] != "45" || entries[44].Values["total"] != "450" {
 		t.Errorf("stream has %d entries, last %v; want 45 ending with order 45", len(entries), entries[len(entries)-1].Values)
 	}
+}
+
+// TestOffsetConformance runs the offset sources' suite, with and without a
+// consumer group.
+func TestOffsetConformance(t *testing.T) {
+	t.Parallel()
+	for name, group := range map[string]string{"plain": "", "group": "conformance"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			connectortest.RunOffset(t, connectortest.Offset{
+				Open: func(t *testing.T) (flows.Source, func(*testing.T, int, int) []string) {
+					rdb, stream, res := setup(t)
+					src := build(t, res, &redisstream.Source{Stream: stream, Group: group})
+					return src, func(t *testing.T, from, n int) []string { return addEntries(t, rdb, stream, from, n) }
+				},
+				Number: func(t *testing.T, r flows.Record) int {
+					n, err := strconv.Atoi(fmt.Sprint(r["n"]))
+					if err != nil {
+						t.Fatalf("record %v: %v", r, err)
+					}
+					return n
+				},
+				Position: func(r flows.Record) string { return fmt.Sprint(r["_id"]) },
+			})
+		})
+	}
+}
+
+func TestIdempotentSinkConformance(t *testing.T) {
+	t.Parallel()
+	connectortest.RunIdempotentSink(t, connectortest.IdempotentSink{
+		Open: func(t *testing.T, idField string) (flows.Sink, func(*testing.T) int) {
+			rdb, stream, res := setup(t)
+			s, err := (&redisstream.Sink{Stream: stream, IDField: idField, DedupePrefix: stream + ":ids:"}).Build(context.Background(), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, func(t *testing.T) int { return int(rdb.XLen(context.Background(), stream).Val()) }
+		},
+	})
 }
