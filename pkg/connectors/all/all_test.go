@@ -22,7 +22,7 @@ func TestEveryKindRegistered(t *testing.T) {
 			continue
 		}
 		// The http connector is a sink only.
-		if (c.Source == nil && kind != "http") || c.Sink == nil || c.Description == "" {
+		if (c.Source == nil && kind != "http") || c.Sink == nil || c.Description == "" || c.Delivery == "" {
 			t.Errorf("kind %q: source %v, sink %v, description %q; want both and a description", kind, c.Source != nil, c.Sink != nil, c.Description)
 		}
 		for _, s := range flows.Schema(c.Sink()) {

@@ -24,6 +24,7 @@ func init() {
 	flows.RegisterConnector(flows.Connector{
 		Kind:        Kind,
 		Description: "RabbitMQ: read stream queues by offset, publish with publisher confirms and message ids",
+		Delivery:    "at least once: RabbitMQ does not deduplicate; every message carries its message_id so consumers can",
 		Source:      func() flows.SourceConfig { return &Source{} },
 		Sink:        func() flows.SinkConfig { return &Sink{} },
 	})

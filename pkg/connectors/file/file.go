@@ -11,6 +11,7 @@ func init() {
 	flows.RegisterConnector(flows.Connector{
 		Kind:        Kind,
 		Description: "JSONL or CSV files: read a file or a directory glob as it grows, write each batch as files in a directory",
+		Delivery:    "idempotent: each batch writes files with names of its own under a temporary name, renamed on success; a retry rewrites them",
 		Source:      func() flows.SourceConfig { return &Source{} },
 		Sink:        func() flows.SinkConfig { return &Sink{} },
 	})

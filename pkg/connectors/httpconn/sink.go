@@ -27,6 +27,7 @@ func init() {
 	flows.RegisterConnector(flows.Connector{
 		Kind:        Kind,
 		Description: "POST each batch as JSON to an HTTP endpoint, with an idempotency key, retries and backoff",
+		Delivery:    "idempotent when the receiver honours the Idempotency-Key header (the batch id, the same on every attempt); at least once otherwise",
 		Sink:        func() flows.SinkConfig { return &Sink{} },
 	})
 }

@@ -24,6 +24,7 @@ func init() {
 	flows.RegisterConnector(flows.Connector{
 		Kind:        Kind,
 		Description: "NATS JetStream: read a stream's messages by sequence (optionally advancing a durable consumer), publish with Nats-Msg-Id deduplication",
+		Delivery:    "idempotent within the stream's duplicate window (Nats-Msg-Id)",
 		Source:      func() flows.SourceConfig { return &Source{} },
 		Sink:        func() flows.SinkConfig { return &Sink{} },
 	})

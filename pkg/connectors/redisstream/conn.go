@@ -23,6 +23,7 @@ func init() {
 	flows.RegisterConnector(flows.Connector{
 		Kind:        Kind,
 		Description: "Redis streams: read entries by id (optionally through a consumer group), append entries deduplicated by message id",
+		Delivery:    "idempotent: a message id is appended once while its dedupe key lives (dedupe_ttl, 24h)",
 		Source:      func() flows.SourceConfig { return &Source{} },
 		Sink:        func() flows.SinkConfig { return &Sink{} },
 	})
