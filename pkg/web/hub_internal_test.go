@@ -42,8 +42,13 @@ func TestRunHub(t *testing.T) {
 	h := newRunHub(st, zap.NewNop(), 10*time.Millisecond, 3, 2)
 
 	// Caps: two per identity, three in all.
-	if h.acquire("a") != nil || h.acquire("a") != nil || h.acquire("a") == nil || h.acquire("b") != nil || h.acquire("c") == nil {
-		t.Fatal("caps not applied")
+	for i, step := range []struct {
+		who     string
+		refused bool
+	}{{"a", false}, {"a", false}, {"a", true}, {"b", false}, {"c", true}} {
+		if err := h.acquire(step.who); (err != nil) != step.refused {
+			t.Fatalf("acquire %d by %s: %v, want refused %v (caps: two per identity, three in all)", i, step.who, err, step.refused)
+		}
 	}
 	h.release("a")
 	if h.acquire("c") != nil {
