@@ -215,21 +215,7 @@ func New[M any, P any](d Definition[M, P]) (engine.Job, error) {
 	}, nil
 }
 
-func withDefaults(o Options) Options {
-	if o.BatchSize == 0 {
-		o.BatchSize = Defaults.BatchSize
-	}
-	if o.MaxAttempts == 0 {
-		o.MaxAttempts = Defaults.MaxAttempts
-	}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = Defaults.MaxInFlight
-	}
-	if o.BatchTimeout == 0 {
-		o.BatchTimeout = Defaults.BatchTimeout
-	}
-	return o
-}
+func withDefaults(o Options) Options { return o.WithDefaults(Defaults) }
 
 type job[M any, P any] struct {
 	d    Definition[M, P]

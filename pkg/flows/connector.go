@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -196,4 +197,29 @@ func prefixField(prefix string, err error) error {
 		return &FieldError{Field: f, Message: fe.Message}
 	}
 	return &FieldError{Field: prefix, Message: err.Error()}
+}
+
+// Numbers turns the json.Numbers in v (decoded with UseNumber, recursively
+// through slices and maps) into int64 when they are integers, else float64,
+// so sinks get typed values. Connectors that decode JSON payloads use it.
+func Numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x.String()
+	case []any:
+		for i := range x {
+			x[i] = Numbers(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = Numbers(x[k])
+		}
+	}
+	return v
 }

@@ -102,19 +102,7 @@ func New(f Flow) (engine.Job, error) {
 	case f.MaxBatchesPerRun == 0:
 		f.MaxBatchesPerRun = MaxBatchesPerRunDefault
 	}
-	opts := f.Options
-	if opts.BatchSize == 0 {
-		opts.BatchSize = Defaults.BatchSize
-	}
-	if opts.MaxAttempts == 0 {
-		opts.MaxAttempts = Defaults.MaxAttempts
-	}
-	if opts.MaxInFlight == 0 {
-		opts.MaxInFlight = Defaults.MaxInFlight
-	}
-	if opts.BatchTimeout == 0 {
-		opts.BatchTimeout = Defaults.BatchTimeout
-	}
+	opts := f.Options.WithDefaults(Defaults)
 	cfg, err := Describe(f)
 	if err != nil {
 		return nil, fmt.Errorf("flow %q: %w", f.Name, err)

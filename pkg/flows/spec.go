@@ -239,17 +239,7 @@ func (o SpecOptions) runOptions() (Options, error) {
 		}
 	}
 	// Zero fields take the defaults; what is set must be in range.
-	check := opts
-	if check.BatchSize == 0 {
-		check.BatchSize = Defaults.BatchSize
-	}
-	if check.MaxAttempts == 0 {
-		check.MaxAttempts = Defaults.MaxAttempts
-	}
-	if check.MaxInFlight == 0 {
-		check.MaxInFlight = Defaults.MaxInFlight
-	}
-	if err := check.Validate(); err != nil {
+	if err := opts.WithDefaults(Defaults).Validate(); err != nil {
 		var ae *store.ArgumentError
 		if errors.As(err, &ae) {
 			return opts, Errorf("options."+ae.Field, "%s", ae.Message)

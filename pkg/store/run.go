@@ -51,6 +51,24 @@ type RunOptions struct {
 	ErrorBudget int `json:"error_budget"`
 }
 
+// WithDefaults returns o with its zero batch size, max attempts, max in
+// flight and batch timeout taken from d (a definition's defaults).
+func (o RunOptions) WithDefaults(d RunOptions) RunOptions {
+	if o.BatchSize == 0 {
+		o.BatchSize = d.BatchSize
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = d.MaxAttempts
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = d.MaxInFlight
+	}
+	if o.BatchTimeout == 0 {
+		o.BatchTimeout = d.BatchTimeout
+	}
+	return o
+}
+
 // Validate reports the first option that is out of range.
 func (o RunOptions) Validate() error {
 	switch {

@@ -103,30 +103,6 @@ func parsePosition(p string) (int64, error) {
 	return n, nil
 }
 
-// number turns JSON numbers into int64 when they are integers, else
-// float64, so SQL sinks get typed values.
-func number(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		if f, err := x.Float64(); err == nil {
-			return f
-		}
-		return x.String()
-	case []any:
-		for i := range x {
-			x[i] = number(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = number(x[k])
-		}
-	}
-	return v
-}
-
 // decodeObject decodes a JSON object body, or reports false.
 func decodeObject(body []byte) (map[string]any, bool) {
 	t := bytes.TrimSpace(body)
@@ -140,7 +116,7 @@ func decodeObject(body []byte) (map[string]any, bool) {
 		return nil, false
 	}
 	for k, v := range obj {
-		obj[k] = number(v)
+		obj[k] = flows.Numbers(v)
 	}
 	return obj, true
 }

@@ -151,32 +151,9 @@ func decodeJSONLine(line []byte) (flows.Record, error) {
 		return nil, errors.New("more than one JSON value on the line")
 	}
 	for k, v := range rec {
-		rec[k] = numbers(v)
+		rec[k] = flows.Numbers(v)
 	}
 	return rec, nil
-}
-
-// numbers turns json.Numbers into int64 or float64, recursively.
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		if f, err := x.Float64(); err == nil {
-			return f
-		}
-		return x.String()
-	case []any:
-		for i := range x {
-			x[i] = numbers(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = numbers(x[k])
-		}
-	}
-	return v
 }
 
 // convert turns a CSV value into its column's type; an empty value in a

@@ -238,7 +238,7 @@ func (s *source) record(seq uint64, m jetstream.Msg) (flows.Record, error) {
 			return nil, fmt.Errorf("message %d on %s: payload is not JSON: %w", seq, m.Subject(), err)
 		}
 		for k, v := range obj {
-			r[k] = number(v)
+			r[k] = flows.Numbers(v)
 		}
 	} else {
 		r["data"] = string(data)
@@ -246,30 +246,6 @@ func (s *source) record(seq uint64, m jetstream.Msg) (flows.Record, error) {
 	r["_seq"] = int64(seq)
 	r["_subject"] = m.Subject()
 	return r, nil
-}
-
-// number turns JSON numbers into int64 when they are integers, else
-// float64, so SQL sinks get typed values.
-func number(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		if f, err := x.Float64(); err == nil {
-			return f
-		}
-		return x.String()
-	case []any:
-		for i := range x {
-			x[i] = number(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = number(x[k])
-		}
-	}
-	return v
 }
 
 // Ack implements flows.Acker: it acknowledges the durable consumer up to
