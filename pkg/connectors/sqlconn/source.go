@@ -59,7 +59,9 @@ func (s *Source) Validate() error {
 	case s.Where == "" && len(s.Args) > 0:
 		return flows.Errorf("args", "given without where")
 	}
-	if n := strings.Count(s.Where, "?"); n != len(s.Args) {
+	// A where without args may hold a literal "?" (a JSON operator, a
+	// string); with args, every "?" is a placeholder to gorm.
+	if n := strings.Count(s.Where, "?"); len(s.Args) > 0 && n != len(s.Args) {
 		return flows.Errorf("args", "where has %d placeholders but %d args are given", n, len(s.Args))
 	}
 	for i, c := range append(append([]string{s.Key}, s.Cursor...), s.Columns...) {
