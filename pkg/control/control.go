@@ -203,7 +203,8 @@ type Progress struct {
 	Batches map[store.BatchState]int64 `json:"batches"`
 	// Rate is records per second since the run started.
 	Rate float64 `json:"rate"`
-	// ETA is the estimated time left in seconds (-1: unknown).
+	// ETA is the estimated time left in seconds of a running run, at most
+	// as fast as its rows-per-second limit (-1: unknown, or not running).
 	ETA     float64 `json:"eta_seconds"`
 	Elapsed float64 `json:"elapsed_seconds"`
 }
@@ -234,8 +235,14 @@ func ProgressOf(r store.Run, now time.Time) Progress {
 		p.Percent, p.ETA = 100, 0
 	case r.Total > 0:
 		p.Percent = min(100, 100*float64(p.Processed)/float64(r.Total))
-		if p.Rate > 0 {
-			p.ETA = max(0, float64(r.Total-p.Processed)/p.Rate)
+		// Only a running run moves towards its end; its rate to come is
+		// at most its rows-per-second limit.
+		rate := p.Rate
+		if lim := float64(r.Options.RowsPerSecond); lim > 0 && lim < rate {
+			rate = lim
+		}
+		if r.State == store.RunRunning && rate > 0 {
+			p.ETA = max(0, float64(r.Total-p.Processed)/rate)
 		}
 	case r.Total == 0:
 		p.Percent = 100
