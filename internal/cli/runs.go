@@ -44,6 +44,8 @@ commands:
         [--sleep-ms N] [--start-at RFC3339] [--watch]
   show RUN
   pause RUN | resume RUN | cancel RUN
+  start-now RUN                      start a scheduled run at once
+  reschedule RUN --at RFC3339        move a scheduled run's start
   retry RUN [--batch BATCH]
   watch RUN
 
@@ -96,7 +98,9 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		fs.BoolVar(&watch, "watch", false, "follow the run until it ends")
 	case "retry":
 		fs.StringVar(&batch, "batch", "", "retry only this batch")
-	case "show", "pause", "resume", "cancel", "watch":
+	case "reschedule":
+		fs.StringVar(&startAt, "at", "", "the new start (RFC 3339 time)")
+	case "show", "pause", "resume", "cancel", "watch", "start-now":
 	default:
 		fmt.Fprintf(env.Stderr, "dripflow runs: unknown command %q\n\n%s", cmd, runsUsage)
 		return ExitUsage
@@ -179,8 +183,18 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		if r, err = c.Run(ctx, pos[0]); err == nil {
 			o.run(r)
 		}
-	case "pause", "resume", "cancel":
-		do := map[string]func(context.Context, string) (api.Run, error){"pause": c.Pause, "resume": c.Resume, "cancel": c.Cancel}[cmd]
+	case "reschedule":
+		t, perr := time.Parse(time.RFC3339, startAt)
+		if perr != nil {
+			fmt.Fprintln(env.Stderr, "dripflow runs reschedule: --at must be an RFC 3339 time such as 2026-12-01T09:00:00+01:00")
+			return ExitUsage
+		}
+		var r api.Run
+		if r, err = c.Reschedule(ctx, pos[0], t); err == nil {
+			o.run(r)
+		}
+	case "pause", "resume", "cancel", "start-now":
+		do := map[string]func(context.Context, string) (api.Run, error){"pause": c.Pause, "resume": c.Resume, "cancel": c.Cancel, "start-now": c.Start}[cmd]
 		var r api.Run
 		if r, err = do(ctx, pos[0]); err == nil {
 			o.run(r)

@@ -93,6 +93,25 @@ func TestRunsCommands(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "cancelled") {
 		t.Fatalf("cancel: %d %q", code, out)
 	}
+
+	// A run scheduled for later: reschedule it, then start it now.
+	_, out, _ = run(t, url, "start", "fix_user_emails", "--start-at", "2099-01-01T00:00:00Z", "--output", "json")
+	var later api.Run
+	if err := json.Unmarshal([]byte(out), &later); err != nil || later.Status != "scheduled" {
+		t.Fatalf("start --start-at: %q %v", out, err)
+	}
+	code, out, _ = run(t, url, "reschedule", later.ID, "--at", "2098-06-01T12:00:00+02:00", "--output", "json")
+	var moved api.Run
+	if code != ExitOK || json.Unmarshal([]byte(out), &moved) != nil || moved.StartAt == nil || !moved.StartAt.Equal(time.Date(2098, 6, 1, 10, 0, 0, 0, time.UTC)) {
+		t.Fatalf("reschedule: %d %q", code, out)
+	}
+	if code, _, errs := run(t, url, "reschedule", later.ID, "--at", "tomorrow"); code != ExitUsage || !strings.Contains(errs, "RFC 3339") {
+		t.Fatalf("reschedule --at tomorrow: %d %q", code, errs)
+	}
+	code, out, _ = run(t, url, "start-now", later.ID)
+	if code != ExitOK || !strings.Contains(out, "running") {
+		t.Fatalf("start-now: %d %q", code, out)
+	}
 	code, _, errs = run(t, url, "start", "no_such_thing")
 	if code != ExitError || !strings.Contains(errs, "no definition named") {
 		t.Fatalf("start unknown: %d %q", code, errs)
