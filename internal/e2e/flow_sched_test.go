@@ -166,3 +166,50 @@ func TestProcessTwoSchedulers(t *testing.T) {
 	r = c.waitDone(r.ID, 3*time.Minute)
 	c.assertExactlyOnce(r, items, size)
 }
+
+// A Once flow runs once per activation: a run triggered by hand before the
+// flow is activated does not stop the activation's run, and the flow does
+// not run again until it is activated again.
+func TestProcessOnceFlowRunsOncePerActivation(t *testing.T) {
+	c := newCluster(t)
+	ctx := context.Background()
+	c.seedItems(500)
+	c.scheduler()
+	c.worker(2)
+	c.waitFor("e2e_ledger to be registered", 30*time.Second, func() bool {
+		_, err := c.st.GetFlow(ctx, "e2e_ledger")
+		return err == nil
+	})
+	runs := func() []store.Run {
+		page, err := c.st.ListRuns(ctx, store.RunFilter{Definition: "e2e_ledger", Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Items
+	}
+	byHand := c.createRun(control.NewRun{Definition: "e2e_ledger"})
+	c.waitDone(byHand.ID, time.Minute)
+	if _, err := c.st.SetFlowActive(ctx, "e2e_ledger", true); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("the activation's run", 30*time.Second, func() bool { return len(runs()) == 2 })
+	c.waitFor("it to end", time.Minute, func() bool { return runs()[0].State.Terminal() })
+	time.Sleep(3 * time.Second)
+	if n := len(runs()); n != 2 {
+		t.Fatalf("%d runs after one activation and one run by hand, want 2", n)
+	}
+	// Deactivated and activated again: one more run.
+	if _, err := c.st.SetFlowActive(ctx, "e2e_ledger", false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if _, err := c.st.SetFlowActive(ctx, "e2e_ledger", true); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("the second activation's run", 30*time.Second, func() bool { return len(runs()) == 3 })
+	c.waitFor("it to end", time.Minute, func() bool { return runs()[0].State.Terminal() })
+	time.Sleep(3 * time.Second)
+	if n := len(runs()); n != 3 {
+		t.Fatalf("%d runs after two activations and one run by hand, want 3", n)
+	}
+}

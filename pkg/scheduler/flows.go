@@ -50,6 +50,12 @@ func (s *Scheduler) triggerFlows(ctx context.Context) {
 			last = page.Items[0].CreatedAt
 		}
 		repeats := !trig.Runtime().Next(now).IsZero()
+		if at, ok := activatedAt(f); !repeats && ok && last.Before(at) {
+			// A runtime that runs once runs once per activation: runs
+			// from before this activation (a trigger by hand, an earlier
+			// activation) do not count.
+			last = time.Time{}
+		}
 		if at := s.idleAt(f.Name); repeats && at.After(last) {
 			// The last tick found nothing to move: the next one counts
 			// from it, as if it had run.
@@ -101,4 +107,14 @@ func (s *Scheduler) setIdle(flow string, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.idle[flow] = at
+}
+
+// activatedAt returns when the flow was last activated, when the store can
+// tell: a flow's updated_at moves on activation and on watermark advances,
+// and a watermark advance moves watermark_updated_at with it.
+func activatedAt(f store.FlowState) (time.Time, bool) {
+	if f.WatermarkUpdatedAt != nil && f.WatermarkUpdatedAt.Equal(f.UpdatedAt) {
+		return time.Time{}, false
+	}
+	return f.UpdatedAt, !f.UpdatedAt.IsZero()
 }
