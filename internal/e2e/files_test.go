@@ -34,7 +34,9 @@ func TestProcessFilesWorkerKilled(t *testing.T) {
 		return err == nil
 	})
 	r := c.createRun(control.NewRun{Definition: "e2e_files", BatchSize: ptr(size), MaxInFlight: ptr(8)})
-	c.waitFor("8 batches", time.Minute, func() bool { return c.run(r.ID).BatchesSucceeded >= 8 })
+	c.waitFor("8 batches, one running on the first worker", time.Minute, func() bool {
+		return c.run(r.ID).BatchesSucceeded >= 8 && c.holdsBatch(r.ID, w1)
+	})
 	w1.kill(t)
 	c.worker(4)
 	r = c.waitDone(r.ID, 3*time.Minute)

@@ -40,7 +40,9 @@ func TestProcessFlowFaults(t *testing.T) {
 	w1 := c.worker(4)
 	c.worker(4)
 	r := c.createRun(control.NewRun{Definition: "e2e_ledger"})
-	c.waitFor("10 batches", time.Minute, func() bool { return c.run(r.ID).BatchesSucceeded >= 10 })
+	c.waitFor("10 batches, one running on the first worker", time.Minute, func() bool {
+		return c.run(r.ID).BatchesSucceeded >= 10 && c.holdsBatch(r.ID, w1)
+	})
 	w1.kill(t)
 	c.worker(4)
 	c.waitFor("25 batches", 2*time.Minute, func() bool { return c.run(r.ID).BatchesSucceeded >= 25 })

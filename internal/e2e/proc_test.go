@@ -316,6 +316,23 @@ func (c *cluster) assertExactlyOnce(r store.Run, items int, batchSize int) {
 
 func ptr[T any](v T) *T { return &v }
 
+// holdsBatch reports whether process p holds a running batch of the run
+// (worker ids are host:pid), so a kill of p hits something in flight.
+func (c *cluster) holdsBatch(runID int64, p *proc) bool {
+	c.t.Helper()
+	page, err := c.st.ListBatches(context.Background(), runID, store.BatchFilter{States: []store.BatchState{store.BatchRunning}, Limit: store.MaxLimit})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	suffix := ":" + strconv.Itoa(p.cmd.Process.Pid)
+	for _, b := range page.Items {
+		if strings.HasSuffix(b.Worker, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
 // batchesWithAttempts counts the run's batches claimed at least n times.
 func (c *cluster) batchesWithAttempts(runID int64, n int) int {
 	c.t.Helper()

@@ -53,10 +53,16 @@ func TestProcessWorkerKilled(t *testing.T) {
 	w1 := c.worker(4)
 	w2 := c.worker(4)
 	r := c.createRun(control.NewRun{BatchSize: ptr(size), MaxInFlight: ptr(8), Params: json.RawMessage(`{"sleep_ms":150}`)})
-	c.waitFor("10 batches", time.Minute, func() bool { return c.run(r.ID).BatchesSucceeded >= 10 })
+	// Each kill waits until its worker holds a claimed batch, so it hits
+	// something in flight.
+	c.waitFor("10 batches, one of them running on the first worker", time.Minute, func() bool {
+		return c.run(r.ID).BatchesSucceeded >= 10 && c.holdsBatch(r.ID, w1)
+	})
 	w1.kill(t)
 	c.worker(4)
-	c.waitFor("40 batches", 2*time.Minute, func() bool { return c.run(r.ID).BatchesSucceeded >= 40 })
+	c.waitFor("40 batches, one of them running on the second worker", 2*time.Minute, func() bool {
+		return c.run(r.ID).BatchesSucceeded >= 40 && c.holdsBatch(r.ID, w2)
+	})
 	w2.kill(t)
 	c.worker(4)
 	r = c.waitDone(r.ID, 3*time.Minute)
