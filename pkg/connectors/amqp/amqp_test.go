@@ -75,50 +75,6 @@ func publish(t *testing.T, ch *amqpgo.Channel, queue string, from, n int) {
 	}
 }
 
-func build(t *testing.T, res *engine.Resources, cfg flows.SourceConfig) flows.Source {
-	t.Helper()
-	src, err := cfg.Build(context.Background(), res)
-	if err != nil {
-		t.Fatalf("build %+v: %v", cfg, err)
-	}
-	return src
-}
-
-// readAll plans src from lo and reads every range twice; it returns the
-// records and the ranges.
-func readAll(t *testing.T, src flows.Source, lo string, size int) ([]flows.Record, [][2]string) {
-	t.Helper()
-	ctx := context.Background()
-	var out []flows.Record
-	var ranges [][2]string
-	for {
-		split, err := src.Next(ctx, lo, size)
-		if err != nil {
-			t.Fatalf("Next(%q): %v", lo, err)
-		}
-		if split.Hi == "" {
-			return out, ranges
-		}
-		recs, err := src.Read(ctx, lo, split.Hi)
-		if err != nil {
-			t.Fatalf("Read(%q, %q]: %v", lo, split.Hi, err)
-		}
-		again, err := src.Read(ctx, lo, split.Hi)
-		if err != nil || !cmp.Equal(recs, again) {
-			t.Errorf("Read(%q, %q] twice differs (%v):\n%s", lo, split.Hi, err, cmp.Diff(recs, again))
-		}
-		if !split.Last && len(recs) != size {
-			t.Errorf("range (%q, %q] is not the last but has %d records, want %d", lo, split.Hi, len(recs), size)
-		}
-		out = append(out, recs...)
-		ranges = append(ranges, [2]string{lo, split.Hi})
-		if len(ranges) > 1000 {
-			t.Fatal("Next never reaches the end")
-		}
-		lo = split.Hi
-	}
-}
-
 func want(from, to int) []flows.Record {
 	var out []flows.Record
 	for i := from; i < to; i++ {
@@ -131,7 +87,7 @@ func TestStreamSource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	ch, queue, res := setup(t)
-	src := build(t, res, &amqp.Source{Queue: queue, Declare: true})
+	src := connectortest.Build(t, res, &amqp.Source{Queue: queue, Declare: true})
 	if src.Shape() != flows.Offset || !src.Resumes() {
 		t.Errorf("shape %q, resumes %v; want an offset source that resumes", src.Shape(), src.Resumes())
 	}
@@ -140,7 +96,7 @@ func TestStreamSource(t *testing.T) {
 	}
 	publish(t, ch, queue, 0, 25)
 	for _, size := range []int{1, 4, 25, 100} {
-		got, ranges := readAll(t, src, "", size)
+		got, ranges := connectortest.ReadAll(t, src, "", size, "")
 		if diff := cmp.Diff(want(0, 25), got); diff != "" {
 			t.Errorf("size %d (-want +got):\n%s", size, diff)
 		}
@@ -148,7 +104,7 @@ func TestStreamSource(t *testing.T) {
 			t.Errorf("size %d: %d ranges, want %d", size, len(ranges), n)
 		}
 	}
-	got, _ := readAll(t, src, "9", 6)
+	got, _ := connectortest.ReadAll(t, src, "9", 6, "")
 	if diff := cmp.Diff(want(10, 25), got); diff != "" {
 		t.Errorf("from offset 9 (-want +got):\n%s", diff)
 	}
@@ -161,7 +117,7 @@ func TestStreamSource(t *testing.T) {
 	}
 
 	t.Run("raw", func(t *testing.T) {
-		raw := build(t, res, &amqp.Source{Queue: queue, Decode: amqp.DecodeRaw})
+		raw := connectortest.Build(t, res, &amqp.Source{Queue: queue, Decode: amqp.DecodeRaw})
 		recs, err := raw.Read(ctx, "", "0")
 		if err != nil || len(recs) != 1 || recs[0]["data"] != `{"n": 0, "name": "o0"}` {
 			t.Errorf("raw Read = %v, %v", recs, err)
@@ -178,7 +134,7 @@ func TestStreamSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		publish(t, ch, classic, 0, 3)
-		src := build(t, res, &amqp.Source{Queue: classic})
+		src := connectortest.Build(t, res, &amqp.Source{Queue: classic})
 		if _, err := src.Read(ctx, "", "2"); err == nil || !strings.Contains(err.Error(), "is not a stream queue") {
 			t.Errorf("Read of a classic queue: %v, want an error saying it is not a stream", err)
 		}
@@ -213,7 +169,7 @@ func TestSinkConfirmsAndMessageIDs(t *testing.T) {
 			t.Fatalf("Write = %d, %v; want 1500 confirmed", n, err)
 		}
 	}
-	src := build(t, res, &amqp.Source{Queue: queue})
+	src := connectortest.Build(t, res, &amqp.Source{Queue: queue})
 	recs, err := src.Read(ctx, "", "2999")
 	if err != nil || len(recs) != 3000 {
 		t.Fatalf("read back %d messages (%v), want 3000", len(recs), err)
@@ -391,7 +347,7 @@ func TestOffsetConformance(t *testing.T) {
 	connectortest.RunOffset(t, connectortest.Offset{
 		Open: func(t *testing.T) (flows.Source, func(*testing.T, int, int) []string) {
 			ch, queue, res := setup(t)
-			src := build(t, res, &amqp.Source{Queue: queue, Declare: true})
+			src := connectortest.Build(t, res, &amqp.Source{Queue: queue, Declare: true})
 			return src, func(t *testing.T, from, n int) []string {
 				publish(t, ch, queue, from, n)
 				var out []string

@@ -68,53 +68,6 @@ func publish(t *testing.T, js jetstream.JetStream, stream string, from, n int) [
 	return seqs
 }
 
-func build(t *testing.T, res *engine.Resources, cfg flows.SourceConfig) flows.Source {
-	t.Helper()
-	src, err := cfg.Build(context.Background(), res)
-	if err != nil {
-		t.Fatalf("build %+v: %v", cfg, err)
-	}
-	return src
-}
-
-// readAll plans src from lo and reads every range twice; it returns the
-// records and the ranges.
-func readAll(t *testing.T, src flows.Source, lo string, size int) ([]flows.Record, [][2]string) {
-	t.Helper()
-	ctx := context.Background()
-	var out []flows.Record
-	var ranges [][2]string
-	for {
-		split, err := src.Next(ctx, lo, size)
-		if err != nil {
-			t.Fatalf("Next(%q): %v", lo, err)
-		}
-		if split.Hi == "" {
-			return out, ranges
-		}
-		recs, err := src.Read(ctx, lo, split.Hi)
-		if err != nil {
-			t.Fatalf("Read(%q, %q]: %v", lo, split.Hi, err)
-		}
-		again, err := src.Read(ctx, lo, split.Hi)
-		if err != nil || !cmp.Equal(recs, again) {
-			t.Errorf("Read(%q, %q] twice differs (%v):\n%s", lo, split.Hi, err, cmp.Diff(recs, again))
-		}
-		if !split.Last && len(recs) != size {
-			t.Errorf("range (%q, %q] is not the last but has %d records, want %d", lo, split.Hi, len(recs), size)
-		}
-		if len(recs) == 0 || fmt.Sprint(recs[len(recs)-1]["_seq"]) != split.Hi {
-			t.Errorf("range (%q, %q] does not end at its hi: %v", lo, split.Hi, recs)
-		}
-		out = append(out, recs...)
-		ranges = append(ranges, [2]string{lo, split.Hi})
-		if len(ranges) > 1000 {
-			t.Fatal("Next never reaches the end")
-		}
-		lo = split.Hi
-	}
-}
-
 func orders(stream string, seqs []uint64, from int, every int) []flows.Record {
 	var out []flows.Record
 	for i := from; i < len(seqs); i += every {
@@ -133,12 +86,12 @@ func TestSourceReadsRanges(t *testing.T) {
 	stream, js, res := setup(t)
 	seqs := publish(t, js, stream, 0, 30)
 
-	all := build(t, res, &natsconn.Source{Stream: stream})
+	all := connectortest.Build(t, res, &natsconn.Source{Stream: stream})
 	if all.Shape() != flows.Offset || !all.Resumes() {
 		t.Errorf("shape %q, resumes %v; want an offset source that resumes", all.Shape(), all.Resumes())
 	}
 	for _, size := range []int{1, 7, 30, 100} {
-		got, ranges := readAll(t, all, "", size)
+		got, ranges := connectortest.ReadAll(t, all, "", size, "_seq")
 		if diff := cmp.Diff(orders(stream, seqs, 0, 1), got); diff != "" {
 			t.Errorf("whole stream, size %d (-want +got):\n%s", size, diff)
 		}
@@ -146,9 +99,9 @@ func TestSourceReadsRanges(t *testing.T) {
 			t.Errorf("size %d: %d ranges, want %d", size, len(ranges), n)
 		}
 	}
-	filtered := build(t, res, &natsconn.Source{Stream: stream, Subject: stream + ".orders"})
+	filtered := connectortest.Build(t, res, &natsconn.Source{Stream: stream, Subject: stream + ".orders"})
 	for _, size := range []int{1, 4, 15} {
-		got, ranges := readAll(t, filtered, "", size)
+		got, ranges := connectortest.ReadAll(t, filtered, "", size, "_seq")
 		if diff := cmp.Diff(orders(stream, seqs, 0, 2), got); diff != "" {
 			t.Errorf("orders only, size %d (-want +got):\n%s", size, diff)
 		}
@@ -157,7 +110,7 @@ func TestSourceReadsRanges(t *testing.T) {
 		}
 	}
 	// From a watermark: what follows it only.
-	got, _ := readAll(t, filtered, strconv.FormatUint(seqs[9], 10), 4)
+	got, _ := connectortest.ReadAll(t, filtered, strconv.FormatUint(seqs[9], 10), 4, "_seq")
 	if diff := cmp.Diff(orders(stream, seqs, 10, 2), got); diff != "" {
 		t.Errorf("orders after %d (-want +got):\n%s", seqs[9], diff)
 	}
@@ -172,7 +125,7 @@ func TestSourceReadsRanges(t *testing.T) {
 	}
 
 	t.Run("raw", func(t *testing.T) {
-		raw := build(t, res, &natsconn.Source{Stream: stream, Decode: natsconn.DecodeRaw})
+		raw := connectortest.Build(t, res, &natsconn.Source{Stream: stream, Decode: natsconn.DecodeRaw})
 		recs, err := raw.Read(ctx, "", strconv.FormatUint(seqs[0], 10))
 		if err != nil || len(recs) != 1 || recs[0]["data"] != `{"n": 0, "name": "o0"}` {
 			t.Errorf("raw Read = %v, %v", recs, err)
@@ -204,7 +157,7 @@ func TestDurable(t *testing.T) {
 	ctx := context.Background()
 	stream, js, res := setup(t)
 	seqs := publish(t, js, stream, 0, 20)
-	src := build(t, res, &natsconn.Source{Stream: stream, Subject: stream + ".orders", Durable: "mirror"})
+	src := connectortest.Build(t, res, &natsconn.Source{Stream: stream, Subject: stream + ".orders", Durable: "mirror"})
 	durable := func() *jetstream.ConsumerInfo {
 		t.Helper()
 		c, err := js.Consumer(ctx, stream, "mirror")
@@ -512,7 +465,7 @@ func TestOffsetConformance(t *testing.T) {
 					if filtered {
 						cfg.Subject = stream + ".wanted"
 					}
-					src := build(t, res, cfg)
+					src := connectortest.Build(t, res, cfg)
 					return src, func(t *testing.T, from, n int) []string {
 						var out []string
 						for i := from; i < from+n; i++ {

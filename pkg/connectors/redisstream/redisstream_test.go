@@ -47,58 +47,11 @@ func addEntries(t *testing.T, rdb *redis.Client, stream string, from, n int) []s
 	return ids
 }
 
-func build(t *testing.T, res *engine.Resources, cfg flows.SourceConfig) flows.Source {
-	t.Helper()
-	src, err := cfg.Build(context.Background(), res)
-	if err != nil {
-		t.Fatalf("build %+v: %v", cfg, err)
-	}
-	return src
-}
-
-// readAll plans src from lo and reads every range twice (a retried batch
-// must read the same records); it returns the records and the ranges.
-func readAll(t *testing.T, src flows.Source, lo string, size int) ([]flows.Record, [][2]string) {
-	t.Helper()
-	ctx := context.Background()
-	var out []flows.Record
-	var ranges [][2]string
-	for {
-		split, err := src.Next(ctx, lo, size)
-		if err != nil {
-			t.Fatalf("Next(%q): %v", lo, err)
-		}
-		if split.Hi == "" {
-			return out, ranges
-		}
-		recs, err := src.Read(ctx, lo, split.Hi)
-		if err != nil {
-			t.Fatalf("Read(%q, %q]: %v", lo, split.Hi, err)
-		}
-		again, err := src.Read(ctx, lo, split.Hi)
-		if err != nil || !cmp.Equal(recs, again) {
-			t.Errorf("Read(%q, %q] twice differs (%v):\n%s", lo, split.Hi, err, cmp.Diff(recs, again))
-		}
-		if !split.Last && len(recs) != size {
-			t.Errorf("range (%q, %q] is not the last but has %d records, want %d", lo, split.Hi, len(recs), size)
-		}
-		if len(recs) == 0 || recs[len(recs)-1]["_id"] != split.Hi {
-			t.Errorf("range (%q, %q] does not end at its hi: %v", lo, split.Hi, recs)
-		}
-		out = append(out, recs...)
-		ranges = append(ranges, [2]string{lo, split.Hi})
-		if len(ranges) > 1000 {
-			t.Fatal("Next never reaches the end")
-		}
-		lo = split.Hi
-	}
-}
-
 func TestSourceReadsRanges(t *testing.T) {
 	t.Parallel()
 	rdb, stream, res := setup(t)
 	ids := addEntries(t, rdb, stream, 0, 23)
-	src := build(t, res, &redisstream.Source{Stream: stream})
+	src := connectortest.Build(t, res, &redisstream.Source{Stream: stream})
 	if src.Shape() != flows.Offset || !src.Resumes() {
 		t.Errorf("shape %q, resumes %v; want an offset source that resumes", src.Shape(), src.Resumes())
 	}
@@ -107,7 +60,7 @@ func TestSourceReadsRanges(t *testing.T) {
 		want = append(want, flows.Record{"_id": id, "n": fmt.Sprint(i), "kind": fmt.Sprintf("k%d", i%3)})
 	}
 	for _, size := range []int{1, 4, 23, 100} {
-		got, ranges := readAll(t, src, "", size)
+		got, ranges := connectortest.ReadAll(t, src, "", size, "_id")
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("size %d: records (-want +got):\n%s", size, diff)
 		}
@@ -116,7 +69,7 @@ func TestSourceReadsRanges(t *testing.T) {
 		}
 	}
 	// From a watermark in the middle: only what follows it.
-	got, _ := readAll(t, src, ids[9], 5)
+	got, _ := connectortest.ReadAll(t, src, ids[9], 5, "_id")
 	if diff := cmp.Diff(want[10:], got); diff != "" {
 		t.Errorf("from %s (-want +got):\n%s", ids[9], diff)
 	}
@@ -131,7 +84,7 @@ func TestSourceReadsRanges(t *testing.T) {
 	}
 
 	t.Run("id field", func(t *testing.T) {
-		src := build(t, res, &redisstream.Source{Stream: stream, IDField: "entry"})
+		src := connectortest.Build(t, res, &redisstream.Source{Stream: stream, IDField: "entry"})
 		recs, err := src.Read(context.Background(), "", ids[0])
 		if err != nil || len(recs) != 1 || recs[0]["entry"] != ids[0] || recs[0]["_id"] != nil {
 			t.Errorf("Read with id_field entry = %v, %v", recs, err)
@@ -146,7 +99,7 @@ func TestSourceReadsRanges(t *testing.T) {
 		}
 	})
 	t.Run("missing stream", func(t *testing.T) {
-		src := build(t, res, &redisstream.Source{Stream: stream + ":none"})
+		src := connectortest.Build(t, res, &redisstream.Source{Stream: stream + ":none"})
 		if split, err := src.Next(context.Background(), "", 10); err != nil || split.Hi != "" {
 			t.Errorf("Next on a missing stream = %+v, %v; want nothing", split, err)
 		}
@@ -181,7 +134,7 @@ func TestGroup(t *testing.T) {
 	ctx := context.Background()
 	rdb, stream, res := setup(t)
 	ids := addEntries(t, rdb, stream, 0, 20)
-	src := build(t, res, &redisstream.Source{Stream: stream, Group: "mirror"})
+	src := connectortest.Build(t, res, &redisstream.Source{Stream: stream, Group: "mirror"})
 	if g := group(t, rdb, stream, "mirror"); g != (groupInfo{"0-0", 0}) {
 		t.Fatalf("new group = %+v, want created at 0 with nothing pending", g)
 	}
@@ -555,7 +508,7 @@ func TestOffsetConformance(t *testing.T) {
 			connectortest.RunOffset(t, connectortest.Offset{
 				Open: func(t *testing.T) (flows.Source, func(*testing.T, int, int) []string) {
 					rdb, stream, res := setup(t)
-					src := build(t, res, &redisstream.Source{Stream: stream, Group: group})
+					src := connectortest.Build(t, res, &redisstream.Source{Stream: stream, Group: group})
 					return src, func(t *testing.T, from, n int) []string { return addEntries(t, rdb, stream, from, n) }
 				},
 				Number: func(t *testing.T, r flows.Record) int {
