@@ -145,7 +145,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 		return err
 	}
 	h, err := web.Handler(web.Options{
-		Store: a.Store, Registry: reg, Redis: a.Redis, RedisURL: cfg.RedisURL, DB: a.DB, Events: a.Events, Queue: cfg.Queue,
+		Store: a.Store, Registry: reg, Redis: a.Redis, RedisURL: cfg.RedisURL, DB: a.DB, Resources: a.Resources, Events: a.Events, Queue: cfg.Queue,
 		Auth:    web.Auth{Disabled: true, InsecureCookies: true},
 		Metrics: promhttp.Handler(), Logger: log.Named("web"),
 	})

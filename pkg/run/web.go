@@ -46,7 +46,7 @@ func Web(ctx context.Context, args []string) error {
 		metrics = nil
 	}
 	h, err := web.Handler(web.Options{
-		Store: a.Store, Redis: a.Redis, RedisURL: a.Config.RedisURL, DB: a.DB, Events: a.Events,
+		Store: a.Store, Redis: a.Redis, RedisURL: a.Config.RedisURL, DB: a.DB, Resources: a.Resources, Events: a.Events,
 		Queue: a.Config.Queue, BasePath: a.Config.BasePath,
 		Auth: web.Auth{
 			Tokens: tokens, ProxyHeader: a.Config.AuthProxyHeader, Disabled: a.Config.AuthDisabled,

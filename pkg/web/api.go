@@ -104,7 +104,7 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	pipe, err := j.Open(ctx, engine.Env{DB: s.opts.DB, Logger: s.log}, raw)
+	pipe, err := j.Open(ctx, engine.Env{DB: s.opts.DB, Logger: s.log, Resources: s.opts.Resources}, raw)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -404,7 +404,7 @@ func (s *Server) countPreview(ctx context.Context, j engine.Job, n control.NewRu
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	pipe, err := j.Open(ctx, engine.Env{DB: s.opts.DB, Logger: s.log}, n.Params)
+	pipe, err := j.Open(ctx, engine.Env{DB: s.opts.DB, Logger: s.log, Resources: s.opts.Resources}, n.Params)
 	if err != nil {
 		return api.Preview{}, err
 	}

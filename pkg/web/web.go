@@ -34,9 +34,13 @@ type Options struct {
 	// /monitoring is not served.
 	RedisURL string
 	DB       *gorm.DB // for previews (counting a scope)
-	Events   *events.Bus
-	Queue    string // the batch queue's name; default tasks.DefaultQueue
-	Auth     Auth
+	// Resources are the named connections flows' connectors are built with
+	// for previews, shared with the rest of the process; default only DB.
+	// Without them, every preview of a flow would connect anew.
+	Resources *engine.Resources
+	Events    *events.Bus
+	Queue     string // the batch queue's name; default tasks.DefaultQueue
+	Auth      Auth
 	// BasePath is the prefix the handler is mounted under ("" or "/ops").
 	BasePath string
 	// MonitoringReadOnly hides asynqmon's actions.
@@ -90,6 +94,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.Resources == nil {
+		o.Resources = engine.NewResources(o.DB, nil, o.Logger)
 	}
 	if o.ReadHeaderTimeout == 0 {
 		o.ReadHeaderTimeout = 10 * time.Second
