@@ -200,3 +200,23 @@ func TestResources(t *testing.T) {
 		t.Errorf("Close: %v, closed %d handles, want 1", err, closed)
 	}
 }
+
+func TestSchema(t *testing.T) {
+	type cfg struct {
+		Name string            `json:"name" help:"the name"`
+		N    int               `json:"n,omitempty"`
+		On   bool              `json:"on,omitempty"`
+		F    float64           `json:"f,omitempty"`
+		List []string          `json:"list,omitempty"`
+		Map  map[string]string `json:"map,omitempty"`
+		Skip string            `json:"-"`
+	}
+	want := []SettingSchema{
+		{Name: "name", Type: "string", Required: true, Help: "the name"},
+		{Name: "n", Type: "integer"}, {Name: "on", Type: "boolean"}, {Name: "f", Type: "number"},
+		{Name: "list", Type: "list"}, {Name: "map", Type: "object"},
+	}
+	if diff := cmp.Diff(want, Schema(&cfg{})); diff != "" {
+		t.Errorf("Schema (-want +got):\n%s", diff)
+	}
+}

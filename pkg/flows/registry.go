@@ -221,9 +221,20 @@ func Schema(v any) []SettingSchema {
 			name = f.Name
 		}
 		out = append(out, SettingSchema{
-			Name: name, Type: strings.TrimPrefix(jsonKind(f.Type), "a "), Help: f.Tag.Get("help"),
+			Name: name, Type: schemaType(f.Type), Help: f.Tag.Get("help"),
 			Required: !strings.Contains(opts, "omitempty"),
 		})
 	}
 	return out
+}
+
+// schemaType names a setting's JSON type as forms and the API show it.
+func schemaType(t reflect.Type) string {
+	switch k := jsonKind(t); k {
+	case "true or false":
+		return "boolean"
+	default:
+		_, name, _ := strings.Cut(k, " ") // "a string", "an integer"
+		return name
+	}
 }
