@@ -15,11 +15,6 @@ import (
 // Kind is the connector's registered kind name.
 const Kind = "sql"
 
-// Name is Kind, kept for code written against the first connector API.
-//
-// Deprecated: use Kind.
-const Name = Kind
-
 func init() {
 	flows.RegisterConnector(flows.Connector{
 		Kind:        Kind,
