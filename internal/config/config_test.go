@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,39 @@ func TestFromEnvWebHardening(t *testing.T) {
 		if _, err := FromEnv(env(map[string]string{name: value})); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%s: error %v should name the variable", name, value, err)
 		}
+	}
+}
+
+func TestParseConnections(t *testing.T) {
+	for _, tc := range []struct {
+		raw     string
+		want    map[string]string
+		wantErr string
+	}{
+		{"", map[string]string{}, ""},
+		{"replica=mysql://ro:pw@replica:3306/app, warehouse=postgres://dw@dw:5432/dw",
+			map[string]string{"replica": "mysql://ro:pw@replica:3306/app", "warehouse": "postgres://dw@dw:5432/dw"}, ""},
+		// A comma inside a URL (several PostgreSQL hosts) stays in it.
+		{"pg=postgres://h1,h2/db?sslmode=disable,bus=nats://a:4222",
+			map[string]string{"pg": "postgres://h1,h2/db?sslmode=disable", "bus": "nats://a:4222"}, ""},
+		{"a=redis://x:6379/1\nb=amqp://g:g@r:5672/", map[string]string{"a": "redis://x:6379/1", "b": "amqp://g:g@r:5672/"}, ""},
+		{"garbage", nil, `entry "garbage" is not name=url`},
+		{"a=redis://x,a=redis://y", nil, `connection "a" is named twice`},
+		{"default=postgres://x/y", nil, `connection "default" is DRIPFLOW_DATABASE_URL`},
+	} {
+		got, err := ParseConnections(tc.raw)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParseConnections(%q) = %v, %v; want an error saying %q", tc.raw, got, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ParseConnections(%q) = %v, %v; want %v", tc.raw, got, err, tc.want)
+		}
+	}
+	c := Config{DatabaseURL: "postgres://app", RedisURL: "redis://q", Connections: map[string]string{"redis": "redis://other"}}
+	if got := c.ConnectionURLs(); !reflect.DeepEqual(got, map[string]string{"default": "postgres://app", "redis": "redis://other"}) {
+		t.Errorf("ConnectionURLs = %v: default is the database, a named redis wins over the queue's", got)
 	}
 }

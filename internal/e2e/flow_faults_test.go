@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,4 +93,18 @@ func TestProcessFlowAcrossDatabases(t *testing.T) {
 	c.worker(4)
 	r = c.waitDone(r.ID, 3*time.Minute)
 	c.assertLedger(r, items)
+}
+
+// TestProcessFlowUnknownConnection: a flow naming a connection the processes
+// were not given fails its run with a message saying what to set, rather
+// than staying running with nothing planned.
+func TestProcessFlowUnknownConnection(t *testing.T) {
+	c := newCluster(t)
+	c.scheduler()
+	c.worker(2)
+	r := c.createRun(control.NewRun{Definition: "e2e_mirror"})
+	r = c.waitDone(r.ID, 30*time.Second)
+	if r.State != store.RunFailed || !strings.Contains(r.Error, `unknown connection "replica"`) || !strings.Contains(r.Error, "DRIPFLOW_CONNECTIONS=replica=") {
+		t.Errorf("run %d: %s, error %q; want failed naming the connection to set", r.ID, r.State, r.Error)
+	}
 }

@@ -478,6 +478,17 @@ func (s *Scheduler) pipeline(ctx context.Context, r store.Run) (engine.Pipeline,
 // everything is done.
 func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) error {
 	pipe, err := s.pipeline(ctx, r)
+	if errors.Is(err, engine.ErrUnknownConnection) {
+		// A connection the flow names is not configured here: waiting
+		// will not bring it, so the run ends saying what to set.
+		msg := fmt.Sprintf("cannot plan: %v", err)
+		if _, terr := s.cfg.Store.TransitionRun(ctx, r.ID, store.RunFailed, &store.TransitionOptions{Error: msg}); terr != nil {
+			return errors.Join(err, terr)
+		}
+		log.Warn("run failed: unknown connection", zap.Error(err))
+		s.forget(r.ID)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
