@@ -27,6 +27,12 @@ var (
 	// name. Errors matching it are usually *ArgumentError.
 	ErrInvalidArgument = errors.New("invalid argument")
 
+	// ErrFlowBusy means a flow already has a live run (scheduled, running,
+	// paused or cancelling), so another cannot start and the flow cannot be
+	// deleted. Errors matching it are *FlowBusyError and also match
+	// ErrConflict.
+	ErrFlowBusy = errors.New("flow has a live run")
+
 	// ErrSchemaTooNew means the database was migrated by a newer dripflow than
 	// this binary; the binary refuses to use it rather than corrupt it.
 	ErrSchemaTooNew = errors.New("store schema is newer than this binary")
@@ -77,3 +83,18 @@ func (e *ArgumentError) Is(target error) bool { return target == ErrInvalidArgum
 func argErr(field, format string, args ...any) error {
 	return &ArgumentError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// FlowBusyError reports that a flow already has a live run. It matches
+// ErrFlowBusy and ErrConflict.
+type FlowBusyError struct {
+	Flow  string
+	RunID int64 // the live run
+	State RunState
+}
+
+func (e *FlowBusyError) Error() string {
+	return fmt.Sprintf("flow %q has run %d %s: one run of a flow at a time", e.Flow, e.RunID, e.State)
+}
+
+// Is makes a *FlowBusyError match ErrFlowBusy and ErrConflict.
+func (e *FlowBusyError) Is(target error) bool { return target == ErrFlowBusy || target == ErrConflict }

@@ -142,9 +142,12 @@ type Run struct {
 	Definition string          `json:"definition"`
 	Kind       Kind            `json:"kind"`
 	Params     json.RawMessage `json:"params"`
-	State      RunState        `json:"state"`
-	CreatedBy  string          `json:"created_by"`
-	Options    RunOptions      `json:"options"`
+	// SpecVersion is the version of the spec a run of a spec flow runs
+	// with (0 for code definitions).
+	SpecVersion int64      `json:"spec_version,omitempty"`
+	State       RunState   `json:"state"`
+	CreatedBy   string     `json:"created_by"`
+	Options     RunOptions `json:"options"`
 
 	// StartAt is when the run should start; nil means as soon as possible.
 	StartAt *time.Time `json:"start_at,omitempty"`
@@ -175,9 +178,11 @@ type NewRun struct {
 	Definition string
 	Kind       Kind
 	Params     json.RawMessage // JSON object; nil is stored as {}
-	CreatedBy  string
-	Options    RunOptions
-	StartAt    *time.Time
+	// SpecVersion is the spec version a spec flow's run runs with.
+	SpecVersion int64
+	CreatedBy   string
+	Options     RunOptions
+	StartAt     *time.Time
 }
 
 // Validate reports the first field of n that the store refuses.
@@ -193,6 +198,9 @@ func (n NewRun) Validate() error {
 	}
 	if len(n.CreatedBy) > 200 {
 		return argErr("created_by", "must be at most 200 bytes")
+	}
+	if n.SpecVersion < 0 {
+		return argErr("spec_version", "must not be negative, got %d", n.SpecVersion)
 	}
 	if len(n.Params) > 0 {
 		var obj map[string]json.RawMessage

@@ -13,7 +13,11 @@ import (
 // Times are stored with microsecond precision in UTC.
 type Store interface {
 	// CreateRun stores a new run in state scheduled with zeroed counters and
-	// Total -1, and returns it with its id.
+	// Total -1, and returns it with its id. A run of kind flow is refused
+	// with a *FlowBusyError (matching ErrFlowBusy and ErrConflict) while
+	// another run of the same flow is scheduled, running, paused or
+	// cancelling: the check and the insert are one atomic step, so two
+	// concurrent creations cannot both succeed.
 	CreateRun(ctx context.Context, n NewRun) (Run, error)
 
 	// GetRun returns a run with its counters, or ErrNotFound.
@@ -125,12 +129,47 @@ type Store interface {
 	// atomic step. It returns how many batches it moved. A succeeded or
 	// cancelled run, or a cancelling one, is a *TransitionError; retrying
 	// one batch that is not failed is a *TransitionError for that batch.
+	// Retrying a failed run of kind flow while another run of that flow is
+	// live is a *FlowBusyError, checked atomically as in CreateRun.
 	RetryBatches(ctx context.Context, runID int64, seq *int64) (int64, error)
 
 	// UpsertDefinition creates or replaces a definition's metadata. For a
 	// definition of kind flow it also creates the flow's state (inactive,
-	// no watermark) if missing, and keeps it otherwise.
+	// no watermark) if missing, and keeps it otherwise. It stores code
+	// definitions only (Origin "" or OriginCode): replacing a definition
+	// whose Origin is OriginSpec is an error matching ErrConflict, and so
+	// is a d with Origin OriginSpec (use SaveFlowSpec).
 	UpsertDefinition(ctx context.Context, d Definition) (Definition, error)
+
+	// SaveFlowSpec stores a new version of a flow defined as data, and its
+	// definition (Origin OriginSpec, Version the new version, Config the
+	// spec), in one atomic step. With p.Create the flow must not exist (a
+	// definition of that name is ErrConflict); otherwise it must exist as a
+	// spec flow (ErrNotFound if no definition, ErrConflict if a code one)
+	// and, when p.IfVersion > 0, be at that version (ErrConflict if it
+	// moved). Versions count 1, 2, … per name and are never reused, also
+	// after DeleteFlowSpec. The flow's state is created inactive if missing
+	// and kept otherwise.
+	SaveFlowSpec(ctx context.Context, p SaveFlowSpec) (FlowSpec, error)
+
+	// GetFlowSpec returns version of a spec flow (0: its latest), also of
+	// a deleted flow. ErrNotFound when there is no such version.
+	GetFlowSpec(ctx context.Context, name string, version int64) (FlowSpec, error)
+
+	// ListFlowSpecs returns every stored version of a spec flow, newest
+	// first; none is not an error.
+	ListFlowSpecs(ctx context.Context, name string) ([]FlowSpec, error)
+
+	// DeleteFlowSpec removes a spec flow's definition and state (its
+	// versions and runs are kept as history). It is a *FlowBusyError while
+	// a run of the flow is live, ErrNotFound for an unknown flow and
+	// ErrConflict for a code definition; atomic as CreateRun.
+	DeleteFlowSpec(ctx context.Context, name string) error
+
+	// RecordMissedTick notes that a flow's runtime came due at at while a
+	// run of it was still live, so the tick was not run: MissedTicks+1 and
+	// LastMissedTick = at. ErrNotFound for an unknown flow.
+	RecordMissedTick(ctx context.Context, name string, at time.Time) (FlowState, error)
 
 	// GetDefinition returns one definition, or ErrNotFound.
 	GetDefinition(ctx context.Context, name string) (Definition, error)
