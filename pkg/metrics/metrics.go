@@ -74,12 +74,15 @@ var (
 
 var once sync.Once
 
+// All returns every dripflow metric.
+func All() []prometheus.Collector {
+	return []prometheus.Collector{Batches, BatchDuration, QueueWait, Rows, RunProgress, RunsActive,
+		SchedulerPass, SchedulerLeader, QueueDepth}
+}
+
 // Register adds every metric to the default registry (once).
 func Register() {
-	once.Do(func() {
-		prometheus.MustRegister(Batches, BatchDuration, QueueWait, Rows, RunProgress, RunsActive,
-			SchedulerPass, SchedulerLeader, QueueDepth)
-	})
+	once.Do(func() { prometheus.MustRegister(All()...) })
 }
 
 // Since returns the seconds elapsed since t.
