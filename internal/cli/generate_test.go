@@ -63,7 +63,7 @@ func TestInitAndGeneratedDefinitionsRunInDevMode(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	env := Env{Stdout: &out, Stderr: &errb}
-	if code := Init([]string{"example.com/shop", "--dir", dir, "--dripflow-path", repoRoot(t)}, env); code != ExitOK {
+	if code := Init([]string{"example.com/shop", "--dir", dir}, env); code != ExitOK {
 		t.Fatalf("init: %d %s", code, errb.String())
 	}
 	for _, args := range [][]string{

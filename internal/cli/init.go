@@ -1,11 +1,20 @@
 package cli
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
+	"regexp"
+	"runtime/debug"
 	"strings"
 )
+
+// semverRE matches a module version such as v1.2.3 or v1.2.3-rc.1.
+var semverRE = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 
 // Init runs `dripflow init MODULE`: it scaffolds an application module with
 // mains for worker, scheduler, web and dev importing its definitions, a
@@ -15,6 +24,7 @@ func Init(args []string, env Env) int {
 	fs.SetOutput(env.Stderr)
 	dir := fs.String("dir", ".", "where to write the module")
 	local := fs.String("dripflow-path", "", "use a local dripflow checkout (a replace directive) instead of the published module")
+	version := fs.String("dripflow-version", "", "require this published dripflow version (vX.Y.Z); default: the version this dripflow was installed at")
 	var pos []string
 	rest := args
 	for {
@@ -28,19 +38,16 @@ func Init(args []string, env Env) int {
 		rest = fs.Args()[1:]
 	}
 	if len(pos) != 1 || strings.ContainsAny(pos[0], " \t") || pos[0] == "" {
-		fmt.Fprint(env.Stderr, "usage: dripflow init MODULE [--dir DIR] [--dripflow-path PATH]\n")
+		fmt.Fprint(env.Stderr, "usage: dripflow init MODULE [--dir DIR] [--dripflow-path PATH | --dripflow-version vX.Y.Z]\n")
 		return ExitUsage
 	}
 	module := pos[0]
-	data := map[string]any{"Module": module, "Replace": ""}
-	if *local != "" {
-		abs, err := filepath.Abs(*local)
-		if err != nil {
-			fmt.Fprintln(env.Stderr, "dripflow init:", err)
-			return ExitError
-		}
-		data["Replace"] = abs
+	dep, err := resolveDependency(*local, *version)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "dripflow init:", err)
+		return ExitUsage
 	}
+	data := map[string]any{"Module": module, "Version": dep.version, "Replace": dep.replace, "Why": dep.why}
 	files := []struct{ path, tmpl string }{
 		{"go.mod", goModTmpl},
 		{"app/backfills/doc.go", strings.ReplaceAll(docTmpl, "{{.Package}}", "backfills")},
@@ -134,10 +141,73 @@ const goModTmpl = `module {{.Module}}
 
 go 1.26
 
-require github.com/dripflow/dripflow v0.0.0
+require github.com/dripflow/dripflow {{.Version}}
 {{if .Replace}}
+// {{.Why}}
+// To use a published release instead, delete this line and run
+// go get github.com/dripflow/dripflow@latest.
 replace github.com/dripflow/dripflow => {{.Replace}}
 {{end}}`
+
+// dependency is how a new application's go.mod finds dripflow.
+type dependency struct {
+	version string // the require line's version
+	replace string // a local checkout, or ""
+	why     string // the comment above the replace directive
+}
+
+// dripflowModule is dripflow's module path.
+const dripflowModule = "github.com/dripflow/dripflow"
+
+// resolveDependency picks what the new go.mod requires, so that `go mod
+// tidy` resolves it: a local checkout (--dripflow-path), a published
+// version (--dripflow-version), the version this binary was installed at
+// (go install …@vX.Y.Z), or, for a binary built from a checkout, that
+// checkout. It never writes a version nobody can download.
+func resolveDependency(local, version string) (dependency, error) {
+	if local != "" && version != "" {
+		return dependency{}, errors.New("--dripflow-path and --dripflow-version exclude each other")
+	}
+	if version != "" {
+		if !semverRE.MatchString(version) {
+			return dependency{}, fmt.Errorf("--dripflow-version %q is not a version such as v1.2.3", version)
+		}
+		return dependency{version: version}, nil
+	}
+	if local != "" {
+		abs, err := filepath.Abs(local)
+		if err != nil {
+			return dependency{}, err
+		}
+		if !isDripflowCheckout(abs) {
+			return dependency{}, fmt.Errorf("--dripflow-path %s: no go.mod of module %s there", abs, dripflowModule)
+		}
+		return dependency{version: "v0.0.0", replace: abs, why: "dripflow from a local checkout (dripflow init --dripflow-path)."}, nil
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Path == dripflowModule && semverRE.MatchString(bi.Main.Version) && !strings.Contains(bi.Main.Version, "+dirty") {
+		return dependency{version: bi.Main.Version}, nil
+	}
+	// Built from a checkout: this file's path at build time, unless the
+	// build trimmed paths.
+	if _, file, _, ok := runtime.Caller(0); ok {
+		root := filepath.Dir(filepath.Dir(filepath.Dir(file))) // internal/cli/init.go
+		if filepath.IsAbs(root) && isDripflowCheckout(root) {
+			return dependency{version: "v0.0.0", replace: root, why: "dripflow from the checkout this dripflow command was built from."}, nil
+		}
+	}
+	return dependency{}, errors.New("this dripflow was not installed at a release version and its source checkout is not found: " +
+		"pass --dripflow-version vX.Y.Z (a published release) or --dripflow-path DIR (a dripflow checkout)")
+}
+
+// isDripflowCheckout reports whether dir holds dripflow's go.mod.
+func isDripflowCheckout(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	return strings.TrimSpace(string(first)) == "module "+dripflowModule
+}
 
 const envSample = `# Copy to dripflow.env and adjust. Every setting can also be a flag.
 DRIPFLOW_REDIS_URL=redis://127.0.0.1:6379/0
