@@ -41,7 +41,8 @@ const runsUsage = `usage: dripflow runs <command> [flags]
 commands:
   list [--status S,…] [--definition D] [--mine] [--limit N] [--cursor C]
   start DEFINITION [--params JSON] [--batch-size N] [--max-in-flight N] [--rows-per-second N]
-        [--sleep-ms N] [--start-at RFC3339] [--watch]
+        [--sleep-ms N] [--max-attempts N] [--error-budget N] [--batch-timeout DURATION]
+        [--start-at RFC3339] [--watch]
   show RUN
   pause RUN | resume RUN | cancel RUN
   start-now RUN                      start a scheduled run at once
@@ -79,7 +80,9 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		status, definition, cursor, params, startAt, batch string
 		mine, watch                                        bool
 		limit, batchSize, maxInFlight, rps                 int
+		maxAttempts, errorBudget                           int
 		sleepMS                                            int64
+		batchTimeout                                       time.Duration
 	)
 	switch cmd {
 	case "list":
@@ -94,6 +97,9 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		fs.IntVar(&maxInFlight, "max-in-flight", 0, "batches queued or running at once")
 		fs.IntVar(&rps, "rows-per-second", 0, "throttle")
 		fs.Int64Var(&sleepMS, "sleep-ms", -1, "pause between batches")
+		fs.IntVar(&maxAttempts, "max-attempts", 0, "attempts per batch before it fails (default: the definition's)")
+		fs.IntVar(&errorBudget, "error-budget", 0, "stop the run after this many failed batches (0: never early)")
+		fs.DurationVar(&batchTimeout, "batch-timeout", 0, "bound one attempt of a batch, such as 30s or 2m (0: none)")
 		fs.StringVar(&startAt, "start-at", "", "start later (RFC 3339 time)")
 		fs.BoolVar(&watch, "watch", false, "follow the run until it ends")
 	case "retry":
@@ -162,6 +168,22 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		}
 		if sleepMS >= 0 {
 			req.SleepMS = &sleepMS
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["max-attempts"] {
+			req.MaxAttempts = &maxAttempts
+		}
+		if set["error-budget"] {
+			req.ErrorBudget = &errorBudget
+		}
+		if set["batch-timeout"] {
+			if batchTimeout < 0 || batchTimeout%time.Millisecond != 0 {
+				fmt.Fprintln(env.Stderr, "dripflow runs start: --batch-timeout must be 0 (none) or a positive duration in whole milliseconds, such as 30s")
+				return ExitUsage
+			}
+			ms := batchTimeout.Milliseconds()
+			req.BatchTimeoutMS = &ms
 		}
 		if startAt != "" {
 			t, perr := time.Parse(time.RFC3339, startAt)

@@ -61,13 +61,15 @@ func run(t *testing.T, url string, args ...string) (int, string, string) {
 
 func TestRunsCommands(t *testing.T) {
 	url, st := server(t)
-	code, out, errs := run(t, url, "start", "add_default_role_to_users", "--params", `{"role":"guest"}`, "--batch-size", "50", "--output", "json")
+	code, out, errs := run(t, url, "start", "add_default_role_to_users", "--params", `{"role":"guest"}`, "--batch-size", "50",
+		"--max-attempts", "7", "--error-budget", "3", "--batch-timeout", "1.5s", "--output", "json")
 	if code != ExitOK {
 		t.Fatalf("start: %d %s", code, errs)
 	}
 	var r api.Run
 	var params map[string]string
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.CreatedBy != "erin" || r.Options.BatchSize != 50 ||
+		r.Options.MaxAttempts != 7 || r.Options.ErrorBudget != 3 || r.Options.BatchTimeoutMS != 1500 ||
 		json.Unmarshal(r.Params, &params) != nil || params["role"] != "guest" {
 		t.Fatalf("start output %q: %v", out, err)
 	}
@@ -143,7 +145,8 @@ func TestRunsCommands(t *testing.T) {
 }
 
 func TestRunsUsage(t *testing.T) {
-	for _, args := range [][]string{{}, {"frobnicate"}, {"show"}, {"show", "1", "2"}, {"list", "--output", "yaml"}, {"start"}, {"start", "x", "--params", "{"}, {"start", "x", "--start-at", "tomorrow"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"show"}, {"show", "1", "2"}, {"list", "--output", "yaml"}, {"start"}, {"start", "x", "--params", "{"}, {"start", "x", "--start-at", "tomorrow"},
+		{"start", "x", "--batch-timeout", "-1s"}, {"start", "x", "--batch-timeout", "1500us"}, {"start", "x", "--max-attempts", "many"}} {
 		if code, _, _ := run(t, "http://127.0.0.1:1", args...); code != ExitUsage {
 			t.Errorf("runs %v: exit %d, want %d", args, code, ExitUsage)
 		}
