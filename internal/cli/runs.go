@@ -108,20 +108,13 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		fs.StringVar(&startAt, "at", "", "the new start (RFC 3339 time)")
 	case "show", "pause", "resume", "cancel", "watch", "start-now":
 	default:
-		fmt.Fprintf(env.Stderr, "dripflow runs: unknown command %q\n\n%s", cmd, runsUsage)
+		fmt.Fprintf(env.Stderr, "%s\n\n%s", unknownCommand("dripflow runs", cmd, runsCommands), runsUsage)
 		return ExitUsage
 	}
 	// Positional arguments may come before or after the flags.
-	var pos []string
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return ExitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+	pos, code, ok := parseArgs(fs, rest, env.Stderr, "dripflow runs "+cmd, "dripflow runs help", runsUsage)
+	if !ok {
+		return code
 	}
 	if *output != "text" && *output != "json" {
 		fmt.Fprintf(env.Stderr, "dripflow runs %s: --output must be text or json\n", cmd)
@@ -135,8 +128,14 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "dripflow runs %s: want %d argument(s), got %d\n\n%s", cmd, want, len(pos), runsUsage)
 		return ExitUsage
 	}
+	if cmd != "list" && cmd != "start" {
+		if err := checkRunID(pos[0]); err != nil {
+			fmt.Fprintf(env.Stderr, "dripflow runs %s: %v\n", cmd, err)
+			return ExitUsage
+		}
+	}
 	c := client.New(*url, *token)
-	o := out{Env: env, json: *output == "json"}
+	o := out{Env: env, json: *output == "json", url: *url}
 	var err error
 	switch cmd {
 	case "list":
@@ -203,7 +202,12 @@ func Runs(ctx context.Context, args []string, env Env) int {
 	case "show":
 		var r api.Run
 		if r, err = c.Run(ctx, pos[0]); err == nil {
-			o.run(r)
+			var failed api.Page[api.Batch]
+			if r.Progress.Batches["failed"] > 0 || r.Error != "" {
+				// Best effort: the run itself is what was asked for.
+				failed, _ = c.Batches(ctx, r.ID, []string{"failed"}, 5, "")
+			}
+			o.run(r, failed.Items...)
 		}
 	case "reschedule":
 		t, perr := time.Parse(time.RFC3339, startAt)
@@ -234,6 +238,9 @@ func Runs(ctx context.Context, args []string, env Env) int {
 			} else {
 				fmt.Fprintf(env.Stdout, "retried %d batch(es) of run %s; it is %s\n", res.Retried, res.Run.ID, res.Run.Status)
 			}
+		} else if why := nothingToRetry(ctx, c, pos[0], err); why != "" && !o.json {
+			fmt.Fprintf(env.Stderr, "dripflow runs retry: %s\n", why)
+			return ExitError
 		}
 	case "watch":
 		return o.watch(ctx, c, pos[0])
@@ -251,9 +258,35 @@ func envOr(getenv func(string) string, name, def string) string {
 	return def
 }
 
+// runsCommands are the commands of `dripflow runs`.
+var runsCommands = []string{"list", "start", "show", "pause", "resume", "cancel", "start-now", "reschedule", "retry", "watch", "help"}
+
+// nothingToRetry explains a refused retry by the run's state, or "".
+func nothingToRetry(ctx context.Context, c *client.Client, id string, err error) string {
+	var ae *client.Error
+	if !errors.As(err, &ae) || ae.Code != "conflict" {
+		return ""
+	}
+	r, gerr := c.Run(ctx, id)
+	if gerr != nil {
+		return ""
+	}
+	switch r.Status {
+	case "succeeded":
+		return fmt.Sprintf("run %s succeeded: it has no failed batch to retry", r.ID)
+	case "cancelled", "cancelling":
+		return fmt.Sprintf("run %s is %s: its batches will not run again; start a new run (dripflow runs start %s)", r.ID, r.Status, r.Definition)
+	}
+	if r.Progress.Batches["failed"] == 0 {
+		return fmt.Sprintf("run %s is %s and has no failed batch to retry", r.ID, r.Status)
+	}
+	return ""
+}
+
 type out struct {
 	Env
 	json bool
+	url  string
 }
 
 func (o out) print(v any) {
@@ -267,6 +300,8 @@ func (o out) fail(cmd string, err error) int {
 	if o.json && errors.As(err, &ae) {
 		enc := json.NewEncoder(o.Stderr)
 		enc.Encode(api.Error{Error: api.ErrorDetail{Code: ae.Code, Message: ae.Message, Field: ae.Field}})
+	} else if msg, ok := unreachable(err, o.url); ok {
+		fmt.Fprintf(o.Stderr, "dripflow runs %s: %s\n", cmd, msg)
 	} else {
 		fmt.Fprintf(o.Stderr, "dripflow runs %s: %v\n", cmd, err)
 	}
@@ -281,7 +316,7 @@ func (o out) runs(p api.Page[api.Run]) {
 	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDEFINITION\tSTATUS\tPROGRESS\tBY\tCREATED")
 	for _, r := range p.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Definition, r.Status, progressText(r), r.CreatedBy, r.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Definition, r.Status, progressText(r), r.CreatedBy, cliTime(r.CreatedAt))
 	}
 	tw.Flush()
 	if p.NextCursor != "" {
@@ -297,13 +332,18 @@ func progressText(r api.Run) string {
 		if p.TotalEstimated {
 			est = "~"
 		}
-		return fmt.Sprintf("%.1f%% (%d/%s%d)", p.Percent, p.Processed, est, p.Total)
+		return fmt.Sprintf("%.1f%% (%s/%s%s)", p.Percent, thousands(p.Processed), est, thousands(p.Total))
 	default:
-		return fmt.Sprintf("%d rows", p.Processed)
+		return fmt.Sprintf("%s rows", thousands(p.Processed))
 	}
 }
 
-func (o out) run(r api.Run) {
+// cliTime writes a time in the local zone with its offset, one format for
+// every command.
+func cliTime(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05 -07:00") }
+
+// run prints a run and, when given, its failed batches' errors.
+func (o out) run(r api.Run, failed ...api.Batch) {
 	if o.json {
 		o.print(r)
 		return
@@ -317,17 +357,33 @@ func (o out) run(r api.Run) {
 	fmt.Fprintf(tw, "batches\t%d succeeded, %d failed, %d running, %d queued, %d pending, %d cancelled\n",
 		b["succeeded"], b["failed"], b["running"], b["enqueued"], b["pending"], b["cancelled"])
 	if r.Progress.Rate > 0 {
-		fmt.Fprintf(tw, "rate\t%.0f rows/s\n", r.Progress.Rate)
+		fmt.Fprintf(tw, "rate\t%s rows/s\n", thousands(int64(r.Progress.Rate+0.5)))
 	}
 	if r.Progress.ETA > 0 {
 		fmt.Fprintf(tw, "eta\t%s\n", (time.Duration(r.Progress.ETA) * time.Second).String())
 	}
 	fmt.Fprintf(tw, "params\t%s\n", string(r.Params))
-	fmt.Fprintf(tw, "created by\t%s at %s\n", r.CreatedBy, r.CreatedAt.Local().Format(time.RFC3339))
+	fmt.Fprintf(tw, "created by\t%s at %s\n", r.CreatedBy, cliTime(r.CreatedAt))
+	if r.StartedAt != nil {
+		fmt.Fprintf(tw, "started\t%s\n", cliTime(*r.StartedAt))
+	}
+	if r.FinishedAt != nil {
+		fmt.Fprintf(tw, "finished\t%s\n", cliTime(*r.FinishedAt))
+	}
 	if r.Error != "" {
 		fmt.Fprintf(tw, "error\t%s\n", r.Error)
 	}
 	tw.Flush()
+	if len(failed) > 0 {
+		fmt.Fprintln(o.Stdout, "failed batches:")
+		for _, b := range failed {
+			msg, _, _ := strings.Cut(b.Error, "\n")
+			fmt.Fprintf(o.Stdout, "  #%s (%s, %s] after %d attempt(s): %s\n", b.ID, b.Lo, b.Hi, b.Attempts, msg)
+		}
+		if n := r.Progress.Batches["failed"]; n > int64(len(failed)) {
+			fmt.Fprintf(o.Stdout, "  … %d more: dripflow runs show %s --output json, or the run page\n", n-int64(len(failed)), r.ID)
+		}
+	}
 }
 
 // watch follows a run until it ends; the exit code says how it ended.
@@ -373,7 +429,7 @@ func bar(r api.Run) string {
 	}
 	s := fmt.Sprintf("run %s %-10s [%s%s] %s", r.ID, r.Status, strings.Repeat("#", filled), strings.Repeat("-", width-filled), progressText(r))
 	if p.Rate > 0 {
-		s += fmt.Sprintf(" %.0f rows/s", p.Rate)
+		s += fmt.Sprintf(" %s rows/s", thousands(int64(p.Rate+0.5)))
 	}
 	if p.ETA > 0 {
 		s += " eta " + (time.Duration(p.ETA) * time.Second).String()
