@@ -263,7 +263,7 @@ func (j *job[M, P]) Open(ctx context.Context, env engine.Env, raw json.RawMessag
 	if pkField == nil {
 		return nil, fmt.Errorf("backfill %q: model %s has no primary key; name one key column in Key", j.d.Name, stmt.Schema.Name)
 	}
-	return &pipeline[M, P]{job: j, db: env.DB, params: p, cols: cols, table: stmt.Schema.Table, pk: pkField.Name}, nil
+	return &pipeline[M, P]{job: j, db: env.DB, params: p, cols: cols, table: stmt.Schema.Table, pk: pkField.Name, pkCol: pkField.DBName}, nil
 }
 
 type pipeline[M any, P any] struct {
@@ -273,6 +273,7 @@ type pipeline[M any, P any] struct {
 	cols   []keyset.Column
 	table  string
 	pk     string // Go field name of the primary key
+	pkCol  string // its column
 }
 
 func (p *pipeline[M, P]) scoped(db *gorm.DB) *gorm.DB {
@@ -345,7 +346,10 @@ func (p *pipeline[M, P]) process(ctx context.Context, tx *gorm.DB, lo, hi string
 		case errors.Is(err, ErrSkip):
 			res.RowsSkipped++
 		case err != nil:
-			return store.Result{}, fmt.Errorf("record %d of %d: %w", i+1, len(records), err)
+			// Name the record by its key, which finds it in the table; its
+			// place in the batch says nothing to the reader.
+			key := reflect.ValueOf(&records[i]).Elem().FieldByName(p.pk).Interface()
+			return store.Result{}, fmt.Errorf("record %s=%v: %w", p.pkCol, key, err)
 		default:
 			res.RowsWritten++
 		}

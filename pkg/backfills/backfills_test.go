@@ -510,6 +510,11 @@ func TestProcess(t *testing.T) {
 				if !errors.Is(err, boom) {
 					t.Errorf("%s: Process = %v, want boom", j.Definition().Name, err)
 				}
+				if j.Definition().Name == "fail_element" && !strings.HasPrefix(err.Error(), "record id=3: ") {
+					// The key finds the record in the table; its place in
+					// the batch would not.
+					t.Errorf("fail_element: error %q does not name the record by its key (record id=3: …)", err)
+				}
 				for _, a := range accounts(t, db) {
 					if a.Touched != 0 {
 						t.Errorf("%s: account %d changed by a failed batch", j.Definition().Name, a.ID)

@@ -267,6 +267,21 @@ func TestBrowser(t *testing.T) {
 	b.waitText("identity", ".who .identity", 5*time.Second, is("alice"))
 	b.snap("runs-empty")
 
+	// The runs list refreshes by itself: a run created elsewhere shows up
+	// without a reload.
+	get(b, "mark the page", chromedp.Evaluate[int]("window.dripflowMarker = 7"))
+	later := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	listed := e.createRun("bob", `{"note":"listed"}`, func(n *store.NewRun) { n.StartAt = &later })
+	b.waitText("run listed live", "#runs-list", 15*time.Second, func(s string) bool {
+		return strings.Contains(s, "bob") && strings.Contains(s, strconv.FormatInt(listed.ID, 10))
+	})
+	if m := get(b, "marker", chromedp.Evaluate[int]("window.dripflowMarker || 0")); m != 7 {
+		b.fail("the runs list was reloaded rather than refreshed in place")
+	}
+	if _, err := e.st.CancelRun(context.Background(), listed.ID); err != nil {
+		t.Fatal(err)
+	}
+
 	// Start a run from the definition's form, with a count preview.
 	b.do("fill the form",
 		chromedp.Navigate(b.base+"/definitions"),
@@ -290,6 +305,11 @@ func TestBrowser(t *testing.T) {
 	b.waitText("flash", ".flash-ok", 5*time.Second, func(s string) bool { return strings.Contains(s, "of ui_touch created") })
 	runID, _ := strconv.ParseInt(get(b, "run id", chromedp.AttributeValue(css("#run"), "data-run-id")).Value, 10, 64)
 	b.waitText("started by", `[data-field="created-by"]`, time.Second, is("alice"))
+	// The header's start time follows the run live (it was "—" while the
+	// run was scheduled).
+	b.waitText("started time", `[data-field="started"]`, 10*time.Second, func(s string) bool {
+		return s != "" && s != "—" && strings.ContainsAny(s, "0123456789")
+	})
 
 	// Live updates: the page is not reloaded while progress moves.
 	get(b, "mark the page", chromedp.Evaluate[int]("window.dripflowMarker = 1"))
@@ -347,15 +367,25 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(css("#run")),
 	)
 	failedID, _ := strconv.ParseInt(get(b, "run id", chromedp.AttributeValue(css("#run"), "data-run-id")).Value, 10, 64)
+	get(b, "mark the page", chromedp.Evaluate[int]("window.dripflowMarker = 3"))
 	b.waitText("failed", `[data-field="status"]`, 30*time.Second, is("failed"))
 	b.waitText("failed batches", `[data-batch="failed"]`, time.Second, is("1"))
-	b.waitText("stale batch table", `[data-field="stale"]`, 5*time.Second, func(s string) bool { return strings.Contains(s, "Batches changed") })
+	// Without a reload: the error box at the top names the failed batch
+	// and says why, and the batch table has refreshed by itself.
+	b.waitText("first failure", `#run-error [data-field="first-failure"]`, 10*time.Second, func(s string) bool {
+		return strings.Contains(s, "The failed batch: #20") && strings.Contains(s, "after 1 attempt")
+	})
+	b.waitText("first failure's error", "#run-error pre.batch-error", time.Second, func(s string) bool {
+		return strings.Contains(s, "is broken: <script>alert('batch')</script>")
+	})
+	b.do("batch table refreshed", chromedp.WaitVisible(css(`tr[data-batch-row="20"] + tr.error-row summary`)))
+	if m := get(b, "marker", chromedp.Evaluate[int]("window.dripflowMarker || 0")); m != 3 {
+		b.fail("the run page was reloaded rather than updated in place")
+	}
 	if err := e.db.Model(&uiItem{}).Where("broken").Update("broken", false).Error; err != nil {
 		t.Fatal(err)
 	}
 	b.do("show failed batches",
-		chromedp.Click(css(`[data-field="stale"] a`), chromedp.NodeVisible),
-		chromedp.WaitVisible(css("#batches")),
 		chromedp.SetValue(css(`select[name="batches"]`), "failed"),
 		chromedp.Submit(css(`select[name="batches"]`)),
 		chromedp.WaitVisible(css("tr.error-row summary")),

@@ -307,7 +307,11 @@ type runData struct {
 	FirstBatches string
 	States       []store.BatchState
 	HasDef       bool
-	ChartURL     string
+	// FirstFailed is the run's first failed batch (with its error), so
+	// the reason a run failed shows at the top of its page.
+	FirstFailed *api.Batch
+	FailedCount int64
+	ChartURL    string
 	SelfURL      string
 	// Which actions apply now; app.js keeps them in step with live updates.
 	CanPause, CanResume, CanRetry, CanCancel, CanStart bool
@@ -360,6 +364,17 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	}
 	for _, b := range pg.Items {
 		data.Batches = append(data.Batches, s.batchOf(b, run.Definition))
+	}
+	if run.BatchesFailed > 0 {
+		failed, err := s.opts.Store.ListBatches(r.Context(), run.ID, store.BatchFilter{States: []store.BatchState{store.BatchFailed}, Limit: 1})
+		if err != nil {
+			s.uiFailErr(w, r, q, err)
+			return
+		}
+		if len(failed.Items) > 0 {
+			b := s.batchOf(failed.Items[0], run.Definition)
+			data.FirstFailed, data.FailedCount = &b, run.BatchesFailed
+		}
 	}
 	link := func(cursor string) string {
 		v := url.Values{}

@@ -63,6 +63,43 @@
     document.querySelectorAll("time[data-local]").forEach(localTime);
     initRunForm();
     initRun();
+    document.querySelectorAll("[data-refresh][id]").forEach(autoRefresh);
+  }
+
+  // swapFrom fetches url and replaces the content of each element of els
+  // by the element with the same id in the answer. It keeps an element
+  // the answer lacks (a login page, an error) and reports whether the
+  // first one was swapped.
+  function swapFrom(els, url) {
+    if (!window.fetch || !window.DOMParser) return Promise.resolve(false);
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (resp) {
+      if (!resp.ok) return false;
+      return resp.text().then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var swapped = [];
+        els.forEach(function (el) {
+          var fresh = el && doc.getElementById(el.id);
+          if (!fresh) { swapped.push(false); return; }
+          el.innerHTML = fresh.innerHTML;
+          el.querySelectorAll("time[data-local]").forEach(localTime);
+          swapped.push(true);
+        });
+        return swapped[0];
+      });
+    }).catch(function () { return false; });
+  }
+
+  // Lists that refresh by themselves: <div id="…" data-refresh="5000">,
+  // while the page is visible and the pointer is not over a link of it.
+  function autoRefresh(el) {
+    var every = parseInt(el.getAttribute("data-refresh"), 10);
+    if (!(every >= 1000)) return;
+    var busy = false;
+    window.setInterval(function () {
+      if (busy || document.hidden || el.matches(":hover")) return;
+      busy = true;
+      swapFrom([el], window.location.href).then(function () { busy = false; });
+    }, every);
   }
 
   // The "start run" form: the reader's time zone, scheduling, previews.
@@ -145,6 +182,45 @@
       chart.src = chartURL + "?t=" + chartAt;
     }
 
+    function setTime(name, iso) {
+      var el = field(name);
+      if (!iso || !el) return;
+      var have = el.querySelector("time");
+      if (have && have.getAttribute("datetime") === iso) return;
+      var t = document.createElement("time");
+      t.setAttribute("datetime", iso);
+      t.textContent = iso;
+      el.textContent = "";
+      el.appendChild(t);
+      localTime(t);
+    }
+
+    // The batch table follows the counts: refreshed at most every 3 s
+    // while they change, unless the reader has a batch's details open.
+    var batches = document.getElementById("batches");
+    var refreshing = false, refreshedAt = 0, pending = false;
+    function refreshBatches() {
+      var stale = field("stale");
+      if (!batches || refreshing) { pending = true; return; }
+      if (batches.querySelector("details[open]")) { if (stale) stale.hidden = false; return; }
+      var wait = refreshedAt + 3000 - Date.now();
+      if (wait > 0) {
+        if (!pending) { pending = true; window.setTimeout(function () { pending = false; refreshBatches(); }, wait); }
+        return;
+      }
+      refreshing = true;
+      refreshedAt = Date.now();
+      swapFrom([batches, document.getElementById("run-error-box")], window.location.href).then(function (ok) {
+        refreshing = false;
+        if (ok) {
+          run.querySelectorAll("[data-batch]").forEach(function (el) { loaded[el.getAttribute("data-batch")] = el.textContent; });
+          var st = field("stale");
+          if (st) st.hidden = true;
+        }
+        if (pending) { pending = false; refreshBatches(); }
+      });
+    }
+
     function update(r) {
       var p = r.progress;
       run.setAttribute("data-status", r.status);
@@ -163,17 +239,8 @@
       set("elapsed", formatSeconds(p.elapsed_seconds));
       set("written", formatCount(r.rows.written));
       set("skipped", formatCount(r.rows.skipped));
-      if (r.finished_at) {
-        var fin = field("finished");
-        if (fin) {
-          var t = document.createElement("time");
-          t.setAttribute("datetime", r.finished_at);
-          t.textContent = r.finished_at;
-          fin.textContent = "";
-          fin.appendChild(t);
-          localTime(t);
-        }
-      }
+      setTime("started", r.started_at);
+      setTime("finished", r.finished_at);
       var changed = false;
       run.querySelectorAll("[data-batch]").forEach(function (el) {
         var st = el.getAttribute("data-batch");
@@ -181,8 +248,7 @@
         if (el.textContent !== text) el.textContent = text;
         if (text !== loaded[st]) changed = true;
       });
-      var stale = field("stale");
-      if (stale && changed) stale.hidden = false;
+      if (changed) refreshBatches();
       var failed = (p.batches && p.batches.failed) || 0;
       run.querySelectorAll("form[data-when]").forEach(function (form) {
         var show = form.getAttribute("data-when").split(" ").indexOf(r.status) >= 0 &&
