@@ -312,7 +312,7 @@ type runData struct {
 	FirstFailed *api.Batch
 	FailedCount int64
 	ChartURL    string
-	SelfURL      string
+	SelfURL     string
 	// Which actions apply now; app.js keeps them in step with live updates.
 	CanPause, CanResume, CanRetry, CanCancel, CanStart bool
 }
