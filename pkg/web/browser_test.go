@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -310,6 +311,14 @@ func TestBrowser(t *testing.T) {
 	b.waitText("started time", `[data-field="started"]`, 10*time.Second, func(s string) bool {
 		return s != "" && s != "—" && strings.ContainsAny(s, "0123456789")
 	})
+	// Every time on the page reads one way: ISO 8601 in the reader's zone
+	// with its offset.
+	isoLocal := regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{2}:\d{2}$`)
+	for _, s := range get(b, "times", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("time[data-local]")).map(t => t.textContent)`)) {
+		if !isoLocal.MatchString(s) {
+			b.fail("a time reads %q, want YYYY-MM-DD hh:mm:ss ±hh:mm", s)
+		}
+	}
 
 	// Live updates: the page is not reloaded while progress moves.
 	get(b, "mark the page", chromedp.Evaluate[int]("window.dripflowMarker = 1"))

@@ -90,8 +90,16 @@ func TestFormats(t *testing.T) {
 			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
 		}
 	}
-	if got := keyRange("", "[10]"); got != "(start, [10]]" {
-		t.Errorf("keyRange = %q", got)
+	for _, tc := range []struct{ lo, hi, want string }{
+		{"", "[10]", "(start, 10]"},
+		{"[1999]", "[2999]", "(1999, 2999]"},
+		{`[{"t":"2026-12-02T00:40:16Z"},1000]`, `[{"t":"2026-12-02T00:41:00.5Z"},1]`, "((2026-12-02 00:40:16Z, 1000), (2026-12-02 00:41:00.5Z, 1)]"},
+		{`["bob"]`, `["carol, jr."]`, `("bob", "carol, jr."]`},
+		{"1700000000000-0", "1700000000123-4", "(1700000000000-0, 1700000000123-4]"}, // a stream's ids
+	} {
+		if got := keyRange(tc.lo, tc.hi); got != tc.want {
+			t.Errorf("keyRange(%q, %q) = %q, want %q", tc.lo, tc.hi, got, tc.want)
+		}
 	}
 }
 

@@ -813,7 +813,8 @@ func TestUIRunsListAndRunPage(t *testing.T) {
 	if n := strings.Count(c.get(html.UnescapeString(next[1])).body, `<td><a href="/runs/`); n != 5 {
 		t.Errorf("second page shows %d runs, want 5", n)
 	}
-	for _, want := range []string{"Last 7 days", "Success rate", `class="week-chart"`, "<dt>Runs</dt><dd>55</dd>", "<dt>Active now</dt><dd>55</dd>"} {
+	for _, want := range []string{"Last 7 days", "Success rate", `class="week-chart"`, "<dt>Runs</dt><dd>55</dd>", "<dt>Active now</dt><dd>55</dd>",
+		`<th class="num">Rate</th><th class="num">Duration</th>`, "<th>Finished</th>", `id="runs-list" data-refresh="5000"`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("runs page lacks %q", want)
 		}
@@ -839,6 +840,9 @@ func TestUIRunsListAndRunPage(t *testing.T) {
 		`data-field="percent"`, `<progress id="run-progress"`, `data-batch="failed">1<`, `data-batch="succeeded">1<`,
 		`data-events="/api/v1/runs/` + strconv.FormatInt(failed.ID, 10) + `/events"`,
 		"<summary>boom</summary>", "<pre>the stack</pre>",
+		// The reason sits at the top, not only in the batch table.
+		`<summary>Failed batches</summary>`, `<p data-field="first-failure">The failed batch: <a href="/runs/` + strconv.FormatInt(failed.ID, 10) + `?batches=failed#batches">#1</a>`,
+		`<pre class="batch-error">boom</pre>`,
 		fmt.Sprintf(`action="/runs/%d/batches/1/retry"`, failed.ID), "data-confirm=",
 		"Retry failed batches", "Cancel run", "1.5s",
 		fmt.Sprintf(`src="/runs/%d/throughput.svg"`, failed.ID),

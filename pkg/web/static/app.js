@@ -32,14 +32,22 @@
     return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) +
       "T" + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
   }
+  // isoLocal writes d in the reader's time zone as ISO 8601 with the
+  // zone's offset, "2026-12-02 00:40:16 +01:00": one unambiguous format on
+  // every page (the CLI writes the same).
+  function isoLocal(d) {
+    var off = -d.getTimezoneOffset();
+    var sign = off < 0 ? "-" : "+";
+    off = Math.abs(off);
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " +
+      sign + pad(Math.floor(off / 60)) + ":" + pad(off % 60);
+  }
   function localTime(el) {
     var d = new Date(el.getAttribute("datetime"));
     if (isNaN(d.getTime())) return;
-    if (!el.title) el.title = el.textContent;
-    el.textContent = d.toLocaleString(undefined, {
-      year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit"
-    });
+    if (!el.title) el.title = el.getAttribute("datetime") + " (UTC)";
+    el.textContent = isoLocal(d);
   }
 
   // Confirmations: <form data-confirm="…">.
@@ -233,7 +241,7 @@
       }
       set("percent", formatPercent(p.percent));
       set("processed", formatCount(p.processed));
-      set("total", p.total < 0 ? "counting…" : (p.total_estimated ? "~" : "") + formatCount(p.total));
+      set("total", p.total < 0 ? (terminal[r.status] ? "not counted" : "counting…") : (p.total_estimated ? "~" : "") + formatCount(p.total));
       set("rate", formatRate(p.rate));
       set("eta", formatSeconds(p.eta_seconds));
       set("elapsed", formatSeconds(p.elapsed_seconds));
