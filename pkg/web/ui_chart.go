@@ -72,10 +72,25 @@ func throughputChart(points []chartPoint) []byte {
 			}
 		}
 	}
+	// The last bucket ends with the last batch, not a whole step later:
+	// its rate is over the time it covers, so a chart does not drop to
+	// zero at the end of every run. A sliver of a bucket joins the one
+	// before it.
+	durs := make([]float64, n)
+	for i := range durs {
+		durs[i] = step.Seconds()
+	}
+	if covered := last.Sub(first.Add(time.Duration(n-1) * step)); n > 1 && covered < step/4 {
+		rows[n-2] += rows[n-1]
+		durs[n-2] += covered.Seconds()
+		rows, durs, n = rows[:n-1], durs[:n-1], n-1
+	} else if covered > 0 && covered < step {
+		durs[n-1] = covered.Seconds()
+	}
 	rates := make([]float64, n)
 	top := 0.0
 	for i, r := range rows {
-		rates[i] = r / step.Seconds()
+		rates[i] = r / durs[i]
 		top = math.Max(top, rates[i])
 	}
 	top = niceCeil(top)

@@ -1,7 +1,10 @@
 package web
 
 import (
+	"math"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +126,36 @@ func TestThroughputChart(t *testing.T) {
 	for _, bad := range []string{"style", "<script", "NaN", "Inf"} {
 		if strings.Contains(svg, bad) {
 			t.Errorf("chart contains %q", bad)
+		}
+	}
+	// A steady run draws a flat line to its end, whatever the last
+	// bucket's share of a step: it does not drop at the end.
+	polyline := regexp.MustCompile(`<polyline points="([^"]+)"`)
+	for _, count := range []int{100, 101, 103, 117} {
+		var steady []chartPoint
+		for i := range count {
+			end := t0.Add(time.Duration(i+1) * time.Second)
+			steady = append(steady, chartPoint{Start: end.Add(-time.Second), End: end, Rows: 500})
+		}
+		m := polyline.FindStringSubmatch(string(throughputChart(steady)))
+		if m == nil {
+			t.Fatalf("%d batches: no line", count)
+		}
+		pts := strings.Fields(m[1])
+		var ys []float64
+		for _, p := range pts {
+			_, y, _ := strings.Cut(p, ",")
+			v, err := strconv.ParseFloat(y, 64)
+			if err != nil {
+				t.Fatalf("point %q: %v", p, err)
+			}
+			ys = append(ys, v)
+		}
+		for i, y := range ys {
+			if math.Abs(y-ys[0]) > 2 {
+				t.Errorf("%d steady batches: point %d of %d at y=%.1f, the first at y=%.1f (%s)", count, i+1, len(ys), y, ys[0], m[1])
+				break
+			}
 		}
 	}
 	one := string(throughputChart([]chartPoint{{End: t0, Rows: 7}}))
