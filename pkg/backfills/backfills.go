@@ -203,7 +203,11 @@ func New[M any, P any](d Definition[M, P]) (engine.Job, error) {
 	opts := withDefaults(d.Options)
 	schema, _ := json.Marshal(spec.Schema())
 	defaults, _ := json.Marshal(opts)
-	cfg, _ := json.Marshal(map[string]any{"model": reflect.TypeFor[M]().String(), "process": mode, "key": d.Key})
+	shown := map[string]any{"model": reflect.TypeFor[M]().String(), "process": mode, "key": "primary key"}
+	if len(d.Key) > 0 {
+		shown["key"] = d.Key
+	}
+	cfg, _ := json.Marshal(shown)
 	return &job[M, P]{
 		d:    d,
 		spec: spec,

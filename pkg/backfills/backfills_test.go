@@ -231,6 +231,11 @@ func TestDefinition(t *testing.T) {
 	if def.Name != "fill_plans" || def.Kind != store.KindBackfill || def.Description != "Give accounts a plan." {
 		t.Errorf("definition = %+v", def)
 	}
+	// The configuration shown on the definition's page says which key
+	// batches follow, never "key": null.
+	if string(def.Config) != `{"key":"primary key","model":"backfills_test.Account","process":"batch"}` {
+		t.Errorf("config %s", def.Config)
+	}
 	want := backfills.Defaults
 	want.BatchSize = 250
 	if diff := cmp.Diff(want, j.Defaults()); diff != "" {
