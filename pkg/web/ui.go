@@ -56,7 +56,7 @@ func (s *Server) uiRoutes() {
 		case !strings.HasPrefix(pattern, "POST "), strings.HasSuffix(pattern, "/preview"):
 		case strings.HasPrefix(pattern, "POST /flows/"):
 			action = ActionFlows
-		case strings.HasSuffix(pattern, "/runs"):
+		case strings.HasSuffix(pattern, "/runs"), strings.HasSuffix(pattern, "/again"):
 			action = ActionStart
 		default:
 			action = ActionControl
@@ -81,6 +81,7 @@ func (s *Server) uiRoutes() {
 	page("GET /workers", s.workersPage)
 	page("POST /runs/{id}/cancel", s.uiCancel)
 	page("POST /runs/{id}/retry", s.uiRetry)
+	page("POST /runs/{id}/again", s.uiRunAgain)
 	page("POST /runs/{id}/batches/{batch}/retry", s.uiRetryBatch)
 	page("GET /definitions", s.definitionsPage)
 	page("GET /definitions/{name}", s.definitionPage)

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dripflow/dripflow/pkg/api"
+	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/store"
 )
 
@@ -454,6 +455,28 @@ func (s *Server) uiRetry(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		n, err := s.ctl.Retry(ctx, id, nil)
 		return fmt.Sprintf("Retrying %d failed batch%s of run %d.", n, plural(n, "", "es"), id), err
 	})
+}
+
+// uiRunAgain starts a new run of the same definition with the same params
+// and options (not its start time) and goes to its page.
+func (s *Server) uiRunAgain(w http.ResponseWriter, r *http.Request, q *uiReq) {
+	old, ok := s.loadRun(w, r, q)
+	if !ok {
+		return
+	}
+	o := old.Options
+	run, err := s.ctl.CreateRun(r.Context(), control.NewRun{
+		Definition: old.Definition, Params: old.Params, CreatedBy: q.identity,
+		BatchSize: &o.BatchSize, MaxInFlight: &o.MaxInFlight, MaxAttempts: &o.MaxAttempts,
+		RowsPerSecond: &o.RowsPerSecond, Sleep: &o.Sleep, BatchTimeout: &o.BatchTimeout, ErrorBudget: &o.ErrorBudget,
+	})
+	if err != nil {
+		_, msg := s.uiError(r, err)
+		s.redirect(w, r, fmt.Sprintf("/runs/%d", old.ID), &flash{Kind: "error", Message: "Could not run it again: " + msg})
+		return
+	}
+	s.log.Info("run created", zap.Int64("run", run.ID), zap.Int64("again_of", old.ID), zap.String("definition", run.Definition), zap.String("by", q.identity))
+	s.redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), &flash{Kind: "ok", Message: fmt.Sprintf("Run %d of %s created with the params and options of run %d.", run.ID, run.Definition, old.ID)})
 }
 
 func (s *Server) uiRetryBatch(w http.ResponseWriter, r *http.Request, q *uiReq) {

@@ -900,6 +900,22 @@ func TestUIRunsListAndRunPage(t *testing.T) {
 	if st := e.run(failed.ID).State; st != store.RunCancelled {
 		t.Errorf("after cancel: %s", st)
 	}
+	// Run again: a new run with the same params and options, by whoever
+	// asked.
+	resp := c.post(path, path+"/again", nil)
+	loc := resp.location()
+	newID, err := strconv.ParseInt(strings.TrimPrefix(loc, "/runs/"), 10, 64)
+	if resp.code != http.StatusSeeOther || err != nil || newID == failed.ID {
+		t.Fatalf("run again: %d to %q", resp.code, loc)
+	}
+	var again struct{ Note string }
+	if nr := e.run(newID); nr.Definition != failed.Definition || json.Unmarshal(nr.Params, &again) != nil || again.Note != "note-3" ||
+		nr.Options != e.run(failed.ID).Options || nr.CreatedBy != "alice" || nr.State != store.RunScheduled {
+		t.Errorf("run again made %+v from %+v", nr, e.run(failed.ID))
+	}
+	if body := c.get(loc).body; !strings.Contains(body, fmt.Sprintf("created with the params and options of run %d", failed.ID)) {
+		t.Errorf("no flash after run again:\n%s", body)
+	}
 	if r := c.post(path, "/runs/99999/pause", nil); r.code != http.StatusNotFound {
 		t.Errorf("pause of an unknown run: %d", r.code)
 	}
