@@ -58,11 +58,30 @@ type flowView struct {
 	Delivery string
 	Runs     []api.Run
 	Busy     bool // a run is still going, so "trigger now" would be refused
+	// Spec is true for a flow stored as a spec (editable in the UI),
+	// false for one defined in code (read-only); Version is its latest
+	// version, SpecYAML its spec and History its versions, newest first
+	// (on the flow's page only).
+	Spec     bool
+	Version  int64
+	SpecYAML string
+	History  []specVersion
 }
 
-func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int) flowView {
+// specVersion is one stored version of a spec flow, as its page lists it.
+type specVersion struct {
+	Version   int64
+	CreatedBy string
+	CreatedAt time.Time
+	YAML      string
+}
+
+func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int, history bool) flowView {
 	v := flowView{Flow: s.flowOf(ctx, fs)}
 	_, v.Registered = s.opts.Registry.Lookup(fs.Name)
+	if d, err := s.opts.Store.GetDefinition(ctx, fs.Name); err == nil && d.Origin == store.OriginSpec {
+		s.specFlowView(ctx, &v, d, history)
+	}
 	var cfg flows.Config
 	if json.Unmarshal(v.Config, &cfg) == nil {
 		v.Source, v.Sink, v.Transforms = connectorOf(cfg.Source), connectorOf(cfg.Sink), cfg.Transforms
@@ -89,7 +108,7 @@ func (s *Server) flowsPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	}
 	var flows []flowView
 	for _, fs := range states {
-		flows = append(flows, s.flowView(r.Context(), fs, 5))
+		flows = append(flows, s.flowView(r.Context(), fs, 5, false))
 	}
 	p := s.newPage(w, r, q, "Flows", "flows")
 	p.Data = flows
@@ -103,8 +122,56 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		return
 	}
 	p := s.newPage(w, r, q, "Flow "+fs.Name, "flows")
-	p.Data = s.flowView(r.Context(), fs, 25)
+	p.Data = s.flowView(r.Context(), fs, 25, true)
 	s.render(w, r, http.StatusOK, "flow", p)
+}
+
+// specFlowView fills a spec flow's view from its stored definition, whose
+// Config is the spec: its configuration as a compiled flow describes it
+// (or, when this process cannot compile it, as the spec writes it).
+func (s *Server) specFlowView(ctx context.Context, v *flowView, d store.Definition, history bool) {
+	v.Spec, v.Version = true, d.Version
+	// The store is where a spec flow's configuration lives, so this
+	// process knows it whether or not it registered the flow.
+	v.Registered = true
+	v.Description = d.Description
+	sp, err := flows.ParseSpec(d.Config)
+	if err == nil {
+		v.Runtime = cmpOr(sp.Runtime, "once")
+		if fl, err := sp.Compile(); err == nil {
+			if cfg, err := flows.Describe(fl); err == nil {
+				v.Config = cfg
+				v.Runtime = fl.Runtime.String()
+			}
+		}
+		if len(v.Config) == 0 {
+			v.Source, v.Sink = connectorOf(sp.Source), connectorOf(sp.Sink)
+			for _, t := range sp.Transforms {
+				v.Transforms = append(v.Transforms, cmpOr(t.Name, t.Type))
+			}
+		}
+		if y, err := sp.YAML(); err == nil {
+			v.SpecYAML = string(y)
+		}
+	}
+	if !history {
+		return
+	}
+	versions, err := s.opts.Store.ListFlowSpecs(ctx, d.Name)
+	if err != nil {
+		s.log.Warn("list flow spec versions", zap.String("definition", d.Name), zapErr(err))
+		return
+	}
+	for i, fs := range versions {
+		sv := specVersion{Version: fs.Version, CreatedBy: fs.CreatedBy, CreatedAt: fs.CreatedAt}
+		// The YAML of the 20 latest versions; older ones by their dates.
+		if sp, err := flows.ParseSpec(fs.Spec); err == nil && i < 20 {
+			if y, err := sp.YAML(); err == nil {
+				sv.YAML = string(y)
+			}
+		}
+		v.History = append(v.History, sv)
+	}
 }
 
 // flowBack is where a flow action returns: the flow's page or the list,
