@@ -327,7 +327,11 @@ func (f *flowForm) check() (flows.Spec, flows.Flow, bool) {
 	if err != nil {
 		var fe *flows.FieldError
 		if errors.As(err, &fe) {
-			f.setErr(errorField(fe.Field), fe.Message)
+			field, msg := errorField(fe.Field), fe.Message
+			if rest := strings.TrimPrefix(strings.TrimPrefix(fe.Field, field), "."); rest != "" {
+				msg = rest + ": " + msg
+			}
+			f.setErr(field, msg)
 			f.Problem = "The flow is not valid: " + fe.Error()
 		} else {
 			f.Problem = "The flow is not valid: " + err.Error()
@@ -653,7 +657,7 @@ type flowFormView struct {
 	SinkPicker   kindPicker
 	Rows         []transformView
 	Types        []typeOption
-	OptionRows  []optionView
+	OptionRows   []optionView
 	// Other are errors no input shows (on the summary).
 	Other []string
 }
