@@ -324,6 +324,10 @@ func (f *flowForm) check() (flows.Spec, flows.Flow, bool) {
 		return sp, flows.Flow{}, false
 	}
 	fl, err := sp.Compile()
+	if err == nil {
+		// What registering it would check too (as the API does).
+		_, err = flows.New(fl)
+	}
 	if err != nil {
 		var fe *flows.FieldError
 		if errors.As(err, &fe) {
@@ -602,6 +606,10 @@ func (s *Server) saveFlowForm(w http.ResponseWriter, r *http.Request, q *uiReq, 
 	specJSON, err := json.Marshal(sp)
 	if err != nil {
 		s.uiFailErr(w, r, q, fmt.Errorf("encode spec of flow %s: %w", sp.Name, err))
+		return
+	}
+	if f.New && !s.allow(w, r, actionEditFlows, sp.Name) {
+		// The Authorize hook learns the new flow's name only now.
 		return
 	}
 	defaults, _ := json.Marshal(fl.Options.WithDefaults(flows.Defaults))

@@ -76,12 +76,9 @@ type specVersion struct {
 	YAML      string
 }
 
-func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int, history bool) flowView {
+func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int) flowView {
 	v := flowView{Flow: s.flowOf(ctx, fs)}
 	_, v.Registered = s.opts.Registry.Lookup(fs.Name)
-	if d, err := s.opts.Store.GetDefinition(ctx, fs.Name); err == nil && d.Origin == store.OriginSpec {
-		s.specFlowView(ctx, &v, d, history)
-	}
 	var cfg flows.Config
 	if json.Unmarshal(v.Config, &cfg) == nil {
 		v.Source, v.Sink, v.Transforms = connectorOf(cfg.Source), connectorOf(cfg.Sink), cfg.Transforms
@@ -97,6 +94,9 @@ func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int, h
 		}
 		v.Busy = len(pg.Items) > 0 && !pg.Items[0].State.Terminal()
 	}
+	if d, err := s.opts.Store.GetDefinition(ctx, fs.Name); err == nil && d.Origin == store.OriginSpec {
+		specFlowView(&v, d)
+	}
 	return v
 }
 
@@ -108,7 +108,7 @@ func (s *Server) flowsPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	}
 	var flows []flowView
 	for _, fs := range states {
-		flows = append(flows, s.flowView(r.Context(), fs, 5, false))
+		flows = append(flows, s.flowView(r.Context(), fs, 5))
 	}
 	p := s.newPage(w, r, q, "Flows", "flows")
 	p.Data = flows
@@ -122,56 +122,67 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		return
 	}
 	p := s.newPage(w, r, q, "Flow "+fs.Name, "flows")
-	p.Data = s.flowView(r.Context(), fs, 25, true)
+	v := s.flowView(r.Context(), fs, 25)
+	if v.Spec {
+		v.History = s.specHistory(r.Context(), fs.Name)
+	}
+	p.Data = v
 	s.render(w, r, http.StatusOK, "flow", p)
 }
 
-// specFlowView fills a spec flow's view from its stored definition, whose
-// Config is the spec: its configuration as a compiled flow describes it
-// (or, when this process cannot compile it, as the spec writes it).
-func (s *Server) specFlowView(ctx context.Context, v *flowView, d store.Definition, history bool) {
+// specFlowView adds what a spec flow's stored definition (whose Config
+// is the spec) says to its view. When this process did not describe the
+// flow (it resolves no spec flows), the spec, compiled here, does.
+func specFlowView(v *flowView, d store.Definition) {
 	v.Spec, v.Version = true, d.Version
 	// The store is where a spec flow's configuration lives, so this
 	// process knows it whether or not it registered the flow.
 	v.Registered = true
-	v.Description = d.Description
+	v.Description = cmpOr(v.Description, d.Description)
 	sp, err := flows.ParseSpec(d.Config)
-	if err == nil {
-		v.Runtime = cmpOr(sp.Runtime, "once")
-		if fl, err := sp.Compile(); err == nil {
-			if cfg, err := flows.Describe(fl); err == nil {
-				v.Config = cfg
-				v.Runtime = fl.Runtime.String()
-			}
-		}
-		if len(v.Config) == 0 {
-			v.Source, v.Sink = connectorOf(sp.Source), connectorOf(sp.Sink)
-			for _, t := range sp.Transforms {
-				v.Transforms = append(v.Transforms, cmpOr(t.Name, t.Type))
-			}
-		}
-		if y, err := sp.YAML(); err == nil {
-			v.SpecYAML = string(y)
-		}
-	}
-	if !history {
-		return
-	}
-	versions, err := s.opts.Store.ListFlowSpecs(ctx, d.Name)
 	if err != nil {
-		s.log.Warn("list flow spec versions", zap.String("definition", d.Name), zapErr(err))
 		return
 	}
+	if y, err := sp.YAML(); err == nil {
+		v.SpecYAML = string(y)
+	}
+	if len(v.Config) > 0 {
+		return
+	}
+	v.Runtime = cmpOr(sp.Runtime, "once")
+	if fl, err := sp.Compile(); err == nil {
+		var cfg flows.Config
+		if raw, err := flows.Describe(fl); err == nil && json.Unmarshal(raw, &cfg) == nil {
+			v.Source, v.Sink, v.Transforms = connectorOf(cfg.Source), connectorOf(cfg.Sink), cfg.Transforms
+			v.Delivery, v.Runtime = delivery(cfg), fl.Runtime.String()
+			return
+		}
+	}
+	v.Source, v.Sink = connectorOf(sp.Source), connectorOf(sp.Sink)
+	for _, t := range sp.Transforms {
+		v.Transforms = append(v.Transforms, cmpOr(t.Name, t.Type))
+	}
+}
+
+// specHistory is a spec flow's versions, newest first, with the YAML of
+// the 20 latest.
+func (s *Server) specHistory(ctx context.Context, name string) []specVersion {
+	versions, err := s.opts.Store.ListFlowSpecs(ctx, name)
+	if err != nil {
+		s.log.Warn("list flow spec versions", zap.String("definition", name), zapErr(err))
+		return nil
+	}
+	var out []specVersion
 	for i, fs := range versions {
 		sv := specVersion{Version: fs.Version, CreatedBy: fs.CreatedBy, CreatedAt: fs.CreatedAt}
-		// The YAML of the 20 latest versions; older ones by their dates.
 		if sp, err := flows.ParseSpec(fs.Spec); err == nil && i < 20 {
 			if y, err := sp.YAML(); err == nil {
 				sv.YAML = string(y)
 			}
 		}
-		v.History = append(v.History, sv)
+		out = append(out, sv)
 	}
+	return out
 }
 
 // flowBack is where a flow action returns: the flow's page or the list,
