@@ -261,3 +261,77 @@ func TestFlowFormRolesAndCSRF(t *testing.T) {
 		t.Fatalf("save over a code flow: %d\n%s", r.code, r.body)
 	}
 }
+
+// TestFlowFormSaveEditConflict: saving creates version 1 (inactive), the
+// flow page shows it, editing saves version 2, and a save from a form
+// opened at an older version is refused with the latest shown and nothing
+// stored.
+func TestFlowFormSaveEditConflict(t *testing.T) {
+	e := newUIEnv(t, 5, nil)
+	ctx := context.Background()
+	c := e.client()
+	c.login(uiAliceToken)
+	dir := t.TempDir()
+
+	form := flowForm("items_to_files", dir)
+	form.Set("op", "save")
+	r := c.post("/flows/new", "/flows/new", form)
+	if r.code != http.StatusSeeOther || r.location() != "/flows/items_to_files" {
+		t.Fatalf("save: %d to %q\n%s", r.code, r.location(), r.body)
+	}
+	fs, err := e.st.GetFlowSpec(ctx, "items_to_files", 0)
+	if err != nil || fs.Version != 1 || fs.CreatedBy != "alice" {
+		t.Fatalf("stored spec: %+v, %v", fs, err)
+	}
+	if !strings.Contains(string(fs.Spec), `"table":"ui_items"`) || !strings.Contains(string(fs.Spec), `"runtime":"every 1h"`) ||
+		!strings.Contains(string(fs.Spec), `"columns":["id","note","touched"]`) {
+		t.Fatalf("stored spec: %s", fs.Spec)
+	}
+	if st, err := e.st.GetFlow(ctx, "items_to_files"); err != nil || st.Active {
+		t.Fatalf("a new flow's state: %+v, %v", st, err)
+	}
+	page := c.get("/flows/items_to_files")
+	if !strings.Contains(page.body, "saved as version 1") || !strings.Contains(page.body, `id="spec-version">version 1<`) ||
+		!strings.Contains(page.body, `id="edit-flow"`) || !strings.Contains(page.body, `<tr data-version="1">`) {
+		t.Fatalf("flow page after saving:\n%s", page.body)
+	}
+
+	// Creating it again is refused.
+	r = c.post("/flows/new", "/flows/new", form)
+	if r.code != http.StatusConflict || !strings.Contains(r.body, "exists already") {
+		t.Fatalf("create twice: %d\n%s", r.code, r.body)
+	}
+
+	// The edit form holds the stored spec.
+	r = c.get("/flows/items_to_files/edit")
+	if r.code != http.StatusOK || !strings.Contains(r.body, `value="ui_items"`) || !strings.Contains(r.body, `name="version" value="1"`) ||
+		!strings.Contains(r.body, `value="50"`) || !strings.Contains(r.body, "Save as version 2") {
+		t.Fatalf("edit form: %d\n%s", r.code, r.body)
+	}
+	edit := flowForm("ignored_name", dir)
+	edit.Set("version", "1")
+	edit.Set("description", "Second version.")
+	edit.Set("op", "save")
+	r = c.post("/flows/items_to_files/edit", "/flows/items_to_files/edit", edit)
+	if r.code != http.StatusSeeOther || r.location() != "/flows/items_to_files" {
+		t.Fatalf("save version 2: %d to %q\n%s", r.code, r.location(), r.body)
+	}
+	if fs, err := e.st.GetFlowSpec(ctx, "items_to_files", 0); err != nil || fs.Version != 2 || fs.Description != "Second version." {
+		t.Fatalf("version 2: %+v, %v", fs, err)
+	}
+	if !strings.Contains(c.get("/flows/items_to_files").body, `<tr data-version="2">`) {
+		t.Fatal("the history does not list version 2")
+	}
+
+	// Someone else saved version 2 while this form was at version 1.
+	edit.Set("description", "Stale edit.")
+	r = c.post("/flows/items_to_files/edit", "/flows/items_to_files/edit", edit)
+	if r.code != http.StatusConflict || !strings.Contains(r.body, "now at version 2") || !strings.Contains(r.body, `id="current-spec"`) ||
+		!strings.Contains(r.body, "Stale edit.</textarea>") {
+		t.Fatalf("stale save: %d\n%s", r.code, r.body)
+	}
+	if fs, err := e.st.GetFlowSpec(ctx, "items_to_files", 0); err != nil || fs.Version != 2 || fs.Description != "Second version." {
+		t.Fatalf("after a refused save: %+v, %v", fs, err)
+	}
+	e.noDefinition("ignored_name")
+}
