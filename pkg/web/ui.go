@@ -92,6 +92,7 @@ func (s *Server) uiRoutes() {
 	page("POST /flows/{name}/activate", s.uiActivateFlow)
 	page("POST /flows/{name}/deactivate", s.uiDeactivateFlow)
 	page("POST /flows/{name}/trigger", s.uiTriggerFlow)
+	s.flowFormRoutes()
 	// Anything else is a UI page that does not exist.
 	page("/", func(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		s.uiFail(w, r, q, http.StatusNotFound, "There is no page at "+r.URL.Path+".")

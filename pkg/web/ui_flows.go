@@ -58,6 +58,22 @@ type flowView struct {
 	Delivery string
 	Runs     []api.Run
 	Busy     bool // a run is still going, so "trigger now" would be refused
+	// Spec is true for a flow stored as a spec (editable in the UI),
+	// false for one defined in code (read-only); Version is its latest
+	// version, SpecYAML its spec and History its versions, newest first
+	// (on the flow's page only).
+	Spec     bool
+	Version  int64
+	SpecYAML string
+	History  []specVersion
+}
+
+// specVersion is one stored version of a spec flow, as its page lists it.
+type specVersion struct {
+	Version   int64
+	CreatedBy string
+	CreatedAt time.Time
+	YAML      string
 }
 
 func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int) flowView {
@@ -77,6 +93,9 @@ func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int) f
 			v.Runs = append(v.Runs, runOf(r, now))
 		}
 		v.Busy = len(pg.Items) > 0 && !pg.Items[0].State.Terminal()
+	}
+	if d, err := s.opts.Store.GetDefinition(ctx, fs.Name); err == nil && d.Origin == store.OriginSpec {
+		specFlowView(&v, d)
 	}
 	return v
 }
@@ -103,8 +122,67 @@ func (s *Server) flowPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		return
 	}
 	p := s.newPage(w, r, q, "Flow "+fs.Name, "flows")
-	p.Data = s.flowView(r.Context(), fs, 25)
+	v := s.flowView(r.Context(), fs, 25)
+	if v.Spec {
+		v.History = s.specHistory(r.Context(), fs.Name)
+	}
+	p.Data = v
 	s.render(w, r, http.StatusOK, "flow", p)
+}
+
+// specFlowView adds what a spec flow's stored definition (whose Config
+// is the spec) says to its view. When this process did not describe the
+// flow (it resolves no spec flows), the spec, compiled here, does.
+func specFlowView(v *flowView, d store.Definition) {
+	v.Spec, v.Version = true, d.Version
+	// The store is where a spec flow's configuration lives, so this
+	// process knows it whether or not it registered the flow.
+	v.Registered = true
+	v.Description = cmpOr(v.Description, d.Description)
+	sp, err := flows.ParseSpec(d.Config)
+	if err != nil {
+		return
+	}
+	if y, err := sp.YAML(); err == nil {
+		v.SpecYAML = string(y)
+	}
+	if len(v.Config) > 0 {
+		return
+	}
+	v.Runtime = cmpOr(sp.Runtime, "once")
+	if fl, err := sp.Compile(); err == nil {
+		var cfg flows.Config
+		if raw, err := flows.Describe(fl); err == nil && json.Unmarshal(raw, &cfg) == nil {
+			v.Source, v.Sink, v.Transforms = connectorOf(cfg.Source), connectorOf(cfg.Sink), cfg.Transforms
+			v.Delivery, v.Runtime = delivery(cfg), fl.Runtime.String()
+			return
+		}
+	}
+	v.Source, v.Sink = connectorOf(sp.Source), connectorOf(sp.Sink)
+	for _, t := range sp.Transforms {
+		v.Transforms = append(v.Transforms, cmpOr(t.Name, t.Type))
+	}
+}
+
+// specHistory is a spec flow's versions, newest first, with the YAML of
+// the 20 latest.
+func (s *Server) specHistory(ctx context.Context, name string) []specVersion {
+	versions, err := s.opts.Store.ListFlowSpecs(ctx, name)
+	if err != nil {
+		s.log.Warn("list flow spec versions", zap.String("definition", name), zapErr(err))
+		return nil
+	}
+	var out []specVersion
+	for i, fs := range versions {
+		sv := specVersion{Version: fs.Version, CreatedBy: fs.CreatedBy, CreatedAt: fs.CreatedAt}
+		if sp, err := flows.ParseSpec(fs.Spec); err == nil && i < 20 {
+			if y, err := sp.YAML(); err == nil {
+				sv.YAML = string(y)
+			}
+		}
+		out = append(out, sv)
+	}
+	return out
 }
 
 // flowBack is where a flow action returns: the flow's page or the list,

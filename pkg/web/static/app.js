@@ -71,6 +71,7 @@
     document.querySelectorAll("time[data-local]").forEach(localTime);
     initRunForm();
     initRun();
+    initFlowForm();
     document.querySelectorAll("[data-refresh][id]").forEach(autoRefresh);
   }
 
@@ -108,6 +109,33 @@
       busy = true;
       swapFrom([el], window.location.href).then(function () { busy = false; });
     }, every);
+  }
+
+  // The flow form: show the settings of the chosen connector kinds only,
+  // and a transform type's example settings. The server renders the same
+  // on every post; this only saves a round trip.
+  function initFlowForm() {
+    var form = document.getElementById("flow-form");
+    if (!form) return;
+    form.querySelectorAll(".no-js").forEach(function (el) { el.hidden = true; });
+    form.querySelectorAll("select[data-kind-select]").forEach(function (sel) {
+      var side = sel.getAttribute("data-kind-select");
+      var show = function () {
+        form.querySelectorAll('fieldset.kind-settings[data-side="' + side + '"]').forEach(function (fs) {
+          fs.hidden = fs.getAttribute("data-kind") !== sel.value;
+        });
+      };
+      sel.addEventListener("change", show);
+      show();
+    });
+    form.addEventListener("change", function (ev) {
+      var sel = ev.target;
+      var id = sel.getAttribute && sel.getAttribute("data-hint-for");
+      if (!id) return;
+      var area = document.getElementById(id);
+      var opt = sel.options[sel.selectedIndex];
+      if (area && opt) area.placeholder = opt.getAttribute("data-hint") || "";
+    });
   }
 
   // The "start run" form: the reader's time zone, scheduling, previews.
