@@ -460,11 +460,11 @@ func (s *Scheduler) pipeline(ctx context.Context, r store.Run) (engine.Pipeline,
 	if ok {
 		return p, nil
 	}
-	job, ok := s.cfg.Registry.Lookup(r.Definition)
-	if !ok {
-		return nil, fmt.Errorf("definition %q is not registered in this scheduler", r.Definition)
+	job, err := s.cfg.Registry.Resolve(ctx, r.Definition, r.SpecVersion)
+	if err != nil {
+		return nil, err
 	}
-	p, err := job.Open(ctx, engine.Env{DB: s.cfg.DB, Logger: s.log, Resources: s.cfg.Resources}, r.Params)
+	p, err = job.Open(ctx, engine.Env{DB: s.cfg.DB, Logger: s.log, Resources: s.cfg.Resources}, r.Params)
 	if err != nil {
 		return nil, err
 	}
