@@ -108,6 +108,7 @@ func Scheduler(ctx context.Context, args []string) error {
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources,
 		Tasks:        tasks.Config{Queue: a.Config.Queue},
 		PollInterval: poll, ReconcileInterval: reconcile, ReconcileGrace: grace, LeaderTTL: leaderTTL,
+		FlowsDir: a.Config.FlowsDir, FlowsDirInterval: a.Config.FlowsDirInterval,
 		Logger: a.Log,
 	})
 	if err != nil {
