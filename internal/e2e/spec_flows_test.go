@@ -419,13 +419,13 @@ func TestProcessFlowBusyConcurrentCreate(t *testing.T) {
 	c := newCluster(t)
 	ctx := context.Background()
 	c.applySpec(smallFileSpec("e2e_spec_busy", t.TempDir(), "once", 0, 100))
-	if err := engine.DefaultRegistry.Sync(ctx, c.st); err != nil {
+	ctl := c.specController()
+	if err := ctl.Registry.Register(e2edefs.Sync); err != nil {
 		t.Fatal(err)
 	}
-	ctl := c.specController()
-	ctl.Registry = engine.DefaultRegistry
-	engine.DefaultRegistry.SetLoader(flows.SpecLoader(c.st))
-	t.Cleanup(func() { engine.DefaultRegistry.SetLoader(nil) })
+	if err := ctl.Registry.Sync(ctx, c.st); err != nil {
+		t.Fatal(err)
+	}
 	for _, flow := range []string{"e2e_spec_busy", "e2e_sync"} {
 		for round := 0; round < 5; round++ {
 			var wg sync.WaitGroup
