@@ -87,7 +87,7 @@ func Apply(ctx context.Context, st store.Store, s Spec, createdBy string) (store
 func sameSpec(a, b json.RawMessage) bool {
 	norm := func(raw json.RawMessage) json.RawMessage {
 		if s, err := ParseSpec(raw); err == nil {
-			if js, err := json.Marshal(s); err == nil {
+			if js, err := json.Marshal(s.canonical()); err == nil {
 				return js
 			}
 		}
@@ -112,4 +112,15 @@ func canonicalJSON(b json.RawMessage) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(v)
+}
+
+// canonical returns s with absent connector settings written as {}, as
+// specs are stored and compared.
+func (s Spec) canonical() Spec {
+	for _, c := range []*ConnectorConfig{&s.Source, &s.Sink} {
+		if t := bytes.TrimSpace(c.Settings); len(t) == 0 || string(t) == "null" {
+			c.Settings = json.RawMessage("{}")
+		}
+	}
+	return s
 }

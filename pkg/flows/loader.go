@@ -127,7 +127,7 @@ func (s Spec) Record() (store.SaveFlowSpec, error) {
 	if err != nil {
 		return store.SaveFlowSpec{}, err
 	}
-	js, err := json.Marshal(s)
+	js, err := json.Marshal(s.canonical())
 	if err != nil {
 		return store.SaveFlowSpec{}, fmt.Errorf("encode spec %q: %w", s.Name, err)
 	}
