@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/dripflow/dripflow/internal/testenv"
 	_ "github.com/dripflow/dripflow/pkg/connectors/file"
 	_ "github.com/dripflow/dripflow/pkg/connectors/sqlconn"
@@ -21,18 +23,30 @@ import (
 // A heartbeat flow whose run is still live when its ticks come due: each
 // tick is recorded as missed once (not once per scheduler pass), and no
 // second run starts beside the live one.
+// On both stores.
 func TestHeartbeatTicksMissedWhileARunIsLive(t *testing.T) {
+	t.Run("sql", func(t *testing.T) {
+		ctx := context.Background()
+		url := testenv.SQLiteURL(t)
+		if err := sqlstore.MigrateURL(ctx, url); err != nil {
+			t.Fatal(err)
+		}
+		st, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		rdb, prefix := testenv.Redis(t)
+		testTicksMissed(t, st, rdb, prefix)
+	})
+	t.Run("redis", func(t *testing.T) {
+		st, rdb, prefix := newRedisStore(t)
+		testTicksMissed(t, st, rdb, prefix)
+	})
+}
+
+func testTicksMissed(t *testing.T, st store.Store, rdb *redis.Client, prefix string) {
 	ctx := context.Background()
-	url := testenv.SQLiteURL(t)
-	if err := sqlstore.MigrateURL(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlstore.Open(ctx, url, sqlstore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rdb, prefix := testenv.Redis(t)
 	s, err := flows.ParseSpec([]byte(fmt.Sprintf(`{"name": "beat",
 		"source": {"kind": "sql", "settings": {"table": "things"}},
 		"sink": {"kind": "file", "settings": {"dir": %q, "format": "jsonl"}},
