@@ -43,6 +43,13 @@ type apiEnv struct {
 
 func newAPIEnv(t *testing.T, mutate func(*web.Options)) *apiEnv {
 	t.Helper()
+	return newAPIEnvOn(t, false, mutate)
+}
+
+// newAPIEnvOn is newAPIEnv on the SQL store (PostgreSQL, the database of
+// the example tables) when sql is true, else on the Redis store.
+func newAPIEnvOn(t *testing.T, sql bool, mutate func(*web.Options)) *apiEnv {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.OpenDB(ctx, testenv.PostgresURL(t), 4)
 	if err != nil {
@@ -60,7 +67,15 @@ func newAPIEnv(t *testing.T, mutate func(*web.Options)) *apiEnv {
 		t.Fatal(err)
 	}
 	rdb, prefix := testenv.Redis(t)
-	st, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
+	var st store.Store
+	if sql {
+		if err := sqlstore.Migrate(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		st, err = sqlstore.New(ctx, db, sqlstore.Config{})
+	} else {
+		st, err = redisstore.New(rdb, redisstore.Config{Prefix: prefix})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,6 +397,9 @@ func TestAPIRoutes(t *testing.T) {
 			t.Fatalf("%s: %d", p, code)
 		}
 	}
+
+	// Flows defined as specs need a store with them (SQL here).
+	t.Run("flow specs", testFlowSpecRoutes)
 
 	// The OpenAPI document lists exactly the routes exercised above.
 	resp, err := http.Get(e.srv.URL + "/api/v1/openapi.json")
