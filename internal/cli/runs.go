@@ -1,5 +1,7 @@
-// Package cli implements the dripflow command's run control over the HTTP
-// API: `dripflow runs list|start|show|pause|resume|cancel|retry|watch`.
+// Package cli implements the dripflow command's run and flow control over
+// the HTTP API: `dripflow runs list|start|show|pause|resume|cancel|retry|watch`
+// and `dripflow flows list|show|apply|validate|activate|deactivate|trigger|delete`,
+// and its generators (`dripflow new`, `dripflow init`).
 package cli
 
 import (
@@ -232,6 +234,9 @@ func envOr(getenv func(string) string, name, def string) string {
 type out struct {
 	Env
 	json bool
+	// group is the command group for error messages: "runs" (the
+	// default) or "flows".
+	group string
 }
 
 func (o out) print(v any) {
@@ -244,9 +249,13 @@ func (o out) fail(cmd string, err error) int {
 	var ae *client.Error
 	if o.json && errors.As(err, &ae) {
 		enc := json.NewEncoder(o.Stderr)
-		enc.Encode(api.Error{Error: api.ErrorDetail{Code: ae.Code, Message: ae.Message, Field: ae.Field}})
+		enc.Encode(api.Error{Error: api.ErrorDetail{Code: ae.Code, Message: ae.Message, Field: ae.Field, RunID: ae.RunID}})
 	} else {
-		fmt.Fprintf(o.Stderr, "dripflow runs %s: %v\n", cmd, err)
+		group := o.group
+		if group == "" {
+			group = "runs"
+		}
+		fmt.Fprintf(o.Stderr, "dripflow %s %s: %v\n", group, cmd, err)
 	}
 	return ExitError
 }

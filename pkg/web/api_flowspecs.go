@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -75,6 +76,29 @@ func yamlToJSON(data []byte) ([]byte, error) {
 	return js, nil
 }
 
+// jsonKindOf says what JSON value decodes into t.
+func jsonKindOf(t reflect.Type) string {
+	if t == nil {
+		return "another value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another value"
+}
+
 func yamlKind(v any) string {
 	switch v.(type) {
 	case nil:
@@ -110,9 +134,18 @@ func (s *Server) readSpec(w http.ResponseWriter, r *http.Request) (specBody, boo
 		// The body is one well-formed JSON value (checked above): what
 		// decoding refuses is a value of the wrong shape, such as a
 		// transform that is not an object.
-		var se *strictError
-		if errors.As(err, &se) && se.Status == http.StatusBadRequest {
+		var (
+			se  *strictError
+			ute *json.UnmarshalTypeError
+		)
+		switch {
+		case errors.As(err, &se) && se.Status == http.StatusBadRequest:
 			se.Status, se.Message = http.StatusUnprocessableEntity, strings.TrimPrefix(se.Message, "malformed JSON body: ")
+		case errors.As(err, &ute) && ute.Field != "":
+			// The spec's fields are promoted from specBody.Spec.
+			field := strings.TrimPrefix(ute.Field, "Spec.")
+			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, field, "%s must be %s, not %s", field, jsonKindOf(ute.Type), ute.Value))
+			return sb, false
 		}
 		s.writeDecodeError(w, err)
 		return sb, false
