@@ -442,12 +442,13 @@ func unifiedDiff(nameA, nameB, a, b string) string {
 		case i < len(x) && j < len(y) && x[i] == y[j]:
 			lines = append(lines, line{' ', x[i], i + 1, j + 1})
 			i, j = i+1, j+1
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			lines = append(lines, line{'+', y[j], i + 1, j + 1})
-			j++
-		default:
+		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
+			// Removals before additions, as diff -u shows them.
 			lines = append(lines, line{'-', x[i], i + 1, j + 1})
 			i++
+		default:
+			lines = append(lines, line{'+', y[j], i + 1, j + 1})
+			j++
 		}
 	}
 	const context = 3
