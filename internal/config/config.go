@@ -86,6 +86,14 @@ type Config struct {
 	// NATS, RabbitMQ. "default" is always DRIPFLOW_DATABASE_URL and "redis"
 	// DRIPFLOW_REDIS_URL unless given here.
 	Connections map[string]string
+	// FlowsDir is a directory of flow specs (*.yaml, *.yml, *.json; one
+	// flow per file) that schedulers create and update flows from, at start
+	// and whenever a file changes (DRIPFLOW_FLOWS_DIR). Removing a file does
+	// not delete its flow.
+	FlowsDir string
+	// FlowsDirInterval is how often the directory is checked for changes
+	// (DRIPFLOW_FLOWS_DIR_INTERVAL, default 3s).
+	FlowsDirInterval time.Duration
 }
 
 // FromEnv reads the environment; getenv is os.Getenv when nil.
@@ -147,6 +155,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(get("SHUTDOWN_TIMEOUT", "30s")); err != nil || c.ShutdownTimeout <= 0 {
 		return c, fmt.Errorf("DRIPFLOW_SHUTDOWN_TIMEOUT must be a positive duration such as 30s, got %q", get("SHUTDOWN_TIMEOUT", ""))
+	}
+	c.FlowsDir = get("FLOWS_DIR", "")
+	if c.FlowsDirInterval, err = time.ParseDuration(get("FLOWS_DIR_INTERVAL", "3s")); err != nil || c.FlowsDirInterval <= 0 {
+		return c, fmt.Errorf("DRIPFLOW_FLOWS_DIR_INTERVAL must be a positive duration such as 3s, got %q", get("FLOWS_DIR_INTERVAL", ""))
 	}
 	if c.Connections, err = ParseConnections(get("CONNECTIONS", "")); err != nil {
 		return c, fmt.Errorf("DRIPFLOW_CONNECTIONS: %w", err)
@@ -229,6 +241,15 @@ func (c Config) check() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("DRIPFLOW_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.FlowsDir != "" {
+		fi, err := os.Stat(c.FlowsDir)
+		switch {
+		case err != nil:
+			return fmt.Errorf("DRIPFLOW_FLOWS_DIR: %w", err)
+		case !fi.IsDir():
+			return fmt.Errorf("DRIPFLOW_FLOWS_DIR must be a directory of flow specs, got the file %s", c.FlowsDir)
+		}
 	}
 	return nil
 }

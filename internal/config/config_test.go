@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -109,5 +110,31 @@ func TestParseConnections(t *testing.T) {
 	c := Config{DatabaseURL: "postgres://app", RedisURL: "redis://q", Connections: map[string]string{"redis": "redis://other"}}
 	if got := c.ConnectionURLs(); !reflect.DeepEqual(got, map[string]string{"default": "postgres://app", "redis": "redis://other"}) {
 		t.Errorf("ConnectionURLs = %v: default is the database, a named redis wins over the queue's", got)
+	}
+}
+
+func TestFlowsDir(t *testing.T) {
+	dir := t.TempDir()
+	c, err := FromEnv(env(map[string]string{"DRIPFLOW_FLOWS_DIR": dir, "DRIPFLOW_FLOWS_DIR_INTERVAL": "500ms"}))
+	if err != nil || c.FlowsDir != dir || c.FlowsDirInterval != 500*time.Millisecond {
+		t.Fatalf("FromEnv: %+v, %v", c, err)
+	}
+	if c, _ := FromEnv(env(nil)); c.FlowsDir != "" || c.FlowsDirInterval != 3*time.Second {
+		t.Errorf("defaults: dir %q, interval %s; want none and 3s", c.FlowsDir, c.FlowsDirInterval)
+	}
+	file := dir + "/flow.yaml"
+	if err := os.WriteFile(file, []byte("name: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ value, interval, want string }{
+		{dir + "/missing", "", "DRIPFLOW_FLOWS_DIR"},
+		{file, "", "must be a directory"},
+		{dir, "never", "DRIPFLOW_FLOWS_DIR_INTERVAL"},
+		{dir, "-1s", "DRIPFLOW_FLOWS_DIR_INTERVAL"},
+	} {
+		_, err := FromEnv(env(map[string]string{"DRIPFLOW_FLOWS_DIR": tc.value, "DRIPFLOW_FLOWS_DIR_INTERVAL": tc.interval}))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("FLOWS_DIR=%s INTERVAL=%s: error %v, want one saying %q", tc.value, tc.interval, err, tc.want)
+		}
 	}
 }

@@ -48,12 +48,20 @@ type NewRun struct {
 
 // CreateRun validates the request (unknown definition, invalid params and
 // out-of-range options are errors naming the field, and nothing is created)
-// and creates the run.
+// and creates the run. A flow defined as a spec runs with its current
+// version (Run.SpecVersion). A flow that already has a live run is the
+// store's *store.FlowBusyError, returned as it is (it matches
+// store.ErrFlowBusy and store.ErrConflict): the store checks and inserts in
+// one step, so of two concurrent creations one fails.
 func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error) {
-	job, ok := c.registry().Lookup(n.Definition)
-	if !ok {
+	job, err := c.registry().Resolve(ctx, n.Definition, 0)
+	if errors.Is(err, engine.ErrUnknownDefinition) {
 		return store.Run{}, &store.ArgumentError{Field: "definition", Message: fmt.Sprintf("no definition named %q", n.Definition)}
 	}
+	if err != nil {
+		return store.Run{}, err
+	}
+	def := job.Definition()
 	p, err := job.CanonicalParams(n.Params)
 	if err != nil {
 		return store.Run{}, err
@@ -76,12 +84,13 @@ func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error)
 		o.BatchTimeout = *n.BatchTimeout
 	}
 	r, err := c.Store.CreateRun(ctx, store.NewRun{
-		Definition: n.Definition,
-		Kind:       job.Definition().Kind,
-		Params:     p,
-		CreatedBy:  n.CreatedBy,
-		Options:    o,
-		StartAt:    n.StartAt,
+		Definition:  n.Definition,
+		Kind:        def.Kind,
+		Params:      p,
+		SpecVersion: def.Version, // 0 for code definitions
+		CreatedBy:   n.CreatedBy,
+		Options:     o,
+		StartAt:     n.StartAt,
 	})
 	if err != nil {
 		return store.Run{}, err

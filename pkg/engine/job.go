@@ -93,9 +93,12 @@ type PlanLimiter interface {
 }
 
 // Registry holds jobs by name.
+// Jobs of flows defined at run time are not registered: Resolve finds them
+// through the registry's Loader.
 type Registry struct {
-	mu   sync.RWMutex
-	jobs map[string]Job
+	mu     sync.RWMutex
+	jobs   map[string]Job
+	loader Loader
 }
 
 // NewRegistry returns an empty registry.
@@ -122,7 +125,8 @@ func (r *Registry) Register(j Job) error {
 	return nil
 }
 
-// Lookup returns the job named name.
+// Lookup returns the job named name among the registered ones (compiled
+// into the process). Resolve also finds flows defined at run time.
 func (r *Registry) Lookup(name string) (Job, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

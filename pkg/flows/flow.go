@@ -111,7 +111,7 @@ func New(f Flow) (engine.Job, error) {
 	schema, _ := json.Marshal(params.Schema{Fields: []params.Field{}})
 	return &job{f: f, opts: opts, built: map[*engine.Resources]*built{}, meta: store.Definition{
 		Name: f.Name, Kind: store.KindFlow, Description: f.Description,
-		ParamsSchema: schema, Defaults: defaults, Config: cfg,
+		ParamsSchema: schema, Defaults: defaults, Config: cfg, Origin: store.OriginCode,
 	}}, nil
 }
 

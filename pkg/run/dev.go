@@ -130,9 +130,11 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 	if err := reg.Sync(ctx, a.Store); err != nil {
 		return err
 	}
+	loadSpecs(reg, a.Store)
 	sch, err := scheduler.New(scheduler.Config{
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Registry: reg, Events: a.Events, Resources: a.Resources, Tasks: tasks.Config{Queue: cfg.Queue},
 		ReconcileInterval: 5 * time.Second, ReconcileGrace: 5 * time.Second, Logger: log.Named("scheduler"),
+		FlowsDir: cfg.FlowsDir, FlowsDirInterval: cfg.FlowsDirInterval,
 	})
 	if err != nil {
 		return err

@@ -68,6 +68,7 @@ func Worker(ctx context.Context, args []string) error {
 	if err := engine.DefaultRegistry.Sync(ctx, a.Store); err != nil {
 		return err
 	}
+	loadSpecs(engine.DefaultRegistry, a.Store)
 	w, err := worker.New(worker.Config{
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources,
 		Queue:           a.Config.Queue,
@@ -102,10 +103,12 @@ func Scheduler(ctx context.Context, args []string) error {
 	}
 	defer a.Close()
 	defer a.Log.Sync() //nolint:errcheck
+	loadSpecs(engine.DefaultRegistry, a.Store)
 	s, err := scheduler.New(scheduler.Config{
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources,
 		Tasks:        tasks.Config{Queue: a.Config.Queue},
 		PollInterval: poll, ReconcileInterval: reconcile, ReconcileGrace: grace, LeaderTTL: leaderTTL,
+		FlowsDir: a.Config.FlowsDir, FlowsDirInterval: a.Config.FlowsDirInterval,
 		Logger: a.Log,
 	})
 	if err != nil {

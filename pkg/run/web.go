@@ -31,6 +31,7 @@ func Web(ctx context.Context, args []string) error {
 	if err := engine.DefaultRegistry.Sync(ctx, a.Store); err != nil {
 		return err
 	}
+	loadSpecs(engine.DefaultRegistry, a.Store)
 	tokens, roles, err := web.ParseTokenRoles(a.Config.AuthTokens)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,7 +16,10 @@ import (
 const SchedulerIdentity = "scheduler"
 
 // triggerFlows starts a run of every active flow whose runtime says it is
-// time, unless its previous run is still going.
+// time. A flow runs one run at a time: a tick that comes due while a run of
+// the flow is live is recorded as missed (Store.RecordMissedTick) and
+// logged, once per tick, and the flow runs again as soon as the live run
+// ends.
 func (s *Scheduler) triggerFlows(ctx context.Context) {
 	flows, err := s.cfg.Store.ListFlows(ctx)
 	if err != nil {
@@ -29,60 +33,155 @@ func (s *Scheduler) triggerFlows(ctx context.Context) {
 		if !f.Active {
 			continue
 		}
-		job, ok := s.cfg.Registry.Lookup(f.Name)
-		if !ok {
-			continue
-		}
-		trig, ok := job.(engine.Triggered)
-		if !ok {
-			continue
-		}
-		var last time.Time
-		page, err := s.cfg.Store.ListRuns(ctx, store.RunFilter{Definition: f.Name, Limit: 1})
-		if err != nil {
-			s.log.Warn("last run of flow", zap.String("definition", f.Name), zap.Error(err))
-			continue
-		}
-		if len(page.Items) > 0 {
-			if !page.Items[0].State.Terminal() {
-				continue
-			}
-			last = page.Items[0].CreatedAt
-		}
-		repeats := !trig.Runtime().Next(now).IsZero()
-		if at, ok := activatedAt(f); !repeats && ok && last.Before(at) {
-			// A runtime that runs once runs once per activation: runs
-			// from before this activation (a trigger by hand, an earlier
-			// activation) do not count.
-			last = time.Time{}
-		}
-		if at := s.idleAt(f.Name); repeats && at.After(last) {
-			// The last tick found nothing to move: the next one counts
-			// from it, as if it had run.
-			last = at
-		}
-		next := trig.Runtime().Next(last)
-		if next.IsZero() {
-			continue
-		}
-		if now.Before(next) {
-			s.wakeNoLaterThan(next)
-			continue
-		}
-		if repeats && s.nothingToMove(ctx, job, f) {
-			// A run now would read nothing: skip the tick rather than fill
-			// the runs list with empty runs.
-			s.setIdle(f.Name, now)
-			s.log.Debug("flow tick skipped: nothing new after the watermark", zap.String("definition", f.Name))
-			continue
-		}
-		r, err := s.ctl.CreateRun(ctx, control.NewRun{Definition: f.Name, CreatedBy: SchedulerIdentity})
-		if err != nil {
-			s.log.Warn("trigger flow", zap.String("definition", f.Name), zap.Error(err))
-			continue
-		}
-		s.log.Info("flow triggered", zap.String("definition", f.Name), zap.Int64("run", r.ID), zap.String("runtime", trig.Runtime().String()))
+		s.triggerFlow(ctx, f, now)
 	}
+}
+
+// maxMissedPerPass bounds the ticks one pass records as missed for a flow
+// (a short interval after a long outage); the next pass goes on.
+const maxMissedPerPass = 100
+
+func (s *Scheduler) triggerFlow(ctx context.Context, f store.FlowState, now time.Time) {
+	log := s.log.With(zap.String("definition", f.Name))
+	// A spec flow triggers by its latest version's runtime.
+	job, err := s.cfg.Registry.Resolve(ctx, f.Name, 0)
+	if err != nil {
+		if ctx.Err() == nil && s.newFlowError(f.Name, err) {
+			log.Warn("cannot trigger flow", zap.Error(err))
+		}
+		return
+	}
+	s.newFlowError(f.Name, nil)
+	trig, ok := job.(engine.Triggered)
+	if !ok {
+		return
+	}
+	rt := trig.Runtime()
+	var last time.Time
+	page, err := s.cfg.Store.ListRuns(ctx, store.RunFilter{Definition: f.Name, Limit: 1})
+	if err != nil {
+		log.Warn("last run of flow", zap.Error(err))
+		return
+	}
+	repeats := !rt.Next(now).IsZero()
+	if len(page.Items) > 0 {
+		if r := page.Items[0]; !r.State.Terminal() {
+			if repeats {
+				s.recordMissedTicks(ctx, f, rt, r, now, log)
+			}
+			return
+		}
+		last = page.Items[0].CreatedAt
+	}
+	if at, ok := activatedAt(f); !repeats && ok && last.Before(at) {
+		// A runtime that runs once runs once per activation: runs
+		// from before this activation (a trigger by hand, an earlier
+		// activation) do not count.
+		last = time.Time{}
+	}
+	if at := s.idleAt(f.Name); repeats && at.After(last) {
+		// The last tick found nothing to move: the next one counts
+		// from it, as if it had run.
+		last = at
+	}
+	next := rt.Next(last)
+	if next.IsZero() {
+		return
+	}
+	if last.IsZero() && next.After(now) {
+		// A schedule with no run yet (cron) counts from the flow's
+		// activation, not from each pass, or it would never come due.
+		if at, ok := activatedAt(f); ok {
+			next = rt.Next(at)
+		}
+	}
+	if now.Before(next) {
+		s.wakeNoLaterThan(next)
+		return
+	}
+	if repeats && s.nothingToMove(ctx, job, f) {
+		// A run now would read nothing: skip the tick rather than fill
+		// the runs list with empty runs.
+		s.setIdle(f.Name, now)
+		log.Debug("flow tick skipped: nothing new after the watermark")
+		return
+	}
+	r, err := s.ctl.CreateRun(ctx, control.NewRun{Definition: f.Name, CreatedBy: SchedulerIdentity})
+	var busy *store.FlowBusyError
+	if errors.As(err, &busy) {
+		// A run started by hand (or by another scheduler) since we
+		// looked: the store refused the second one.
+		log.Info("flow tick missed: a run of the flow is live", zap.Int64("live_run", busy.RunID), zap.String("state", string(busy.State)))
+		if repeats {
+			s.recordMissed(ctx, f.Name, next, busy.RunID, log)
+		}
+		return
+	}
+	if err != nil {
+		log.Warn("trigger flow", zap.Error(err))
+		return
+	}
+	log.Info("flow triggered", zap.Int64("run", r.ID), zap.Int64("spec_version", r.SpecVersion), zap.String("runtime", rt.String()))
+}
+
+// recordMissedTicks records each tick of rt that came due while run live
+// was live and is not recorded yet: ticks after the live run's creation and
+// after the flow's last recorded miss, so each is counted once however many
+// passes (or schedulers) see it.
+func (s *Scheduler) recordMissedTicks(ctx context.Context, f store.FlowState, rt engine.Runtime, live store.Run, now time.Time, log *zap.Logger) {
+	t := rt.Next(live.CreatedAt)
+	for i := 0; i < maxMissedPerPass && !t.IsZero() && !t.After(now); i++ {
+		// The store keeps microseconds.
+		t = t.Truncate(time.Microsecond)
+		if f.LastMissedTick == nil || t.After(*f.LastMissedTick) {
+			if !s.recordMissed(ctx, f.Name, t, live.ID, log) {
+				return
+			}
+		}
+		next := rt.Next(t)
+		if !next.After(t) {
+			break
+		}
+		t = next
+	}
+	if !t.IsZero() && t.After(now) {
+		s.wakeNoLaterThan(t)
+	}
+}
+
+// recordMissed records one missed tick; false when the store failed.
+func (s *Scheduler) recordMissed(ctx context.Context, flow string, tick time.Time, liveRun int64, log *zap.Logger) bool {
+	fs, err := s.cfg.Store.RecordMissedTick(ctx, flow, tick)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("record missed flow tick", zap.Time("tick", tick), zap.Error(err))
+		}
+		return false
+	}
+	log.Warn("flow tick missed: the previous run is still live; the flow runs again when it ends",
+		zap.Time("tick", tick), zap.Int64("live_run", liveRun), zap.Int64("missed_ticks", fs.MissedTicks))
+	return true
+}
+
+// newFlowError notes err (nil: none) as the flow's latest trigger error and
+// reports whether it differs from the one before, so a flow that cannot be
+// triggered is logged once per cause rather than every pass.
+func (s *Scheduler) newFlowError(flow string, err error) bool {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flowErr[flow] == msg {
+		return false
+	}
+	if msg == "" {
+		delete(s.flowErr, flow)
+	} else {
+		s.flowErr[flow] = msg
+	}
+	return true
 }
 
 // nothingToMove reports whether a run of the flow would read nothing now:

@@ -53,6 +53,9 @@ const (
 	// JanitorIntervalDefault is how often the leader removes queue entries
 	// asynq cannot decode.
 	JanitorIntervalDefault = time.Minute
+	// FlowsDirIntervalDefault is how often Config.FlowsDir is checked for
+	// changed files.
+	FlowsDirIntervalDefault = 3 * time.Second
 )
 
 // Config configures a scheduler. Zero values mean defaults (see
@@ -90,8 +93,16 @@ type Config struct {
 	// LeaderKeyDefault and LeaderTTLDefault.
 	LeaderKey string
 	LeaderTTL time.Duration
-	ID        string      // default host:pid
-	Logger    *zap.Logger // default zap.NewNop()
+	// FlowsDir, when set, is a directory of flow spec files (*.yaml,
+	// *.yml, *.json) the scheduler creates and updates flows from, at start
+	// and whenever a file changes (checked every FlowsDirInterval, default
+	// FlowsDirIntervalDefault). Every scheduler may watch it: applying a
+	// file that matches its flow's latest version changes nothing. A
+	// removed file does not delete its flow.
+	FlowsDir         string
+	FlowsDirInterval time.Duration
+	ID               string      // default host:pid
+	Logger           *zap.Logger // default zap.NewNop()
 }
 
 // WithDefaults returns c with every zero field set to its default. It leaves
@@ -124,6 +135,9 @@ func (c Config) WithDefaults() Config {
 	if c.JanitorInterval == 0 {
 		c.JanitorInterval = JanitorIntervalDefault
 	}
+	if c.FlowsDirInterval == 0 {
+		c.FlowsDirInterval = FlowsDirIntervalDefault
+	}
 	if c.ID == "" {
 		c.ID = cfgutil.ProcessID()
 	}
@@ -144,6 +158,7 @@ func (c Config) validate() error {
 		cfgutil.NotNegative("LeaderTTL", c.LeaderTTL),
 		cfgutil.NotNegative("WorkerCheckInterval", c.WorkerCheckInterval),
 		cfgutil.NotNegative("JanitorInterval", c.JanitorInterval),
+		cfgutil.NotNegative("FlowsDirInterval", c.FlowsDirInterval),
 	); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
@@ -163,6 +178,7 @@ type Scheduler struct {
 	nextAt  map[int64]time.Time // pacing: when the run's next batch may start
 	counted map[int64]bool
 	idle    map[string]time.Time // flows whose last tick found nothing to move
+	flowErr map[string]string    // flows' latest trigger error, logged once
 	wakeAt  time.Time
 	leading bool
 }
@@ -187,6 +203,7 @@ func New(cfg Config) (*Scheduler, error) {
 		nextAt:   map[int64]time.Time{},
 		counted:  map[int64]bool{},
 		idle:     map[string]time.Time{},
+		flowErr:  map[string]string{},
 	}, nil
 }
 
@@ -204,6 +221,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	l := &leader{rdb: s.cfg.Redis, key: s.cfg.LeaderKey, token: s.cfg.ID + ":" + strconv.FormatInt(time.Now().UnixNano(), 36), ttl: s.cfg.LeaderTTL}
 	s.log.Info("scheduler started", zap.String("scheduler", s.cfg.ID))
+	if s.cfg.FlowsDir != "" {
+		d := newFlowsDir(s.cfg.FlowsDir, s.cfg.FlowsDirInterval, s.cfg.Store, s.log)
+		done := make(chan struct{})
+		dctx, cancel := context.WithCancel(ctx)
+		go func() { defer close(done); d.run(dctx) }()
+		defer func() { cancel(); <-done }()
+	}
 	for {
 		ok, err := l.acquire(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -460,11 +484,11 @@ func (s *Scheduler) pipeline(ctx context.Context, r store.Run) (engine.Pipeline,
 	if ok {
 		return p, nil
 	}
-	job, ok := s.cfg.Registry.Lookup(r.Definition)
-	if !ok {
-		return nil, fmt.Errorf("definition %q is not registered in this scheduler", r.Definition)
+	job, err := s.cfg.Registry.Resolve(ctx, r.Definition, r.SpecVersion)
+	if err != nil {
+		return nil, err
 	}
-	p, err := job.Open(ctx, engine.Env{DB: s.cfg.DB, Logger: s.log, Resources: s.cfg.Resources}, r.Params)
+	p, err = job.Open(ctx, engine.Env{DB: s.cfg.DB, Logger: s.log, Resources: s.cfg.Resources}, r.Params)
 	if err != nil {
 		return nil, err
 	}

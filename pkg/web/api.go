@@ -56,17 +56,17 @@ func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request, _ strin
 	writeJSON(w, http.StatusOK, api.Page[api.Definition]{Items: items})
 }
 
-func (s *Server) job(name string) (engine.Job, error) {
-	j, ok := s.opts.Registry.Lookup(name)
-	if !ok {
+func (s *Server) job(ctx context.Context, name string) (engine.Job, error) {
+	j, err := s.opts.Registry.Resolve(ctx, name, 0)
+	if errors.Is(err, engine.ErrUnknownDefinition) {
 		return nil, fmt.Errorf("definition %q: %w", name, store.ErrNotFound)
 	}
-	return j, nil
+	return j, err
 }
 
 // preview counts the records a run would cover: ?params=<JSON>&batch_size=N.
 func (s *Server) preview(w http.ResponseWriter, r *http.Request, _ string) {
-	j, err := s.job(r.PathValue("name"))
+	j, err := s.job(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -108,7 +108,7 @@ type definitionData struct {
 }
 
 func (s *Server) definitionPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
-	j, err := s.job(r.PathValue("name"))
+	j, err := s.job(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.uiFailErr(w, r, q, err)
 		return
@@ -355,7 +355,7 @@ func (f *runForm) setError(err error) {
 // JavaScript the preview button posts the form and gets the page back with
 // the count and every value kept.
 func (s *Server) uiPreview(w http.ResponseWriter, r *http.Request, q *uiReq) {
-	j, err := s.job(r.PathValue("name"))
+	j, err := s.job(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.uiFailErr(w, r, q, err)
 		return
@@ -418,7 +418,7 @@ func (s *Server) countPreview(ctx context.Context, j engine.Job, n control.NewRu
 // uiCreateRun starts (or schedules) a run from the form and goes to its
 // page; a bad form comes back with the error and every value kept.
 func (s *Server) uiCreateRun(w http.ResponseWriter, r *http.Request, q *uiReq) {
-	j, err := s.job(r.PathValue("name"))
+	j, err := s.job(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.uiFailErr(w, r, q, err)
 		return

@@ -62,7 +62,8 @@ type flowView struct {
 
 func (s *Server) flowView(ctx context.Context, fs store.FlowState, recent int) flowView {
 	v := flowView{Flow: s.flowOf(ctx, fs)}
-	_, v.Registered = s.opts.Registry.Lookup(fs.Name)
+	_, err := s.opts.Registry.Resolve(ctx, fs.Name, 0)
+	v.Registered = err == nil
 	var cfg flows.Config
 	if json.Unmarshal(v.Config, &cfg) == nil {
 		v.Source, v.Sink, v.Transforms = connectorOf(cfg.Source), connectorOf(cfg.Sink), cfg.Transforms

@@ -349,7 +349,8 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	a := runOf(run, time.Now())
 	data := runData{Run: a, Terminal: run.State.Terminal(), BatchStatus: status, States: store.BatchStates,
 		ChartURL: fmt.Sprintf("%s/runs/%d/throughput.svg", s.base, run.ID)}
-	_, data.HasDef = s.opts.Registry.Lookup(run.Definition)
+	_, rerr := s.opts.Registry.Resolve(r.Context(), run.Definition, run.SpecVersion)
+	data.HasDef = rerr == nil
 	data.CanPause = run.State == store.RunRunning
 	data.CanResume = run.State == store.RunPaused
 	data.CanStart = run.State == store.RunScheduled

@@ -421,9 +421,10 @@ func (w *Worker) pipeline(ctx context.Context, run store.Run) (engine.Pipeline, 
 	if ok {
 		return o.pipe, nil
 	}
-	job, ok := w.reg.Lookup(run.Definition)
-	if !ok {
-		return nil, fmt.Errorf("definition %q is not registered in this worker", run.Definition)
+	// A spec flow's run runs with the version it was created with.
+	job, err := w.reg.Resolve(ctx, run.Definition, run.SpecVersion)
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", run.ID, err)
 	}
 	p, err := job.Open(ctx, engine.Env{DB: w.cfg.DB, Logger: w.log, Resources: w.cfg.Resources}, run.Params)
 	if err != nil {
