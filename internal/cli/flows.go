@@ -274,6 +274,17 @@ func specYAML(raw json.RawMessage) ([]byte, error) {
 	return sp.YAML()
 }
 
+// canonicalSpec writes absent connector settings as {}, as the server
+// stores a spec, so that leaving them out is no change.
+func canonicalSpec(sp flows.Spec) flows.Spec {
+	for _, c := range []*flows.ConnectorConfig{&sp.Source, &sp.Sink} {
+		if t := bytes.TrimSpace(c.Settings); len(t) == 0 || string(t) == "null" {
+			c.Settings = json.RawMessage("{}")
+		}
+	}
+	return sp
+}
+
 // readSpecFile reads a spec file, YAML or JSON (a file whose first
 // character is "{"), checking only its shape: the server checks the rest.
 func readSpecFile(path string) (flows.Spec, error) {
@@ -351,7 +362,7 @@ func (f flowsCmd) apply(ctx context.Context, file string, dryRun bool) error {
 		if err != nil {
 			return err
 		}
-		nw, err := sp.YAML()
+		nw, err := canonicalSpec(sp).YAML()
 		if err != nil {
 			return err
 		}

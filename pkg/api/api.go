@@ -56,22 +56,25 @@ type Options struct {
 
 // Run is a run with its progress.
 type Run struct {
-	ID         string          `json:"id"`
-	Definition string          `json:"definition"`
-	Kind       string          `json:"kind"`
-	Status     string          `json:"status"`
-	Params     json.RawMessage `json:"params"`
-	CreatedBy  string          `json:"created_by"`
-	Options    Options         `json:"options"`
-	Error      string          `json:"error,omitempty"`
-	StartAt    *time.Time      `json:"start_at,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	StartedAt  *time.Time      `json:"started_at,omitempty"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
-	Progress   Progress        `json:"progress"`
-	Rows       Rows            `json:"rows"`
-	PlanDone   bool            `json:"plan_done"`
+	ID         string `json:"id"`
+	Definition string `json:"definition"`
+	Kind       string `json:"kind"`
+	// SpecVersion is the version of a spec flow's spec the run runs with
+	// (absent for code definitions).
+	SpecVersion int64           `json:"spec_version,omitempty"`
+	Status      string          `json:"status"`
+	Params      json.RawMessage `json:"params"`
+	CreatedBy   string          `json:"created_by"`
+	Options     Options         `json:"options"`
+	Error       string          `json:"error,omitempty"`
+	StartAt     *time.Time      `json:"start_at,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	StartedAt   *time.Time      `json:"started_at,omitempty"`
+	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
+	Progress    Progress        `json:"progress"`
+	Rows        Rows            `json:"rows"`
+	PlanDone    bool            `json:"plan_done"`
 }
 
 // Rows are a run's or a batch's row counts.

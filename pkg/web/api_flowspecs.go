@@ -162,14 +162,11 @@ type compiled struct {
 	delivery string
 }
 
-// compileSpec checks a spec against the connector and transform registries;
-// an error is a *flows.FieldError naming the field.
+// compileSpec checks a spec against the connector and transform registries
+// and returns what would be stored (flows.Spec.Record); an error is a
+// *flows.FieldError naming the field.
 func compileSpec(sp flows.Spec) (compiled, error) {
-	f, err := sp.Compile()
-	if err != nil {
-		return compiled{}, err
-	}
-	j, err := flows.New(f)
+	rec, err := sp.Record()
 	if err != nil {
 		var fe *flows.FieldError
 		if errors.As(err, &fe) {
@@ -177,13 +174,12 @@ func compileSpec(sp flows.Spec) (compiled, error) {
 		}
 		return compiled{}, flows.Errorf("", "%v", err)
 	}
-	canon, err := json.Marshal(sp)
-	if err != nil {
-		return compiled{}, fmt.Errorf("encode spec %q: %w", sp.Name, err)
-	}
-	c := compiled{spec: sp, canon: canon, defaults: j.Definition().Defaults, runtime: f.Runtime.String()}
-	if f.Sink != nil {
-		c.delivery = string(f.Sink.Guarantee())
+	c := compiled{spec: sp, canon: rec.Spec, defaults: rec.Defaults}
+	if f, err := sp.Compile(); err == nil {
+		c.runtime = f.Runtime.String()
+		if f.Sink != nil {
+			c.delivery = string(f.Sink.Guarantee())
+		}
 	}
 	return c, nil
 }

@@ -226,16 +226,24 @@ func testFlowSpecRoutes(t *testing.T) {
 	if err := e.alice.DeleteFlow(ctx, "user_sync"); !client.IsStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("delete of a code flow: %v, want 409 read-only", err)
 	}
-	live, err := e.st.CreateRun(ctx, store.NewRun{Definition: "users_jsonl", Kind: store.KindFlow, SpecVersion: 3, CreatedBy: "scheduler"})
-	if err != nil {
-		t.Fatal(err)
+	// A run of a spec flow records the version it runs with; while it is
+	// live, no other run starts and the flow cannot be deleted.
+	live, err := e.alice.CreateRun(ctx, api.CreateRun{Definition: "users_jsonl"})
+	if err != nil || live.Kind != "flow" || live.SpecVersion != 3 {
+		t.Fatalf("run of the spec flow: %+v, %v; want a flow run of spec version 3", live, err)
+	}
+	if _, err := e.alice.TriggerFlow(ctx, "users_jsonl"); !asClientError(err, &ce) || ce.Status != 409 || ce.RunID != live.ID {
+		t.Fatalf("trigger while run %s is live: %v, want 409 naming it", live.ID, err)
+	}
+	if _, err := e.alice.CreateRun(ctx, api.CreateRun{Definition: "users_jsonl"}); !asClientError(err, &ce) || ce.Status != 409 || ce.RunID != live.ID {
+		t.Fatalf("second run while run %s is live: %v, want 409 naming it", live.ID, err)
 	}
 	err = e.alice.DeleteFlow(ctx, "users_jsonl")
 	hit("DELETE", "/api/v1/flows/{name}")
-	if !client.IsStatus(err, http.StatusConflict) || !asClientError(err, &ce) || ce.RunID != strconv.FormatInt(live.ID, 10) {
-		t.Fatalf("delete while run %d is live: %v, want 409 naming the run", live.ID, err)
+	if !client.IsStatus(err, http.StatusConflict) || !asClientError(err, &ce) || ce.RunID != live.ID {
+		t.Fatalf("delete while run %s is live: %v, want 409 naming the run", live.ID, err)
 	}
-	if _, err := e.st.TransitionRun(ctx, live.ID, store.RunCancelled, nil); err != nil {
+	if _, err := e.alice.Cancel(ctx, live.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.alice.DeleteFlow(ctx, "users_jsonl"); err != nil {
@@ -394,6 +402,15 @@ func TestFlowSpecAPIRoles(t *testing.T) {
 // refuses the other with 409 naming the live run, whichever way they come.
 func TestFlowOneRunAtATime(t *testing.T) {
 	e := newAPIEnvOn(t, true, nil)
+	if _, err := e.alice.CreateFlow(context.Background(), json.RawMessage(usersSpec("users_jsonl", "once"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"user_sync", "users_jsonl"} {
+		t.Run(name, func(t *testing.T) { testOneRunAtATime(t, e, name) })
+	}
+}
+
+func testOneRunAtATime(t *testing.T, e *apiEnv, flow string) {
 	const n = 4
 	var (
 		wg       sync.WaitGroup
@@ -406,7 +423,7 @@ func TestFlowOneRunAtATime(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			code, b, _ := e.send("POST", "/api/v1/runs", aliceToken, "application/json", `{"definition":"user_sync"}`, nil)
+			code, b, _ := e.send("POST", "/api/v1/runs", aliceToken, "application/json", `{"definition":"`+flow+`"}`, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			statuses[code]++
@@ -429,7 +446,7 @@ func TestFlowOneRunAtATime(t *testing.T) {
 		}
 	}
 	// Trigger says the same.
-	_, err := e.alice.TriggerFlow(context.Background(), "user_sync")
+	_, err := e.alice.TriggerFlow(context.Background(), flow)
 	var ce *client.Error
 	if !client.IsStatus(err, http.StatusConflict) || !asClientError(err, &ce) || ce.RunID != runIDs[0] {
 		t.Fatalf("trigger while run %s is live: %v", runIDs[0], err)
@@ -439,7 +456,7 @@ func TestFlowOneRunAtATime(t *testing.T) {
 	if _, err := e.st.TransitionRun(context.Background(), id, store.RunCancelled, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.alice.TriggerFlow(context.Background(), "user_sync"); err != nil {
+	if _, err := e.alice.TriggerFlow(context.Background(), flow); err != nil {
 		t.Fatalf("trigger after the run ended: %v", err)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/client"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/flows"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/store/redisstore"
 	"github.com/dripflow/dripflow/pkg/store/sqlstore"
@@ -82,8 +83,19 @@ func newAPIEnvOn(t *testing.T, sql bool, mutate func(*web.Options)) *apiEnv {
 	if err := engine.DefaultRegistry.Sync(ctx, st); err != nil {
 		t.Fatal(err)
 	}
+	// The example definitions, and on the SQL store the flows defined as
+	// specs in it (a registry of the test's own: the loader is its store's).
+	reg := engine.NewRegistry()
+	for _, j := range engine.DefaultRegistry.Jobs() {
+		if err := reg.Register(j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sql {
+		reg.SetLoader(flows.SpecLoader(st))
+	}
 	opts := web.Options{
-		Store: st, Redis: rdb, DB: db, Events: events.New(rdb, prefix+"events"), Queue: prefix + "q",
+		Store: st, Registry: reg, Redis: rdb, DB: db, Events: events.New(rdb, prefix+"events"), Queue: prefix + "q",
 		Auth:   web.Auth{Tokens: map[string]string{aliceToken: "alice", bobToken: "bob"}},
 		Logger: zaptest.NewLogger(t),
 	}
