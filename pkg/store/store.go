@@ -15,9 +15,10 @@ type Store interface {
 	// CreateRun stores a new run in state scheduled with zeroed counters and
 	// Total -1, and returns it with its id. A run of kind flow is refused
 	// with a *FlowBusyError (matching ErrFlowBusy and ErrConflict) while
-	// another run of the same flow is scheduled, running, paused or
-	// cancelling: the check and the insert are one atomic step, so two
-	// concurrent creations cannot both succeed.
+	// another run of kind flow of the same definition is scheduled,
+	// running, paused or cancelling: the check and the insert are one
+	// atomic step, so two concurrent creations cannot both succeed. Runs of
+	// kind backfill are never refused, nor counted.
 	CreateRun(ctx context.Context, n NewRun) (Run, error)
 
 	// GetRun returns a run with its counters, or ErrNotFound.
@@ -34,7 +35,9 @@ type Store interface {
 	// is kept as the run's Error when moving to failed; moving to running
 	// clears Error. When opts.From is set the run must be in that state, else
 	// it is a *TransitionError from the state it is in (so a resume cannot
-	// start a scheduled run).
+	// start a scheduled run). Moving a failed run of kind flow back to
+	// running while another run of that flow is live is a *FlowBusyError,
+	// checked atomically as in CreateRun.
 	TransitionRun(ctx context.Context, id int64, to RunState, opts *TransitionOptions) (Run, error)
 
 	// RescheduleRun sets the StartAt of a scheduled run to at (UTC,
@@ -153,7 +156,8 @@ type Store interface {
 	SaveFlowSpec(ctx context.Context, p SaveFlowSpec) (FlowSpec, error)
 
 	// GetFlowSpec returns version of a spec flow (0: its latest), also of
-	// a deleted flow. ErrNotFound when there is no such version.
+	// a deleted flow. ErrNotFound when there is no such version; a negative
+	// version is an *ArgumentError for "version".
 	GetFlowSpec(ctx context.Context, name string, version int64) (FlowSpec, error)
 
 	// ListFlowSpecs returns every stored version of a spec flow, newest

@@ -91,6 +91,7 @@ func runFields(n store.NewRun) []any {
 		"definition", n.Definition,
 		"kind", string(n.Kind),
 		"params", params,
+		"spec_version", n.SpecVersion,
 		"state", string(store.RunScheduled),
 		"created_by", n.CreatedBy,
 		"batch_size", o.BatchSize,
@@ -119,12 +120,13 @@ func runFields(n store.NewRun) []any {
 func decodeRun(h map[string]string) (store.Run, error) {
 	d := &decoder{h: h}
 	r := store.Run{
-		ID:         d.int64("id"),
-		Definition: d.str("definition"),
-		Kind:       store.Kind(d.str("kind")),
-		Params:     d.json("params"),
-		State:      store.RunState(d.str("state")),
-		CreatedBy:  d.str("created_by"),
+		ID:          d.int64("id"),
+		Definition:  d.str("definition"),
+		Kind:        store.Kind(d.str("kind")),
+		Params:      d.json("params"),
+		SpecVersion: d.int64("spec_version"),
+		State:       store.RunState(d.str("state")),
+		CreatedBy:   d.str("created_by"),
 		Options: store.RunOptions{
 			BatchSize:     d.int("batch_size"),
 			MaxAttempts:   d.int("max_attempts"),
@@ -204,7 +206,12 @@ func decodeDefinition(h map[string]string) (store.Definition, error) {
 		ParamsSchema: d.json("params_schema"),
 		Defaults:     d.json("defaults"),
 		Config:       d.json("config"),
+		Origin:       store.OriginCode,
+		Version:      d.int64("version"),
 		UpdatedAt:    d.time("updated_at"),
+	}
+	if o := d.str("origin"); o != "" {
+		def.Origin = store.Origin(o)
 	}
 	if d.err != nil {
 		return store.Definition{}, fmt.Errorf("decode definition %q: %w", h["name"], d.err)
@@ -219,10 +226,29 @@ func decodeFlow(h map[string]string) (store.FlowState, error) {
 		Active:             d.bool("active"),
 		Watermark:          d.str("watermark"),
 		WatermarkUpdatedAt: d.timePtr("watermark_updated_at"),
+		MissedTicks:        d.int64("missed_ticks"),
+		LastMissedTick:     d.timePtr("last_missed_tick"),
 		UpdatedAt:          d.time("updated_at"),
 	}
 	if d.err != nil {
 		return store.FlowState{}, fmt.Errorf("decode flow %q: %w", h["name"], d.err)
+	}
+	return f, nil
+}
+
+func decodeFlowSpec(h map[string]string) (store.FlowSpec, error) {
+	d := &decoder{h: h}
+	f := store.FlowSpec{
+		Name:        d.str("name"),
+		Version:     d.int64("version"),
+		Spec:        d.json("spec"),
+		Description: d.str("description"),
+		Defaults:    d.json("defaults"),
+		CreatedBy:   d.str("created_by"),
+		CreatedAt:   d.time("created_at"),
+	}
+	if d.err != nil {
+		return store.FlowSpec{}, fmt.Errorf("decode version %s of flow spec %q: %w", h["version"], h["name"], d.err)
 	}
 	return f, nil
 }

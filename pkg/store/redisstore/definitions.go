@@ -7,12 +7,16 @@ import (
 	"github.com/dripflow/dripflow/pkg/store"
 )
 
-// UpsertDefinition creates or replaces a definition's metadata and, for a
-// flow, creates its state (inactive, no watermark) unless it exists.
+// UpsertDefinition creates or replaces a code definition's metadata and,
+// for a flow, creates its state (inactive, no watermark) unless it exists.
+// A flow stored as a spec is not replaced (store.ErrConflict).
 func (s *Store) UpsertDefinition(ctx context.Context, d store.Definition) (store.Definition, error) {
 	op := fmt.Sprintf("upsert definition %q", d.Name)
 	if err := d.Validate(); err != nil {
 		return store.Definition{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if d.Origin != "" && d.Origin != store.OriginCode {
+		return store.Definition{}, fmt.Errorf("%s of origin %q (save a spec flow with SaveFlowSpec): %w", op, d.Origin, store.ErrConflict)
 	}
 	_, reply, err := s.eval(ctx, upsertDefinitionScript, op,
 		d.Name, string(d.Kind), d.Description, string(d.ParamsSchema), string(d.Defaults), string(d.Config))

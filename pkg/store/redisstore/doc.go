@@ -4,8 +4,8 @@
 // one Lua script (run with EVALSHA), so it is atomic: creating a run, moving
 // a run or a batch between states together with the run's counters and the
 // index sets, planning a step, claiming, completing and failing a batch,
-// retrying, upserting a definition, activating a flow and advancing its
-// watermark. Scripts never read Redis's clock: the caller's clock
+// retrying, upserting a definition, saving and deleting a spec flow,
+// activating a flow, advancing its watermark and counting its missed ticks. Scripts never read Redis's clock: the caller's clock
 // (Config.Now) is passed in, in Unix microseconds, so leases behave the same
 // whatever the server's time.
 //
@@ -35,13 +35,33 @@
 //	defs                       zset    definition names (score 0: by name)
 //	def:{name}                 hash    a definition
 //	flows                      zset    flow names (score 0: by name)
-//	flow:{name}                hash    a flow's state and watermark
+//	flow:{name}                hash    a flow's state, watermark and missed
+//	                                   ticks
+//	flowlive:{name}            zset    ids of the flow's live runs (of kind
+//	                                   flow, scheduled, running, paused or
+//	                                   cancelling): one at most
+//	layout:flowlive            string  "1" once the live runs stored before
+//	                                   flowlive keys existed were indexed
+//	specs:{name}               zset    a spec flow's versions, scored by
+//	                                   version; kept after DeleteFlowSpec
+//	spec:{name}:{version}      hash    one version of a spec flow
 //
 // Times are Unix microseconds (UTC when read back); durations are
 // nanoseconds; JSON values are stored as their text. A field that is absent
 // reads as zero, empty or nil, so a fresh batch stores only what it has. No
 // key is created per claim or per attempt: the number of keys grows with runs
 // and batches only, and nothing expires.
+//
+// # One live run per flow
+//
+// Every script that moves a run into or out of a terminal state goes through
+// move_run (prelude.lua), which keeps flowlive:{name} in step; creating a
+// flow run, moving a failed one back to running (TransitionRun,
+// RetryBatches: at each of its steps) and DeleteFlowSpec check it in the
+// same script, so they are atomic with the change they guard. The first
+// such check under a prefix indexes the live flow runs already stored
+// (from runs:state:*), so a store written by an older dripflow needs no
+// migration.
 //
 // Listings are keyset scans over the most selective index (by cardinality)
 // with the other filters checked on each hash, continuing until the page is

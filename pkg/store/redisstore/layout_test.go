@@ -343,3 +343,136 @@ func TestRetryBatchesInSteps(t *testing.T) {
 		t.Errorf("counters (-want +got):\n%s", diff)
 	}
 }
+
+// TestFlowSpecKeys: a spec flow keeps its versions after it is deleted;
+// flowlive:{flow} holds its live runs and is gone once none is live.
+func TestFlowSpecKeys(t *testing.T) {
+	ctx := context.Background()
+	client, prefix := testenv.Redis(t)
+	s, err := redisstore.New(client, redisstore.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		p := store.SaveFlowSpec{Name: "f", Spec: []byte(fmt.Sprintf(`{"rev":%d}`, i)), Create: i == 1}
+		if _, err := s.SaveFlowSpec(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := s.CreateRun(ctx, store.NewRun{Definition: "f", Kind: store.KindFlow, SpecVersion: 2, Options: opts()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := client.ZRange(ctx, prefix+"flowlive:f", 0, -1).Result(); !slices.Equal(got, []string{fmt.Sprint(r.ID)}) {
+		t.Fatalf("flowlive:f = %v, want the live run %d", got, r.ID)
+	}
+	if _, err := s.CancelRun(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteFlowSpec(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprint(r.ID)
+	want := []string{
+		"layout:flowlive",
+		"run:" + id,
+		"runs",
+		"runs:def:f",
+		"runs:seq",
+		"runs:state:cancelled",
+		"spec:f:1",
+		"spec:f:2",
+		"specs:f",
+	}
+	if diff := cmp.Diff(want, keys(t, client, prefix)); diff != "" {
+		t.Errorf("keys after a deleted spec flow (-want +got):\n%s", diff)
+	}
+}
+
+// TestFlowLiveIndexedOnFirstUse: live flow runs stored by a dripflow that
+// kept no flowlive keys still keep their flow busy: the first check indexes
+// them.
+func TestFlowLiveIndexedOnFirstUse(t *testing.T) {
+	ctx := context.Background()
+	client, prefix := testenv.Redis(t)
+	s, err := redisstore.New(client, redisstore.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := store.NewRun{Definition: "old", Kind: store.KindFlow, Options: opts()}
+	old, err := s.CreateRun(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TransitionRun(ctx, old.ID, store.RunRunning, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Del(ctx, prefix+"flowlive:old", prefix+"layout:flowlive").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.CreateRun(ctx, n)
+	var busy *store.FlowBusyError
+	if !errors.As(err, &busy) || busy.RunID != old.ID || busy.State != store.RunRunning {
+		t.Fatalf("CreateRun beside a run from before flowlive: %v, want FlowBusyError for run %d running", err, old.ID)
+	}
+	if _, err := s.TransitionRun(ctx, old.ID, store.RunSucceeded, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateRun(ctx, n); err != nil {
+		t.Fatalf("CreateRun once the old run ended: %v", err)
+	}
+}
+
+// TestRetryInStepsRefusedWhenBusy: a stepped retry of a failed flow run
+// checks the flow at every step, so a run created between two steps keeps
+// the retried run failed.
+func TestRetryInStepsRefusedWhenBusy(t *testing.T) {
+	ctx := context.Background()
+	client, prefix := testenv.Redis(t)
+	s, err := redisstore.New(client, redisstore.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisstore.SetStep(s, 2)
+	n := store.NewRun{Definition: "stepped", Kind: store.KindFlow, Options: opts()}
+	r, err := s.CreateRun(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TransitionRun(ctx, r.ID, store.RunRunning, nil); err != nil {
+		t.Fatal(err)
+	}
+	krs := []store.KeyRange{{Lo: "", Hi: "1"}, {Lo: "1", Hi: "2"}, {Lo: "2", Hi: "3"}}
+	if _, err := s.AppendBatches(ctx, r.ID, store.PlanStep{To: "3", Done: true, Batches: krs}); err != nil {
+		t.Fatal(err)
+	}
+	for seq := int64(1); seq <= 3; seq++ {
+		tok := fmt.Sprint(seq)
+		if _, err := s.ClaimBatch(ctx, r.ID, seq, store.Claim{Token: tok, Lease: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.FailBatch(ctx, r.ID, seq, tok, store.Failure{Message: "x", Final: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.TransitionRun(ctx, r.ID, store.RunFailed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if moved, done, err := redisstore.RetryStep(ctx, s, r.ID); err != nil || moved != 2 || done {
+		t.Fatalf("first step: moved %d done %v, %v", moved, done, err)
+	}
+	other, err := s.CreateRun(ctx, n)
+	if err != nil {
+		t.Fatalf("CreateRun while the failed run is mid-retry: %v", err)
+	}
+	_, err = s.RetryBatches(ctx, r.ID, nil)
+	var busy *store.FlowBusyError
+	if !errors.As(err, &busy) || busy.RunID != other.ID {
+		t.Fatalf("rest of the retry: %v, want FlowBusyError for run %d", err, other.ID)
+	}
+	got, _ := s.GetRun(ctx, r.ID)
+	want := map[store.BatchState]int64{store.BatchPending: 2, store.BatchFailed: 1}
+	if diff := cmp.Diff(want, counters(t, s, r.ID)); got.State != store.RunFailed || diff != "" {
+		t.Errorf("refused retry: run %s, counters (-want +got):\n%s", got.State, diff)
+	}
+}

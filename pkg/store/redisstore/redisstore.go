@@ -173,6 +173,9 @@ func (s *Store) evalAt(ctx context.Context, now time.Time, sc *redis.Script, op 
 		return code, nil, fmt.Errorf("%s: %w", op, store.ErrStaleClaim)
 	case "CONFLICT":
 		return code, nil, fmt.Errorf("%s: %s: %w", op, str(0), store.ErrConflict)
+	case "FLOWBUSY":
+		id, _ := strconv.ParseInt(str(1), 10, 64)
+		return code, nil, fmt.Errorf("%s: %w", op, &store.FlowBusyError{Flow: str(0), RunID: id, State: store.RunState(str(2))})
 	}
 	return code, nil, fmt.Errorf("%s: unexpected script reply %q", op, code)
 }

@@ -8,13 +8,15 @@ import (
 )
 
 // CreateRun stores a new scheduled run with zeroed counters and Total -1 and
-// returns it with its id. Nil Params are stored as {}.
+// returns it with its id. Nil Params are stored as {}. A run of kind flow
+// is refused with a *store.FlowBusyError while the flow has a live run
+// (the script checks flowlive:{definition}).
 func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error) {
 	const op = "create run"
 	if err := n.Validate(); err != nil {
 		return store.Run{}, fmt.Errorf("%s: %w", op, err)
 	}
-	args := append([]any{n.Definition, n.CreatedBy}, runFields(n)...)
+	args := append([]any{n.Definition, n.CreatedBy, string(n.Kind)}, runFields(n)...)
 	_, reply, err := s.eval(ctx, createRunScript, op, args...)
 	if err != nil {
 		return store.Run{}, err

@@ -40,4 +40,7 @@ var (
 	rescheduleRunScript    = script("reschedule_run")
 	expireClaimsScript     = script("expire_claims")
 	cancelExpiredScript    = script("cancel_expired_batches")
+	saveFlowSpecScript     = script("save_flow_spec")
+	deleteFlowSpecScript   = script("delete_flow_spec")
+	recordMissedTickScript = script("record_missed_tick")
 )

@@ -23,6 +23,7 @@ func TestMigrationKeepsCountersOfExistingRuns(t *testing.T) {
 
 			// Back to version 1: the counters in the run's row, no slots.
 			db := rawDB(t, d.name, url)
+			downgradeToV2(t, db, d.name)
 			for _, stmt := range []string{
 				"UPDATE dripflow_runs SET batches_pending = 2, batches_enqueued = 0, batches_running = 0, batches_succeeded = 1, rows_read = 5, rows_written = 5, rows_skipped = 0",
 				"DROP TABLE dripflow_run_counters",

@@ -10,12 +10,17 @@ import (
 	"github.com/dripflow/dripflow/pkg/store"
 )
 
-// UpsertDefinition creates or replaces a definition's metadata; for a flow it
-// also creates the flow's state (inactive, no watermark) if missing and keeps
-// it otherwise.
+// UpsertDefinition creates or replaces a code definition's metadata; for a
+// flow it also creates the flow's state (inactive, no watermark) if missing
+// and keeps it otherwise. A spec definition is not replaced (ErrConflict):
+// its row is read under lock first, and one created meanwhile makes the
+// insert do nothing and the check run again.
 func (s *Store) UpsertDefinition(ctx context.Context, d store.Definition) (store.Definition, error) {
 	if err := d.Validate(); err != nil {
 		return store.Definition{}, fmt.Errorf("upsert definition %q: %w", d.Name, err)
+	}
+	if d.Origin != "" && d.Origin != store.OriginCode {
+		return store.Definition{}, fmt.Errorf("upsert definition %q of origin %q (save a spec flow with SaveFlowSpec): %w", d.Name, d.Origin, store.ErrConflict)
 	}
 	var out store.Definition
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
@@ -27,14 +32,32 @@ func (s *Store) UpsertDefinition(ctx context.Context, d store.Definition) (store
 			ParamsSchema: jsonText(d.ParamsSchema),
 			Defaults:     jsonText(d.Defaults),
 			Config:       jsonText(d.Config),
+			Origin:       string(store.OriginCode),
 			UpdatedAt:    now,
 		}
-		err := tx.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "name"}},
-			DoUpdates: clause.AssignmentColumns([]string{"kind", "description", "params_schema", "defaults", "config", "updated_at"}),
-		}).Create(&row).Error
-		if err != nil {
-			return err
+		for written := false; !written; {
+			existing, ok, err := s.lockDefinition(tx, d.Name)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if originOf(existing.Origin) == store.OriginSpec {
+					return fmt.Errorf("it is a flow stored as a spec (version %d): %w", existing.Version, store.ErrConflict)
+				}
+				err := tx.Table(definitionsTable).Where("name = ?", d.Name).Updates(map[string]any{
+					"kind": row.Kind, "description": row.Description, "params_schema": row.ParamsSchema,
+					"defaults": row.Defaults, "config": row.Config, "origin": row.Origin, "version": 0, "updated_at": now,
+				}).Error
+				if err != nil {
+					return err
+				}
+				break
+			}
+			res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "name"}}, DoNothing: true}).Create(&row)
+			if res.Error != nil {
+				return res.Error
+			}
+			written = res.RowsAffected > 0
 		}
 		if d.Kind == store.KindFlow {
 			flow := flowRow{Name: d.Name, UpdatedAt: now}

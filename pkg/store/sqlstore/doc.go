@@ -31,6 +31,16 @@
 // transaction that loses a deadlock or a serialization conflict is retried a
 // few times with jitter.
 //
+// A flow has at most one live run (scheduled, running, paused or
+// cancelling): creating a flow run, moving a failed one back to running
+// (TransitionRun, RetryBatches) and DeleteFlowSpec lock the flow's row in
+// dripflow_flows (after the run's row; definitions before flows) and then
+// look for another live run of the definition through the index on
+// dripflow_runs (definition, state, id), in the same transaction as the
+// change. Spec versions (dripflow_flow_specs) are numbered from the highest
+// stored for the name; creators of one name serialise on inserting its
+// definition's row, updaters on locking it.
+//
 // A run's counters are its row's plus those of its 16 rows in
 // dripflow_run_counters, read together in one statement. What every batch
 // goes through — enqueue, claim, checkpoint, failure — moves the counters of

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/pkg/store"
@@ -100,7 +101,9 @@ func migrateLocked(db *gorm.DB, d dialect) error {
 			continue
 		}
 		for i, stmt := range m.up[d] {
-			if err := db.Exec(stmt).Error; err != nil {
+			// A session of its own per statement, so an error skipped here
+			// does not stick to the next statement.
+			if err := db.Session(&gorm.Session{NewDB: true}).Exec(stmt).Error; err != nil && !(d == dialectMySQL && alreadyApplied(err)) {
 				return fmt.Errorf("migration %d (%s), statement %d: %w", m.version, m.name, i+1, err)
 			}
 		}
@@ -110,6 +113,22 @@ func migrateLocked(db *gorm.DB, d dialect) error {
 		}
 	}
 	return nil
+}
+
+// alreadyApplied reports whether a MySQL statement failed because what it
+// adds is there already: a migration interrupted after some of its
+// statements committed (MySQL commits each DDL statement on its own) is run
+// again from its first statement.
+func alreadyApplied(err error) bool {
+	var myErr *mysql.MySQLError
+	if !errors.As(err, &myErr) {
+		return false
+	}
+	switch myErr.Number {
+	case 1050, 1060, 1061: // table, column, index name exists
+		return true
+	}
+	return false
 }
 
 // appliedVersion returns the highest recorded migration, 0 for none.

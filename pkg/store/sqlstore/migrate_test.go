@@ -86,13 +86,13 @@ func TestMigrate(t *testing.T) {
 			if len(first) != sqlstore.SchemaVersion || first[len(first)-1].Version != sqlstore.SchemaVersion {
 				t.Fatalf("applied migrations %+v, want 1..%d", first, sqlstore.SchemaVersion)
 			}
-			for _, table := range []string{"dripflow_runs", "dripflow_batches", "dripflow_definitions", "dripflow_flows"} {
+			for _, table := range []string{"dripflow_runs", "dripflow_batches", "dripflow_definitions", "dripflow_flows", "dripflow_run_counters", "dripflow_flow_specs"} {
 				if !db.Migrator().HasTable(table) {
 					t.Errorf("table %s missing after Migrate", table)
 				}
 			}
 			for table, indexes := range map[string][]string{
-				"dripflow_runs":    {"dripflow_runs_state_id", "dripflow_runs_definition_id", "dripflow_runs_created_by_id"},
+				"dripflow_runs":    {"dripflow_runs_state_id", "dripflow_runs_definition_id", "dripflow_runs_created_by_id", "dripflow_runs_definition_state_id"},
 				"dripflow_batches": {"dripflow_batches_run_state_seq"},
 			} {
 				for _, idx := range indexes {
@@ -188,6 +188,103 @@ func TestMigrateConcurrently(t *testing.T) {
 			got := appliedMigrations(t, rawDB(t, d.name, url))
 			if len(got) != sqlstore.SchemaVersion {
 				t.Fatalf("applied migrations %+v, want each of 1..%d once", got, sqlstore.SchemaVersion)
+			}
+		})
+	}
+}
+
+// downgradeToV2 undoes migration 3 on a migrated database, as if it had
+// been migrated by a dripflow of schema version 2.
+func downgradeToV2(t *testing.T, db *gorm.DB, dialect string) {
+	t.Helper()
+	dropIndex := "DROP INDEX dripflow_runs_definition_state_id"
+	if dialect == "mysql" {
+		dropIndex += " ON dripflow_runs"
+	}
+	stmts := []string{
+		"DROP TABLE dripflow_flow_specs",
+		dropIndex,
+		"ALTER TABLE dripflow_runs DROP COLUMN spec_version",
+		"ALTER TABLE dripflow_definitions DROP COLUMN origin",
+		"ALTER TABLE dripflow_definitions DROP COLUMN version",
+		"ALTER TABLE dripflow_flows DROP COLUMN missed_ticks",
+		"ALTER TABLE dripflow_flows DROP COLUMN last_missed_tick",
+		"DELETE FROM dripflow_schema_migrations WHERE version >= 3",
+	}
+	for _, stmt := range stmts {
+		if err := db.Exec(stmt).Error; err != nil {
+			t.Fatalf("downgrade to schema version 2: %s: %v", stmt, err)
+		}
+	}
+}
+
+// Migrating a version 2 database to version 3 keeps its definitions, flows
+// and runs: definitions read as code, runs without a spec version, flows
+// without missed ticks; and the new store works on them.
+func TestMigrationToSpecsKeepsExistingRows(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			url := d.url(t)
+			s := openStore(t, url)
+			if _, err := s.UpsertDefinition(ctx, store.Definition{Name: "old_flow", Kind: store.KindFlow, Description: "from v2"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SetFlowActive(ctx, "old_flow", true); err != nil {
+				t.Fatal(err)
+			}
+			run, err := s.CreateRun(ctx, store.NewRun{Definition: "old_flow", Kind: store.KindFlow,
+				Options: store.RunOptions{BatchSize: 10, MaxAttempts: 1, MaxInFlight: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := rawDB(t, d.name, url)
+			downgradeToV2(t, db, d.name)
+			if _, err := sqlstore.Open(ctx, url, sqlstore.Config{}); !errors.Is(err, store.ErrSchemaOutdated) {
+				t.Fatalf("Open on a version 2 schema: %v, want ErrSchemaOutdated", err)
+			}
+			if d.name == "mysql" {
+				// MySQL commits each DDL statement: a migration interrupted
+				// after some of them is run again from the start.
+				for _, stmt := range []string{
+					"ALTER TABLE dripflow_runs ADD COLUMN spec_version BIGINT NOT NULL DEFAULT 0",
+					"CREATE INDEX dripflow_runs_definition_state_id ON dripflow_runs (definition, state, id)",
+				} {
+					if err := db.Exec(stmt).Error; err != nil {
+						t.Fatalf("half-apply migration 3: %s: %v", stmt, err)
+					}
+				}
+			}
+			if err := sqlstore.MigrateURL(ctx, url); err != nil {
+				t.Fatalf("migrate to version 3: %v", err)
+			}
+			s2, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			def, err := s2.GetDefinition(ctx, "old_flow")
+			if err != nil || def.Origin != store.OriginCode || def.Version != 0 || def.Description != "from v2" {
+				t.Fatalf("definition after the migration: %+v, %v; want code, version 0", def, err)
+			}
+			fs, err := s2.GetFlow(ctx, "old_flow")
+			if err != nil || !fs.Active || fs.MissedTicks != 0 || fs.LastMissedTick != nil {
+				t.Fatalf("flow after the migration: %+v, %v; want active without missed ticks", fs, err)
+			}
+			got, err := s2.GetRun(ctx, run.ID)
+			if err != nil || got.SpecVersion != 0 || got.State != store.RunScheduled {
+				t.Fatalf("run after the migration: %+v, %v", got, err)
+			}
+			// The run from before the migration keeps the flow busy.
+			_, err = s2.CreateRun(ctx, store.NewRun{Definition: "old_flow", Kind: store.KindFlow,
+				Options: store.RunOptions{BatchSize: 10, MaxAttempts: 1, MaxInFlight: 1}})
+			var busy *store.FlowBusyError
+			if !errors.As(err, &busy) || busy.RunID != run.ID {
+				t.Fatalf("second run after the migration: %v, want FlowBusyError for run %d", err, run.ID)
+			}
+			if _, err := s2.SaveFlowSpec(ctx, store.SaveFlowSpec{Name: "new_flow", Spec: []byte(`{"a":1}`), Create: true}); err != nil {
+				t.Fatalf("SaveFlowSpec after the migration: %v", err)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ type runRow struct {
 	Definition       string     `gorm:"column:definition"`
 	Kind             string     `gorm:"column:kind"`
 	Params           string     `gorm:"column:params"`
+	SpecVersion      int64      `gorm:"column:spec_version"`
 	State            string     `gorm:"column:state"`
 	CreatedBy        string     `gorm:"column:created_by"`
 	BatchSize        int        `gorm:"column:batch_size"`
@@ -52,12 +53,13 @@ func (runRow) TableName() string { return runsTable }
 
 func (r runRow) run() store.Run {
 	return store.Run{
-		ID:         r.ID,
-		Definition: r.Definition,
-		Kind:       store.Kind(r.Kind),
-		Params:     json.RawMessage(r.Params),
-		State:      store.RunState(r.State),
-		CreatedBy:  r.CreatedBy,
+		ID:          r.ID,
+		Definition:  r.Definition,
+		Kind:        store.Kind(r.Kind),
+		Params:      json.RawMessage(r.Params),
+		SpecVersion: r.SpecVersion,
+		State:       store.RunState(r.State),
+		CreatedBy:   r.CreatedBy,
 		Options: store.RunOptions{
 			BatchSize:     r.BatchSize,
 			MaxAttempts:   r.MaxAttempts,
@@ -150,6 +152,8 @@ type definitionRow struct {
 	ParamsSchema *string   `gorm:"column:params_schema"`
 	Defaults     *string   `gorm:"column:defaults"`
 	Config       *string   `gorm:"column:config"`
+	Origin       string    `gorm:"column:origin"`
+	Version      int64     `gorm:"column:version"`
 	UpdatedAt    time.Time `gorm:"column:updated_at;autoUpdateTime:false"`
 }
 
@@ -163,8 +167,19 @@ func (d definitionRow) definition() store.Definition {
 		ParamsSchema: rawJSON(d.ParamsSchema),
 		Defaults:     rawJSON(d.Defaults),
 		Config:       rawJSON(d.Config),
+		Origin:       originOf(d.Origin),
+		Version:      d.Version,
 		UpdatedAt:    d.UpdatedAt.UTC(),
 	}
+}
+
+// originOf reads a definition's origin column; rows written before it
+// existed are code.
+func originOf(s string) store.Origin {
+	if s == "" {
+		return store.OriginCode
+	}
+	return store.Origin(s)
 }
 
 type flowRow struct {
@@ -172,6 +187,8 @@ type flowRow struct {
 	Active             bool       `gorm:"column:active"`
 	Watermark          string     `gorm:"column:watermark"`
 	WatermarkUpdatedAt *time.Time `gorm:"column:watermark_updated_at"`
+	MissedTicks        int64      `gorm:"column:missed_ticks"`
+	LastMissedTick     *time.Time `gorm:"column:last_missed_tick"`
 	UpdatedAt          time.Time  `gorm:"column:updated_at;autoUpdateTime:false"`
 }
 
@@ -183,7 +200,33 @@ func (f flowRow) flow() store.FlowState {
 		Active:             f.Active,
 		Watermark:          f.Watermark,
 		WatermarkUpdatedAt: utcPtr(f.WatermarkUpdatedAt),
+		MissedTicks:        f.MissedTicks,
+		LastMissedTick:     utcPtr(f.LastMissedTick),
 		UpdatedAt:          f.UpdatedAt.UTC(),
+	}
+}
+
+type specRow struct {
+	Name        string    `gorm:"column:name;primaryKey"`
+	Version     int64     `gorm:"column:version;primaryKey;autoIncrement:false"`
+	Spec        string    `gorm:"column:spec"`
+	Description string    `gorm:"column:description"`
+	Defaults    *string   `gorm:"column:defaults"`
+	CreatedBy   string    `gorm:"column:created_by"`
+	CreatedAt   time.Time `gorm:"column:created_at;autoCreateTime:false"`
+}
+
+func (specRow) TableName() string { return specsTable }
+
+func (r specRow) spec() store.FlowSpec {
+	return store.FlowSpec{
+		Name:        r.Name,
+		Version:     r.Version,
+		Spec:        json.RawMessage(r.Spec),
+		Description: r.Description,
+		Defaults:    rawJSON(r.Defaults),
+		CreatedBy:   r.CreatedBy,
+		CreatedAt:   r.CreatedAt.UTC(),
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 )
 
 // CreateRun stores a new run in state scheduled with zeroed counters and
-// Total -1, and returns it with its id.
+// Total -1, and returns it with its id. A run of kind flow is refused with
+// a *store.FlowBusyError while the flow has a live run (see lockIdleFlow).
 func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error) {
 	if err := n.Validate(); err != nil {
 		return store.Run{}, fmt.Errorf("create run of %q: %w", n.Definition, err)
@@ -27,6 +28,7 @@ func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error
 		Definition:     n.Definition,
 		Kind:           string(n.Kind),
 		Params:         params,
+		SpecVersion:    n.SpecVersion,
 		State:          string(store.RunScheduled),
 		CreatedBy:      n.CreatedBy,
 		BatchSize:      n.Options.BatchSize,
@@ -43,6 +45,11 @@ func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error
 	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
 		row.ID = 0
+		if n.Kind == store.KindFlow {
+			if err := s.lockIdleFlow(tx, n.Definition, 0); err != nil {
+				return err
+			}
+		}
 		if err := tx.Create(&row).Error; err != nil {
 			return err
 		}
@@ -122,6 +129,11 @@ func (s *Store) TransitionRun(ctx context.Context, id int64, to store.RunState, 
 		from := store.RunState(row.State)
 		if !from.CanTransition(to) || (opts != nil && opts.From != "" && from != opts.From) {
 			return &store.TransitionError{Entity: "run", ID: runName(id), From: string(from), To: string(to)}
+		}
+		if from.Terminal() && !to.Terminal() && store.Kind(row.Kind) == store.KindFlow {
+			if err := s.lockIdleFlow(tx, row.Definition, id); err != nil {
+				return err
+			}
 		}
 		now := s.clock()
 		set := map[string]any{"state": string(to), "updated_at": now}
@@ -359,6 +371,11 @@ func (s *Store) RetryBatches(ctx context.Context, runID int64, seq *int64) (int6
 		}
 		if seq != nil && store.BatchState(one.State) != store.BatchFailed {
 			return &store.TransitionError{Entity: "batch", ID: store.BatchID(runID, *seq), From: one.State, To: string(store.BatchPending)}
+		}
+		if from == store.RunFailed && store.Kind(row.Kind) == store.KindFlow {
+			if err := s.lockIdleFlow(tx, row.Definition, runID); err != nil {
+				return err
+			}
 		}
 		now := s.clock()
 		q := tx.Table(batchesTable).Where("run_id = ? AND state = ?", runID, string(store.BatchFailed))

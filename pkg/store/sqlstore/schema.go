@@ -8,11 +8,12 @@ const (
 	definitionsTable = "dripflow_definitions"
 	flowsTable       = "dripflow_flows"
 	countersTable    = "dripflow_run_counters"
+	specsTable       = "dripflow_flow_specs"
 )
 
 // SchemaVersion is the version of the schema this binary reads and writes:
 // the highest migration it knows.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migration is one versioned schema change, written out per dialect. On
 // PostgreSQL and SQLite a migration runs in one transaction with the row that
@@ -37,6 +38,71 @@ var migrations = []migration{
 		dialectMySQL:    v2(dialectMySQL),
 		dialectSQLite:   v2(dialectSQLite),
 	}},
+	{version: 3, name: "flows stored as specs (versions, origin), one live run per flow, missed ticks", up: map[dialect][]string{
+		dialectPostgres: v3Postgres,
+		dialectMySQL:    v3MySQL,
+		dialectSQLite:   v3SQLite,
+	}},
+}
+
+// v3 adds the versions of flows stored as data (dripflow_flow_specs), the
+// origin and latest version of a definition (existing ones are code), the
+// spec version of a run, a flow's missed ticks, and the index the check for
+// a flow's live run reads (definition, state).
+var v3Postgres = []string{
+	`ALTER TABLE dripflow_definitions ADD COLUMN origin VARCHAR(16) NOT NULL DEFAULT 'code', ADD COLUMN version BIGINT NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_runs ADD COLUMN spec_version BIGINT NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_flows ADD COLUMN missed_ticks BIGINT NOT NULL DEFAULT 0, ADD COLUMN last_missed_tick TIMESTAMPTZ NULL`,
+	`CREATE INDEX dripflow_runs_definition_state_id ON dripflow_runs (definition, state, id)`,
+	`CREATE TABLE dripflow_flow_specs (
+	name VARCHAR(200) COLLATE "C" NOT NULL,
+	version BIGINT NOT NULL,
+	spec TEXT NOT NULL,
+	description TEXT NOT NULL,
+	defaults TEXT NULL,
+	created_by VARCHAR(200) NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (name, version)
+)`,
+}
+
+// v3MySQL's statements each change one table; one that finds its change
+// already made (an interrupted migration run again) is skipped, see
+// alreadyApplied.
+var v3MySQL = []string{
+	`ALTER TABLE dripflow_definitions ADD COLUMN origin VARCHAR(16) NOT NULL DEFAULT 'code', ADD COLUMN version BIGINT NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_runs ADD COLUMN spec_version BIGINT NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_flows ADD COLUMN missed_ticks BIGINT NOT NULL DEFAULT 0, ADD COLUMN last_missed_tick DATETIME(6) NULL`,
+	`CREATE INDEX dripflow_runs_definition_state_id ON dripflow_runs (definition, state, id)`,
+	`CREATE TABLE IF NOT EXISTS dripflow_flow_specs (
+	name VARCHAR(200) NOT NULL,
+	version BIGINT NOT NULL,
+	spec MEDIUMTEXT NOT NULL,
+	description TEXT NOT NULL,
+	defaults MEDIUMTEXT NULL,
+	created_by VARCHAR(200) NOT NULL,
+	created_at DATETIME(6) NOT NULL,
+	PRIMARY KEY (name, version)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+}
+
+var v3SQLite = []string{
+	`ALTER TABLE dripflow_definitions ADD COLUMN origin TEXT NOT NULL DEFAULT 'code'`,
+	`ALTER TABLE dripflow_definitions ADD COLUMN version INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_runs ADD COLUMN spec_version INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_flows ADD COLUMN missed_ticks INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_flows ADD COLUMN last_missed_tick DATETIME NULL`,
+	`CREATE INDEX dripflow_runs_definition_state_id ON dripflow_runs (definition, state, id)`,
+	`CREATE TABLE dripflow_flow_specs (
+	name TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	spec TEXT NOT NULL,
+	description TEXT NOT NULL,
+	defaults TEXT NULL,
+	created_by TEXT NOT NULL,
+	created_at DATETIME NOT NULL,
+	PRIMARY KEY (name, version)
+) WITHOUT ROWID`,
 }
 
 // v2 adds dripflow_run_counters (see counterSlots) and gives every existing

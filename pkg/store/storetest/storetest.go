@@ -3,7 +3,7 @@
 // says: every legal and illegal state transition, the atomic claim and
 // complete under 50 racing goroutines with exact final counts, keyset
 // pagination over 10,000 batches, not-found and conflict errors, flows and
-// watermarks.
+// watermarks, flows stored as specs and one live run per flow.
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store {
@@ -74,6 +74,14 @@ func Run(t *testing.T, newStore NewStore) {
 		{"FlowActivation", testFlowActivation},
 		{"Watermarks", testWatermarks},
 		{"RaceWatermark", testRaceWatermark},
+		{"FlowSpecs", testFlowSpecs},
+		{"FlowSpecRejectsBadInput", testFlowSpecRejectsBadInput},
+		{"FlowBusyCreateRun", testFlowBusyCreateRun},
+		{"FlowBusyRetryAndDelete", testFlowBusyRetryAndDelete},
+		{"RaceCreateFlowRun", testRaceCreateFlowRun},
+		{"RaceSaveFlowSpec", testRaceSaveFlowSpec},
+		{"RunSpecVersion", testRunSpecVersion},
+		{"RecordMissedTick", testRecordMissedTick},
 		{"Ping", testPing},
 	}
 	for _, tt := range tests {

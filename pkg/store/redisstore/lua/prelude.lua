@@ -24,11 +24,56 @@ local function ok(key)
   return r
 end
 
+local function live_key(def) return P .. 'flowlive:' .. def end
+
+-- track_live keeps flowlive:{definition}, the ids of a flow's live runs
+-- (scheduled, running, paused or cancelling), as run id of that definition
+-- moves from state from to state to.
+local function track_live(id, from, to)
+  if terminal_run(from) == terminal_run(to) then return end
+  local kd = redis.call('HMGET', run_key(id), 'kind', 'definition')
+  if kd[1] ~= 'flow' then return end
+  if terminal_run(to) then
+    redis.call('ZREM', live_key(kd[2]), id)
+  else
+    redis.call('ZADD', live_key(kd[2]), id, id)
+  end
+end
+
+-- flow_busy returns the id and state of the oldest live run of flow def
+-- other than run except, or nil. Its first call under a prefix indexes the
+-- live flow runs stored before flowlive keys existed, and marks that done
+-- in layout:flowlive.
+local function flow_busy(def, except)
+  if redis.call('EXISTS', P .. 'layout:flowlive') == 0 then
+    for _, st in ipairs({'scheduled', 'running', 'paused', 'cancelling'}) do
+      for _, rid in ipairs(redis.call('ZRANGE', rstate_key(st), 0, -1)) do
+        local kd = redis.call('HMGET', run_key(rid), 'kind', 'definition')
+        if kd[1] == 'flow' then redis.call('ZADD', live_key(kd[2]), rid, rid) end
+      end
+    end
+    redis.call('SET', P .. 'layout:flowlive', '1')
+  end
+  for _, rid in ipairs(redis.call('ZRANGE', live_key(def), 0, 1)) do
+    if rid ~= except then
+      return rid, redis.call('HGET', run_key(rid), 'state')
+    end
+  end
+  return nil
+end
+
+-- busy_reply is the reply refusing a change because flow def has live run
+-- rid in state st.
+local function busy_reply(def, rid, st)
+  return {'FLOWBUSY', def, rid, st}
+end
+
 -- move_run moves run id from state from to state to, index included.
 local function move_run(id, from, to)
   if from ~= to then
     redis.call('ZREM', rstate_key(from), id)
     redis.call('ZADD', rstate_key(to), id, id)
+    track_live(id, from, to)
   end
   redis.call('HSET', run_key(id), 'state', to, 'updated_at', NOW)
 end

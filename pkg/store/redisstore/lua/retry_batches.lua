@@ -3,7 +3,8 @@
 --
 -- Moves failed batches back to pending. Once no failed batch is left (or the
 -- one batch asked for has moved), a failed run goes back to running in the
--- same step. Replies {'OK', moved, 1} when done, {'OK', moved, 0} when failed
+-- same step; a failed run of kind flow is refused (at every step) while
+-- another run of the flow is live. Replies {'OK', moved, 1} when done, {'OK', moved, 0} when failed
 -- batches remain and the caller must call again.
 local id, one, chunk = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local rk = run_key(id)
@@ -20,6 +21,13 @@ if one ~= '' then
   seqs = {one}
 else
   seqs = redis.call('ZRANGE', bstate_key(id, 'failed'), 0, fmtint(chunk - 1))
+end
+if rs == 'failed' then
+  local kd = redis.call('HMGET', rk, 'kind', 'definition')
+  if kd[1] == 'flow' then
+    local busy, st = flow_busy(kd[2], id)
+    if busy then return busy_reply(kd[2], busy, st) end
+  end
 end
 move_batches(id, seqs, 'failed', 'pending')
 for _, seq in ipairs(seqs) do

@@ -9,6 +9,13 @@ for i = 6, #ARGV do
   if ARGV[i] == from then allowed = true end
 end
 if not allowed then return {'TRANSITION', 'run', id, from, to} end
+if terminal_run(from) and not terminal_run(to) then
+  local kd = redis.call('HMGET', rk, 'kind', 'definition')
+  if kd[1] == 'flow' then
+    local busy, st = flow_busy(kd[2], id)
+    if busy then return busy_reply(kd[2], busy, st) end
+  end
+end
 move_run(id, from, to)
 if to == 'running' then
   redis.call('HSETNX', rk, 'started_at', NOW)
