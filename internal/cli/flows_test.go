@@ -77,7 +77,7 @@ func TestFlowsApply(t *testing.T) {
 	}
 
 	code, stdout, stderr := runFlows(t, url, "validate", "-f", file)
-	if code != ExitOK || !strings.Contains(stdout, "valid: flow users_copy, runtime every 5m0s, delivery at-least-once") {
+	if code != ExitOK || !strings.Contains(stdout, "valid: flow users_copy, runtime every 5m0s, delivery idempotent") {
 		t.Fatalf("validate the starter spec: %d %q %q", code, stdout, stderr)
 	}
 	code, stdout, stderr = runFlows(t, url, "apply", "-f", file, "--dry-run")

@@ -102,8 +102,8 @@ func testFlowSpecRoutes(t *testing.T) {
 	// Validate stores nothing.
 	v, err := e.alice.ValidateFlow(ctx, json.RawMessage(usersSpec("users_jsonl", "every 30s")))
 	hit("POST", "/api/v1/flows/validate")
-	if err != nil || !v.Valid || v.Name != "users_jsonl" || v.Runtime != "every 30s" || v.Delivery != "at-least-once" {
-		t.Fatalf("validate: %+v, %v", v, err)
+	if err != nil || !v.Valid || v.Name != "users_jsonl" || v.Runtime != "every 30s" || v.Delivery != "idempotent" {
+		t.Fatalf("validate: %+v (spec %s), %v", v, v.Spec, err)
 	}
 	if _, err := e.alice.Flow(ctx, "users_jsonl"); !client.IsStatus(err, http.StatusNotFound) {
 		t.Fatalf("a validated flow was stored: %v", err)
