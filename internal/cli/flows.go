@@ -271,15 +271,25 @@ func specYAML(raw json.RawMessage) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stored spec: %w", err)
 	}
-	return sp.YAML()
+	return canonicalSpec(sp).YAML()
 }
 
 // canonicalSpec writes absent connector settings as {}, as the server
-// stores a spec, so that leaving them out is no change.
+// stores a spec, and their keys in order (a YAML file's or the stored
+// JSON's order is no change).
 func canonicalSpec(sp flows.Spec) flows.Spec {
 	for _, c := range []*flows.ConnectorConfig{&sp.Source, &sp.Sink} {
 		if t := bytes.TrimSpace(c.Settings); len(t) == 0 || string(t) == "null" {
 			c.Settings = json.RawMessage("{}")
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(c.Settings))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) == nil {
+			if js, err := json.Marshal(v); err == nil {
+				c.Settings = js
+			}
 		}
 	}
 	return sp

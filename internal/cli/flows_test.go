@@ -133,6 +133,25 @@ func TestFlowsApply(t *testing.T) {
 		t.Fatalf("apply of the JSON form: %d %q %q", code, stdout, stderr)
 	}
 
+	// What show prints applies back as no change (settings come back with
+	// their keys in another order than the file had them).
+	code, shown, _ := runFlows(t, url, "show", "users_copy", "--output", "yaml")
+	shownFile := filepath.Join(dir, "shown.yaml")
+	os.WriteFile(shownFile, []byte(shown), 0o644)
+	if code, stdout, stderr := runFlows(t, url, "apply", "-f", shownFile); code != ExitOK || strings.TrimSpace(stdout) != "flow users_copy unchanged, version 2" {
+		t.Fatalf("apply of what show printed: %d %q %q", code, stdout, stderr)
+	}
+	compact, _ := json.Marshal(sp)
+	reordered := strings.Replace(string(compact), `{"dir":"/var/lib/dripflow/users_copy","format":"jsonl"}`, `{"format":"jsonl","dir":"/var/lib/dripflow/users_copy"}`, 1)
+	if reordered == string(compact) {
+		t.Fatalf("the sink settings are not where the test expects them: %s", compact)
+	}
+	reorderedFile := filepath.Join(dir, "reordered.json")
+	os.WriteFile(reorderedFile, []byte(reordered), 0o644)
+	if code, stdout, _ := runFlows(t, url, "apply", "-f", reorderedFile); code != ExitOK || strings.TrimSpace(stdout) != "flow users_copy unchanged, version 2" {
+		t.Fatalf("apply with settings in another order: %d %q", code, stdout)
+	}
+
 	code, stdout, _ = runFlows(t, url, "show", "users_copy")
 	if code != ExitOK || !strings.Contains(stdout, "users_copy (spec, version 2)") || !strings.Contains(stdout, "runtime: every 10m") || !strings.Contains(stdout, "inactive") {
 		t.Fatalf("show: %d %q", code, stdout)
