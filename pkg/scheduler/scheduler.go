@@ -25,6 +25,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/flows"
 	"github.com/dripflow/dripflow/pkg/keyset"
 	"github.com/dripflow/dripflow/pkg/metrics"
 	"github.com/dripflow/dripflow/pkg/store"
@@ -502,14 +503,17 @@ func (s *Scheduler) pipeline(ctx context.Context, r store.Run) (engine.Pipeline,
 // everything is done.
 func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) error {
 	pipe, err := s.pipeline(ctx, r)
-	if errors.Is(err, engine.ErrUnknownConnection) {
-		// A connection the flow names is not configured here: waiting
-		// will not bring it, so the run ends saying what to set.
+	var fe *flows.FieldError
+	if errors.Is(err, engine.ErrUnknownConnection) || errors.As(err, &fe) {
+		// A connection the flow names is not configured here, or the
+		// run's spec version does not compile in this binary (a connector
+		// or transform it does not link): waiting will not bring it, so
+		// the run ends saying what is wrong.
 		msg := fmt.Sprintf("cannot plan: %v", err)
 		if _, terr := s.cfg.Store.TransitionRun(ctx, r.ID, store.RunFailed, &store.TransitionOptions{Error: msg}); terr != nil {
 			return errors.Join(err, terr)
 		}
-		log.Warn("run failed: unknown connection", zap.Error(err))
+		log.Warn("run failed: cannot plan", zap.Error(err))
 		s.forget(r.ID)
 		return nil
 	}
