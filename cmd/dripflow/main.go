@@ -1,5 +1,5 @@
-// Command dripflow is dripflow's command line: dev mode, store migrations and
-// demo data.
+// Command dripflow is dripflow's command line: dev mode, store migrations,
+// demo data, generators, and run and flow control over the HTTP API.
 package main
 
 import (
@@ -27,9 +27,13 @@ commands:
   seed [--rows N]    insert N demo users (default 100000)
   runs …             list, start, show, pause, resume, cancel, retry and watch runs
                      over the HTTP API (dripflow runs help)
+  flows …            list, show, apply -f FILE, validate -f FILE, activate, deactivate,
+                     trigger and delete flows over the HTTP API (dripflow flows help)
   new backfill NAME [--element] [--dir app/backfills]
   new flow NAME [--dir app/flows]
                      write a definition that compiles, in your definitions package
+  new flow NAME --yaml [--dir flows]
+                     write a commented flow spec to apply with dripflow flows apply
   init MODULE [--dir DIR]
                      scaffold an application: mains for worker, scheduler, web and
                      dev, a configuration sample, a Dockerfile and a compose file
@@ -48,6 +52,8 @@ func main() {
 		err = run.DevWith(ctx, os.Args[2:], os.Stdout, &run.DevOptions{Demo: demo.Dev})
 	case "runs":
 		os.Exit(cli.Runs(ctx, os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: isTerminal(os.Stdout)}))
+	case "flows":
+		os.Exit(cli.Flows(ctx, os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: isTerminal(os.Stdout)}))
 	case "new":
 		os.Exit(cli.New(os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
 	case "init":

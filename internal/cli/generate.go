@@ -17,6 +17,7 @@ import (
 const newUsage = `usage:
   dripflow new backfill NAME [--element | --range] [--dir app/backfills]
   dripflow new flow NAME [--dir app/flows]
+  dripflow new flow NAME --yaml [--dir flows]   a flow spec for dripflow flows apply
   dripflow init MODULE [--dir DIR] [--dripflow-path PATH]
 
 NAME may be CamelCase or snake_case (FixUserEmails or fix_user_emails).
@@ -65,9 +66,25 @@ func New(args []string, env Env) int {
 		fs.BoolVar(&element, "element", false, "generate ProcessElement (one record at a time) instead of ProcessBatch")
 		fs.BoolVar(&ranged, "range", false, "generate ProcessRange (one set-based statement per batch, no record loaded) instead of ProcessBatch")
 	}
+	yamlSpec := false
+	if kind == "flow" {
+		fs.BoolVar(&yamlSpec, "yaml", false, "write a flow spec (YAML, for dripflow flows apply) instead of Go; --dir defaults to flows")
+	}
 	fs.StringVar(&dir, "dir", dir, "the definitions package directory")
 	if err := fs.Parse(args[2:]); err != nil {
 		return ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "dripflow new: unexpected argument %q (flags go after NAME)\n", fs.Arg(0))
+		return ExitUsage
+	}
+	if yamlSpec {
+		dirSet := false
+		fs.Visit(func(f *flag.Flag) { dirSet = dirSet || f.Name == "dir" })
+		if !dirSet {
+			dir = "flows"
+		}
+		return newFlowSpec(name, dir, env)
 	}
 	if element && ranged {
 		fmt.Fprintln(env.Stderr, "dripflow new: --element and --range are exclusive: a backfill has one way to process")

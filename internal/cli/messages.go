@@ -142,9 +142,9 @@ func checkRunID(id string) error {
 // unreachable says the server could not be reached, and how to point the
 // CLI elsewhere, when err is a network error.
 func unreachable(err error, url string) (string, bool) {
-	var ne net.Error
 	var oe *net.OpError
-	if errors.As(err, &oe) || errors.As(err, &ne) {
+	var de *net.DNSError
+	if errors.As(err, &oe) || errors.As(err, &de) {
 		return fmt.Sprintf("cannot reach the dripflow web server at %s (%v); set --url or DRIPFLOW_URL to where `web` listens", url, rootCause(err)), true
 	}
 	return "", false

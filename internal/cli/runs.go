@@ -1,5 +1,7 @@
-// Package cli implements the dripflow command's run control over the HTTP
-// API: `dripflow runs list|start|show|pause|resume|cancel|retry|watch`.
+// Package cli implements the dripflow command's run and flow control over
+// the HTTP API: `dripflow runs list|start|show|pause|resume|cancel|retry|watch`
+// and `dripflow flows list|show|apply|validate|activate|deactivate|trigger|delete`,
+// and its generators (`dripflow new`, `dripflow init`).
 package cli
 
 import (
@@ -287,6 +289,9 @@ type out struct {
 	Env
 	json bool
 	url  string
+	// group is the command group for error messages: "runs" (the
+	// default) or "flows".
+	group string
 }
 
 func (o out) print(v any) {
@@ -299,11 +304,17 @@ func (o out) fail(cmd string, err error) int {
 	var ae *client.Error
 	if o.json && errors.As(err, &ae) {
 		enc := json.NewEncoder(o.Stderr)
-		enc.Encode(api.Error{Error: api.ErrorDetail{Code: ae.Code, Message: ae.Message, Field: ae.Field}})
-	} else if msg, ok := unreachable(err, o.url); ok {
-		fmt.Fprintf(o.Stderr, "dripflow runs %s: %s\n", cmd, msg)
+		enc.Encode(api.Error{Error: api.ErrorDetail{Code: ae.Code, Message: ae.Message, Field: ae.Field, RunID: ae.RunID}})
+		return ExitError
+	}
+	group := o.group
+	if group == "" {
+		group = "runs"
+	}
+	if msg, ok := unreachable(err, o.url); ok {
+		fmt.Fprintf(o.Stderr, "dripflow %s %s: %s\n", group, cmd, msg)
 	} else {
-		fmt.Fprintf(o.Stderr, "dripflow runs %s: %v\n", cmd, err)
+		fmt.Fprintf(o.Stderr, "dripflow %s %s: %v\n", group, cmd, err)
 	}
 	return ExitError
 }

@@ -38,6 +38,9 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// RunID is the live run of a flow that refused another run or its
+	// deletion (a 409 for one run of a flow at a time).
+	RunID string `json:"run_id,omitempty"`
 }
 
 // Options are a run's options.
@@ -53,22 +56,25 @@ type Options struct {
 
 // Run is a run with its progress.
 type Run struct {
-	ID         string          `json:"id"`
-	Definition string          `json:"definition"`
-	Kind       string          `json:"kind"`
-	Status     string          `json:"status"`
-	Params     json.RawMessage `json:"params"`
-	CreatedBy  string          `json:"created_by"`
-	Options    Options         `json:"options"`
-	Error      string          `json:"error,omitempty"`
-	StartAt    *time.Time      `json:"start_at,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	StartedAt  *time.Time      `json:"started_at,omitempty"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
-	Progress   Progress        `json:"progress"`
-	Rows       Rows            `json:"rows"`
-	PlanDone   bool            `json:"plan_done"`
+	ID         string `json:"id"`
+	Definition string `json:"definition"`
+	Kind       string `json:"kind"`
+	// SpecVersion is the version of a spec flow's spec the run runs with
+	// (absent for code definitions).
+	SpecVersion int64           `json:"spec_version,omitempty"`
+	Status      string          `json:"status"`
+	Params      json.RawMessage `json:"params"`
+	CreatedBy   string          `json:"created_by"`
+	Options     Options         `json:"options"`
+	Error       string          `json:"error,omitempty"`
+	StartAt     *time.Time      `json:"start_at,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	StartedAt   *time.Time      `json:"started_at,omitempty"`
+	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
+	Progress    Progress        `json:"progress"`
+	Rows        Rows            `json:"rows"`
+	PlanDone    bool            `json:"plan_done"`
 }
 
 // Rows are a run's or a batch's row counts.
@@ -145,16 +151,62 @@ type Preview struct {
 	BatchSize int   `json:"batch_size"`
 }
 
+// Flow origins: where a flow is defined.
+const (
+	// OriginCode is a flow compiled into the binaries: read-only in the
+	// API and the UI.
+	OriginCode = "code"
+	// OriginSpec is a flow stored as a spec (created with POST
+	// /api/v1/flows, the UI or `dripflow flows apply`), versioned.
+	OriginSpec = "spec"
+)
+
 // Flow is a flow's state.
 type Flow struct {
-	Name               string          `json:"name"`
-	Description        string          `json:"description"`
-	Active             bool            `json:"active"`
-	Runtime            string          `json:"runtime"`
-	Watermark          string          `json:"watermark"`
-	WatermarkUpdatedAt *time.Time      `json:"watermark_updated_at,omitempty"`
-	Config             json.RawMessage `json:"config,omitempty"`
-	LastRun            *Run            `json:"last_run,omitempty"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Origin is OriginCode or OriginSpec.
+	Origin string `json:"origin"`
+	// Version is a spec flow's latest version (absent for code flows).
+	Version            int64      `json:"version,omitempty"`
+	Active             bool       `json:"active"`
+	Runtime            string     `json:"runtime"`
+	Watermark          string     `json:"watermark"`
+	WatermarkUpdatedAt *time.Time `json:"watermark_updated_at,omitempty"`
+	// MissedTicks counts the runtime's ticks that came due while a run of
+	// the flow was still live (so they did not start one).
+	MissedTicks    int64      `json:"missed_ticks"`
+	LastMissedTick *time.Time `json:"last_missed_tick,omitempty"`
+	// Config is a code flow's connector configuration.
+	Config json.RawMessage `json:"config,omitempty"`
+	// Spec is a spec flow's spec at Version.
+	Spec    json.RawMessage `json:"spec,omitempty"`
+	LastRun *Run            `json:"last_run,omitempty"`
+}
+
+// FlowVersion is one stored version of a spec flow.
+type FlowVersion struct {
+	Name        string          `json:"name"`
+	Version     int64           `json:"version"`
+	Description string          `json:"description"`
+	Spec        json.RawMessage `json:"spec"`
+	CreatedBy   string          `json:"created_by"`
+	CreatedAt   time.Time       `json:"created_at"`
+}
+
+// FlowValidation is the answer of POST /api/v1/flows/validate for a spec
+// that would be accepted (an invalid one is a 422 error naming the field).
+type FlowValidation struct {
+	Valid bool   `json:"valid"`
+	Name  string `json:"name"`
+	// Runtime is the spec's runtime as the flow would show it ("once",
+	// "every 30s", "cron */5 * * * *").
+	Runtime string `json:"runtime"`
+	// Delivery is the sink's guarantee (transactional, idempotent or
+	// at-least-once).
+	Delivery string `json:"delivery,omitempty"`
+	// Spec is the spec as it would be stored.
+	Spec json.RawMessage `json:"spec"`
 }
 
 // CreateRun is the body of POST /api/v1/runs.

@@ -43,6 +43,9 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// RunID is the live run of a flow that refused another run or the
+	// flow's deletion (a 409).
+	RunID string
 }
 
 func (e *Error) Error() string {
@@ -86,9 +89,17 @@ func (c *Client) request(ctx context.Context, method, path string, query url.Val
 }
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	return c.doWith(ctx, method, path, query, body, out, nil)
+}
+
+// doWith is do with extra request headers.
+func (c *Client) doWith(ctx context.Context, method, path string, query url.Values, body, out any, header http.Header) error {
 	req, err := c.request(ctx, method, path, query, body)
 	if err != nil {
 		return err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -113,7 +124,7 @@ func decodeError(resp *http.Response) error {
 	if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
 		return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
 	}
-	return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, Field: e.Error.Field}
+	return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, Field: e.Error.Field, RunID: e.Error.RunID}
 }
 
 // Definitions lists the registered definitions.

@@ -127,27 +127,32 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool 
 		return false
 	}
 	if err := decodeStrict(body, v); err != nil {
-		var (
-			ute *json.UnmarshalTypeError
-			se  *strictError
-		)
-		switch {
-		case errors.As(err, &se):
-			code := codeInvalid
-			if se.Status == http.StatusBadRequest {
-				code = codeBadRequest
-			}
-			writeError(w, se.Status, errorf(code, se.Field, "%s", se.Message))
-		case errors.As(err, &ute) && ute.Field == "":
-			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "", "the body must be a JSON object, not %s", ute.Value))
-		case errors.As(err, &ute):
-			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, ute.Field, "%s must be %s", ute.Field, ute.Type))
-		default:
-			writeError(w, http.StatusBadRequest, errorf(codeBadRequest, "", "malformed JSON body"))
-		}
+		s.writeDecodeError(w, err)
 		return false
 	}
 	return true
+}
+
+// writeDecodeError answers a body decodeStrict refused.
+func (s *Server) writeDecodeError(w http.ResponseWriter, err error) {
+	var (
+		ute *json.UnmarshalTypeError
+		se  *strictError
+	)
+	switch {
+	case errors.As(err, &se):
+		code := codeInvalid
+		if se.Status == http.StatusBadRequest {
+			code = codeBadRequest
+		}
+		writeError(w, se.Status, errorf(code, se.Field, "%s", se.Message))
+	case errors.As(err, &ute) && ute.Field == "":
+		writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "", "the body must be a JSON object, not %s", ute.Value))
+	case errors.As(err, &ute):
+		writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, ute.Field, "%s must be %s", ute.Field, ute.Type))
+	default:
+		writeError(w, http.StatusBadRequest, errorf(codeBadRequest, "", "malformed JSON body"))
+	}
 }
 
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
@@ -371,8 +376,14 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, _ string) {
 }
 
 func (s *Server) flowOf(ctx context.Context, fs store.FlowState) api.Flow {
-	f := api.Flow{Name: fs.Name, Active: fs.Active, Watermark: fs.Watermark, WatermarkUpdatedAt: fs.WatermarkUpdatedAt}
-	if j, err := s.opts.Registry.Resolve(ctx, fs.Name, 0); err == nil {
+	f := api.Flow{Name: fs.Name, Origin: api.OriginCode, Active: fs.Active, Watermark: fs.Watermark, WatermarkUpdatedAt: fs.WatermarkUpdatedAt,
+		MissedTicks: fs.MissedTicks, LastMissedTick: fs.LastMissedTick}
+	if d, err := s.opts.Store.GetDefinition(ctx, fs.Name); err == nil && d.Origin == store.OriginSpec {
+		// A spec flow: what the store holds is the truth, whatever this
+		// process has compiled.
+		f.Origin, f.Version, f.Description, f.Spec = api.OriginSpec, d.Version, d.Description, d.Config
+		f.Runtime = specRuntime(d.Config)
+	} else if j, ok := s.opts.Registry.Lookup(fs.Name); ok {
 		d := s.definitionOf(j)
 		f.Description, f.Runtime, f.Config = d.Description, d.Runtime, d.Config
 	}
@@ -427,8 +438,11 @@ func (s *Server) triggerFlow(w http.ResponseWriter, r *http.Request, who string)
 		s.fail(w, r, err)
 		return
 	}
+	// The store refuses a second live run of a flow atomically (a
+	// *store.FlowBusyError from CreateRun); this early answer only says it
+	// without building anything.
 	if len(page.Items) > 0 && !page.Items[0].State.Terminal() {
-		writeError(w, http.StatusConflict, errorf(codeConflict, "", "run %d of flow %s is still %s", page.Items[0].ID, name, page.Items[0].State))
+		s.fail(w, r, &store.FlowBusyError{Flow: name, RunID: page.Items[0].ID, State: page.Items[0].State})
 		return
 	}
 	run, err := s.ctl.CreateRun(r.Context(), control.NewRun{Definition: name, CreatedBy: who})

@@ -22,6 +22,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/client"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/flows"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/store/redisstore"
 	"github.com/dripflow/dripflow/pkg/store/sqlstore"
@@ -43,6 +44,13 @@ type apiEnv struct {
 
 func newAPIEnv(t *testing.T, mutate func(*web.Options)) *apiEnv {
 	t.Helper()
+	return newAPIEnvOn(t, false, mutate)
+}
+
+// newAPIEnvOn is newAPIEnv on the SQL store (PostgreSQL, the database of
+// the example tables) when sql is true, else on the Redis store.
+func newAPIEnvOn(t *testing.T, sql bool, mutate func(*web.Options)) *apiEnv {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.OpenDB(ctx, testenv.PostgresURL(t), 4)
 	if err != nil {
@@ -60,15 +68,34 @@ func newAPIEnv(t *testing.T, mutate func(*web.Options)) *apiEnv {
 		t.Fatal(err)
 	}
 	rdb, prefix := testenv.Redis(t)
-	st, err := redisstore.New(rdb, redisstore.Config{Prefix: prefix})
+	var st store.Store
+	if sql {
+		if err := sqlstore.Migrate(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		st, err = sqlstore.New(ctx, db, sqlstore.Config{})
+	} else {
+		st, err = redisstore.New(rdb, redisstore.Config{Prefix: prefix})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := engine.DefaultRegistry.Sync(ctx, st); err != nil {
 		t.Fatal(err)
 	}
+	// The example definitions, and on the SQL store the flows defined as
+	// specs in it (a registry of the test's own: the loader is its store's).
+	reg := engine.NewRegistry()
+	for _, j := range engine.DefaultRegistry.Jobs() {
+		if err := reg.Register(j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sql {
+		reg.SetLoader(flows.SpecLoader(st))
+	}
 	opts := web.Options{
-		Store: st, Redis: rdb, DB: db, Events: events.New(rdb, prefix+"events"), Queue: prefix + "q",
+		Store: st, Registry: reg, Redis: rdb, DB: db, Events: events.New(rdb, prefix+"events"), Queue: prefix + "q",
 		Auth:   web.Auth{Tokens: map[string]string{aliceToken: "alice", bobToken: "bob"}},
 		Logger: zaptest.NewLogger(t),
 	}
@@ -382,6 +409,9 @@ func TestAPIRoutes(t *testing.T) {
 			t.Fatalf("%s: %d", p, code)
 		}
 	}
+
+	// Flows defined as specs need a store with them (SQL here).
+	t.Run("flow specs", testFlowSpecRoutes)
 
 	// The OpenAPI document lists exactly the routes exercised above.
 	resp, err := http.Get(e.srv.URL + "/api/v1/openapi.json")

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/dripflow/dripflow/pkg/api"
+	"github.com/dripflow/dripflow/pkg/flows"
 	"github.com/dripflow/dripflow/pkg/params"
 	"github.com/dripflow/dripflow/pkg/store"
 )
@@ -48,10 +50,17 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ae *store.ArgumentError
 		te *store.TransitionError
 		me *http.MaxBytesError
+		fe *flows.FieldError
+		be *store.FlowBusyError
 	)
 	switch {
 	case errors.As(err, &me):
 		writeError(w, http.StatusRequestEntityTooLarge, errorf(codeTooLarge, "", "request body is larger than %d bytes", me.Limit))
+	case errors.As(err, &fe):
+		writeError(w, http.StatusUnprocessableEntity, api.ErrorDetail{Code: codeInvalid, Field: fe.Field, Message: fe.Error()})
+	case errors.As(err, &be):
+		// One run of a flow at a time: say which run holds the flow.
+		writeError(w, http.StatusConflict, api.ErrorDetail{Code: codeConflict, Message: be.Error(), RunID: strconv.FormatInt(be.RunID, 10)})
 	case errors.As(err, &pe):
 		field := "params"
 		if pe.Field != "" {

@@ -46,7 +46,7 @@ const (
 	ActionRead       Action = "read"       // viewer
 	ActionStart      Action = "start"      // operator: create a run
 	ActionControl    Action = "control"    // operator: pause, resume, cancel, retry
-	ActionFlows      Action = "flows"      // admin: activate, deactivate, trigger flows
+	ActionFlows      Action = "flows"      // admin: create, change, delete, activate, deactivate, trigger flows
 	ActionMonitoring Action = "monitoring" // admin: changes in /monitoring
 )
 
@@ -62,7 +62,7 @@ func (a Action) needs() Role {
 
 var actionWords = map[Action]string{
 	ActionRead: "read", ActionStart: "start runs", ActionControl: "pause, resume, cancel or retry runs",
-	ActionFlows: "activate, deactivate or trigger flows", ActionMonitoring: "change queues or tasks in /monitoring",
+	ActionFlows: "create, change, delete, activate, deactivate or trigger flows", ActionMonitoring: "change queues or tasks in /monitoring",
 }
 
 // forbiddenError is a request its identity's role does not allow.

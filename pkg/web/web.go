@@ -234,6 +234,15 @@ func (s *Server) routes() {
 	api("POST /api/v1/flows/{name}/activate", ActionFlows, s.activateFlow)
 	api("POST /api/v1/flows/{name}/deactivate", ActionFlows, s.deactivateFlow)
 	api("POST /api/v1/flows/{name}/trigger", ActionFlows, s.triggerFlow)
+	// Flow specs (api_flowspecs.go). createFlow authorizes itself once it
+	// knows the flow's name; validating stores nothing, so any role may.
+	api("POST /api/v1/flows", "", s.createFlow)
+	api("POST /api/v1/flows/validate", ActionRead, s.validateFlow)
+	api("GET /api/v1/flows/{name}", ActionRead, s.getFlow)
+	api("PUT /api/v1/flows/{name}", ActionFlows, s.updateFlow)
+	api("DELETE /api/v1/flows/{name}", ActionFlows, s.deleteFlow)
+	api("GET /api/v1/flows/{name}/versions", ActionRead, s.listFlowVersions)
+	api("GET /api/v1/flows/{name}/versions/{version}", ActionRead, s.getFlowVersion)
 	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openAPI)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errorf(codeNotFound, "", "no API route %s %s", r.Method, r.URL.Path))

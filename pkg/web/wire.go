@@ -36,7 +36,7 @@ func progressOf(p control.Progress) api.Progress {
 // runOf converts a run, with its progress at now.
 func runOf(r store.Run, now time.Time) api.Run {
 	return api.Run{
-		ID: strconv.FormatInt(r.ID, 10), Definition: r.Definition, Kind: string(r.Kind), Status: string(r.State),
+		ID: strconv.FormatInt(r.ID, 10), Definition: r.Definition, Kind: string(r.Kind), SpecVersion: r.SpecVersion, Status: string(r.State),
 		Params: r.Params, CreatedBy: r.CreatedBy, Options: optionsOf(r.Options), Error: r.Error,
 		StartAt: r.StartAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		Progress: progressOf(control.ProgressOf(r, now)),
