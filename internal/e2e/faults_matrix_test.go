@@ -1,0 +1,273 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dripflow/dripflow/internal/testenv"
+	"github.com/dripflow/dripflow/pkg/control"
+	"github.com/dripflow/dripflow/pkg/store"
+)
+
+// Faults in the suite: a backfill that is not idempotent (counter =
+// counter + 1) runs while something breaks, in both of its forms — records
+// loaded (ProcessBatch, e2e_bump) and one UPDATE over the key range
+// (ProcessRange, e2e_bump_range). Whatever breaks, every row ends at
+// exactly 1 and the run's counters equal the row count: a batch's write
+// and its checkpoint commit together or not at all, a batch whose attempt
+// was cut off runs again, and an attempt that lost its claim cannot
+// commit.
+
+// bumpForms are the two forms of the non-idempotent backfill.
+var bumpForms = []struct{ name, definition string }{
+	{"ProcessBatch", "e2e_bump"},
+	{"ProcessRange", "e2e_bump_range"},
+}
+
+// The fault runs' shape: 60 batches of 100 rows, each batch sleeping
+// 400ms, 6 worker slots and up to 8 batches in flight (so a couple wait in
+// the queue), some 5 seconds of work without faults.
+const (
+	faultItems     = 6000
+	faultBatchSize = 100
+)
+
+// fastHeartbeat lets the scheduler find a dead or frozen worker within
+// about 4 seconds (the claim lease, the backstop, is 5s in these tests).
+var fastHeartbeat = []string{"DRIPFLOW_WORKER_HEARTBEAT_INTERVAL=500ms", "DRIPFLOW_WORKER_HEARTBEAT_TTL=3s"}
+
+// eachForm runs fn for both forms, side by side.
+func eachForm(t *testing.T, fn func(t *testing.T, definition string)) {
+	for _, f := range bumpForms {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, f.definition)
+		})
+	}
+}
+
+// startFaultRun seeds the items and starts the backfill; it returns once
+// a few batches have succeeded, so the fault hits a run in full flow.
+func startFaultRun(c *cluster, definition string) store.Run {
+	c.t.Helper()
+	c.seedItems(faultItems)
+	r := c.createRun(control.NewRun{Definition: definition, BatchSize: ptr(faultBatchSize), MaxInFlight: ptr(8), MaxAttempts: ptr(50),
+		Params: json.RawMessage(`{"sleep_ms":400}`)})
+	c.waitFor("first batches", time.Minute, func() bool { return c.run(r.ID).BatchesSucceeded >= 3 })
+	return r
+}
+
+// notOverYet fails the test when the run ended before the fault.
+func notOverYet(c *cluster, r store.Run) {
+	c.t.Helper()
+	if got := c.run(r.ID); got.State.Terminal() || got.BatchesSucceeded >= int64(faultItems/faultBatchSize) {
+		c.t.Fatalf("the run was over (%s, %+v) before the fault: it hits nothing", got.State, got.Counters)
+	}
+}
+
+// Workers SIGKILLed again and again, each while it holds a batch.
+func TestProcessFaultWorkersKilled(t *testing.T) {
+	eachForm(t, func(t *testing.T, definition string) {
+		c := newCluster(t)
+		c.env = fastHeartbeat
+		c.scheduler()
+		workers := []*proc{c.worker(2), c.worker(2), c.worker(2)}
+		r := startFaultRun(c, definition)
+		kills := 0
+		for round := 0; round < 4 && !c.run(r.ID).State.Terminal(); round++ {
+			i := round % len(workers)
+			deadline := time.Now().Add(5 * time.Second)
+			for !c.holdsBatch(r.ID, workers[i]) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			workers[i].kill(t)
+			kills++
+			workers[i] = c.worker(2)
+			time.Sleep(700 * time.Millisecond)
+		}
+		r = c.waitDone(r.ID, 2*time.Minute)
+		c.assertExactlyOnce(r, faultItems, faultBatchSize)
+		again := c.batchesWithAttempts(r.ID, 2)
+		t.Logf("%d workers killed; %d batches needed more than one attempt", kills, again)
+		if again == 0 {
+			t.Errorf("no batch needed a second attempt: the kills hit nothing in flight")
+		}
+	})
+}
+
+// Every connection to the database cut mid-batch (pg_terminate_backend),
+// several times.
+func TestProcessFaultConnectionsDropped(t *testing.T) {
+	eachForm(t, func(t *testing.T, definition string) {
+		c := newCluster(t)
+		c.env = fastHeartbeat
+		c.scheduler()
+		c.worker(3)
+		c.worker(3)
+		r := startFaultRun(c, definition)
+		terminated := 0
+		for round := 0; round < 5 && !c.run(r.ID).State.Terminal(); round++ {
+			// Backends of the workers and the scheduler in the middle of a
+			// statement or a transaction; this test's own connections are
+			// idle while it runs.
+			var n int64
+			if err := c.db.Raw(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid()
+				AND state IN ('active', 'idle in transaction')`).Scan(&n).Error; err != nil {
+				t.Fatalf("terminate backends: %v", err)
+			}
+			terminated += int(n)
+			time.Sleep(600 * time.Millisecond)
+		}
+		r = c.waitDone(r.ID, 2*time.Minute)
+		c.assertExactlyOnce(r, faultItems, faultBatchSize)
+		t.Logf("%d backends terminated; %d batches needed more than one attempt", terminated, c.batchesWithAttempts(r.ID, 2))
+		if terminated == 0 {
+			t.Errorf("no backend was terminated mid-batch: the faults hit nothing")
+		}
+	})
+}
+
+// PostgreSQL (a server of the test's own) crashes mid-run — every
+// connection cut, no checkpoint, crash recovery — and is back a second
+// later.
+func TestProcessFaultPostgresRestarted(t *testing.T) {
+	eachForm(t, func(t *testing.T, definition string) {
+		pg := privatePostgres(t)
+		c := newClusterAt(t, pg.URL(), testenv.RedisDB(t))
+		c.env = fastHeartbeat
+		c.scheduler()
+		c.worker(3)
+		c.worker(3)
+		r := startFaultRun(c, definition)
+		notOverYet(c, r)
+		pg.crashRestart(time.Second)
+		restarted := time.Now()
+		r = c.waitDoneThroughFaults(r.ID, 2*time.Minute)
+		c.assertExactlyOnce(r, faultItems, faultBatchSize)
+		t.Logf("run ended %s after PostgreSQL was back; %d batches needed more than one attempt",
+			time.Since(restarted).Round(time.Millisecond), c.batchesWithAttempts(r.ID, 2))
+	})
+}
+
+// Redis (a server of the test's own, without persistence) is killed
+// mid-run and an empty one started in its place: the queue, the leader
+// lease, the workers' heartbeats are gone. The scheduler enqueues the lost
+// tasks again from the store.
+func TestProcessFaultRedisRestartedEmpty(t *testing.T) {
+	eachForm(t, func(t *testing.T, definition string) {
+		rs := privateRedis(t)
+		c := newClusterAt(t, testenv.PostgresURL(t), rs.URL())
+		c.env = fastHeartbeat
+		c.scheduler()
+		c.worker(3)
+		c.worker(3)
+		r := startFaultRun(c, definition)
+		// Batches waiting in the queue are what Redis loses.
+		c.waitFor("batches waiting in the queue", 30*time.Second, func() bool { return c.run(r.ID).BatchesEnqueued > 0 })
+		notOverYet(c, r)
+		rs.restartEmpty(500 * time.Millisecond)
+		if n, err := c.rdb.DBSize(t.Context()).Result(); err != nil || n > 5 {
+			t.Logf("Redis after the restart: %d keys, %v", n, err)
+		}
+		r = c.waitDone(r.ID, 2*time.Minute)
+		c.assertExactlyOnce(r, faultItems, faultBatchSize)
+		if !c.logged("scheduler", "re-enqueued a lost batch task") {
+			t.Errorf("the scheduler re-enqueued no lost task: Redis lost nothing?")
+		}
+	})
+}
+
+// Two schedulers; the leading one is SIGKILLed mid-run and the other takes
+// over within the leader lease.
+func TestProcessFaultLeaderKilled(t *testing.T) {
+	eachForm(t, func(t *testing.T, definition string) {
+		c := newCluster(t)
+		c.env = fastHeartbeat
+		s1 := c.scheduler()
+		c.leader(s1)
+		s2 := c.scheduler()
+		c.worker(3)
+		c.worker(3)
+		r := startFaultRun(c, definition)
+		notOverYet(c, r)
+		lead := c.leader(s1, s2)
+		other := s1
+		if lead == s1 {
+			other = s2
+		}
+		lead.kill(t)
+		killed := time.Now()
+		c.leader(other)
+		took := time.Since(killed)
+		r = c.waitDone(r.ID, 2*time.Minute)
+		c.assertExactlyOnce(r, faultItems, faultBatchSize)
+		t.Logf("%s took the lead %s after %s was killed", other.name, took.Round(time.Millisecond), lead.name)
+		// The lease is 3s here, renewed every fifth of it.
+		if took > 15*time.Second {
+			t.Errorf("the other scheduler took the lead %s after the kill, want within a few seconds of the 3s lease", took)
+		}
+	})
+}
+
+// A worker frozen (SIGSTOP) mid-batch until its heartbeat has stopped and
+// its claim lease passed, then resumed: another worker has done its
+// batches meanwhile, and the frozen one's late commits are refused.
+func TestProcessFaultWorkerFrozenPastLease(t *testing.T) {
+	eachForm(t, func(t *testing.T, definition string) {
+		c := newCluster(t)
+		c.env = fastHeartbeat
+		c.scheduler()
+		frozen := c.worker(3)
+		c.worker(3)
+		r := startFaultRun(c, definition)
+		c.waitFor("the worker to hold batches", 30*time.Second, func() bool { return c.holdsBatch(r.ID, frozen) })
+		frozen.cmd.Process.Signal(syscall.SIGSTOP)
+		t.Cleanup(func() { frozen.cmd.Process.Signal(syscall.SIGCONT) })
+		stopped := time.Now()
+		time.Sleep(300 * time.Millisecond) // a commit on its way settles
+		held := c.heldBy(r.ID, frozen)
+		if len(held) == 0 {
+			t.Fatalf("the frozen worker holds no batch: the freeze hits nothing")
+		}
+		// Past the 5s claim lease, and until the batches were taken over
+		// (their rows may be locked by the frozen transaction, so not
+		// necessarily finished).
+		c.waitFor("the frozen worker's batches to be taken over", time.Minute, func() bool {
+			if time.Since(stopped) < 6*time.Second {
+				return false
+			}
+			bs := c.batchesOf(r.ID)
+			for _, seq := range held {
+				if bs[seq].Attempts < 2 && bs[seq].State == store.BatchRunning {
+					return false
+				}
+			}
+			return true
+		})
+		frozen.cmd.Process.Signal(syscall.SIGCONT)
+		r = c.waitDone(r.ID, 2*time.Minute)
+		c.assertExactlyOnce(r, faultItems, faultBatchSize)
+		bs := c.batchesOf(r.ID)
+		takenOver := 0
+		for _, seq := range held {
+			if b := bs[seq]; b.Attempts >= 2 && !strings.HasSuffix(b.Worker, ":"+strconv.Itoa(frozen.cmd.Process.Pid)) {
+				takenOver++
+			}
+		}
+		if takenOver == 0 {
+			t.Errorf("none of the frozen worker's batches %v was done by another attempt", held)
+		}
+		// Its late commits were refused (logged once it ran them).
+		c.waitFor("the woken worker to give its batches up", 30*time.Second, func() bool {
+			b, _ := os.ReadFile(frozen.log)
+			return strings.Contains(string(b), "batch taken over by another attempt")
+		})
+		t.Logf("%d of the frozen worker's %d batches were taken over", takenOver, len(held))
+	})
+}
