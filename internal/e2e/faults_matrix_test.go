@@ -55,10 +55,13 @@ func eachForm(t *testing.T, fn func(t *testing.T, definition string)) {
 // a few batches have succeeded, so the fault hits a run in full flow.
 func startFaultRun(c *cluster, definition string) store.Run {
 	c.t.Helper()
+	start := time.Now()
 	c.seedItems(faultItems)
 	r := c.createRun(control.NewRun{Definition: definition, BatchSize: ptr(faultBatchSize), MaxInFlight: ptr(8), MaxAttempts: ptr(50),
 		Params: json.RawMessage(`{"sleep_ms":400}`)})
 	c.waitFor("first batches", time.Minute, func() bool { return c.run(r.ID).BatchesSucceeded >= 3 })
+	c.t.Logf("first batches after %s", time.Since(start).Round(time.Millisecond))
+	c.t.Cleanup(func() { c.t.Logf("run %d: %s after its start", r.ID, time.Since(start).Round(time.Millisecond)) })
 	return r
 }
 
