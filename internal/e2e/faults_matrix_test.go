@@ -168,13 +168,24 @@ func TestProcessFaultRedisRestartedEmpty(t *testing.T) {
 		c := newClusterAt(t, testenv.PostgresURL(t), rs.URL())
 		c.env = fastHeartbeat
 		c.scheduler()
-		c.worker(3)
-		c.worker(3)
+		workers := []*proc{c.worker(3), c.worker(3)}
 		r := startFaultRun(c, definition)
-		// Batches waiting in the queue are what Redis loses.
-		c.waitFor("batches waiting in the queue", 30*time.Second, func() bool { return c.run(r.ID).BatchesEnqueued > 0 })
 		notOverYet(c, r)
-		rs.restartEmpty(500 * time.Millisecond)
+		// The workers paused for a moment, so that tasks wait in the queue
+		// (8 batches in flight, 6 slots) when Redis loses them.
+		for _, w := range workers {
+			w.cmd.Process.Signal(syscall.SIGSTOP)
+		}
+		t.Cleanup(func() {
+			for _, w := range workers {
+				w.cmd.Process.Signal(syscall.SIGCONT)
+			}
+		})
+		time.Sleep(400 * time.Millisecond)
+		rs.restartEmpty(300 * time.Millisecond)
+		for _, w := range workers {
+			w.cmd.Process.Signal(syscall.SIGCONT)
+		}
 		r = c.waitDone(r.ID, 2*time.Minute)
 		c.assertExactlyOnce(r, faultItems, faultBatchSize)
 		if !c.logged("scheduler", "re-enqueued a lost batch task") {
