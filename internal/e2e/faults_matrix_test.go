@@ -29,11 +29,11 @@ var bumpForms = []struct{ name, definition string }{
 	{"ProcessRange", "e2e_bump_range"},
 }
 
-// The fault runs' shape: 60 batches of 100 rows, each batch sleeping
-// 400ms, 6 worker slots and up to 8 batches in flight (so a couple wait in
-// the queue), some 5 seconds of work without faults.
+// The fault runs' shape: 40 batches of 100 rows, each batch sleeping
+// 300ms, 6 worker slots and up to 8 batches in flight (so a couple wait in
+// the queue), some 2 seconds of work without faults.
 const (
-	faultItems     = 6000
+	faultItems     = 4000
 	faultBatchSize = 100
 )
 
@@ -58,7 +58,7 @@ func startFaultRun(c *cluster, definition string) store.Run {
 	start := time.Now()
 	c.seedItems(faultItems)
 	r := c.createRun(control.NewRun{Definition: definition, BatchSize: ptr(faultBatchSize), MaxInFlight: ptr(8), MaxAttempts: ptr(50),
-		Params: json.RawMessage(`{"sleep_ms":400}`)})
+		Params: json.RawMessage(`{"sleep_ms":300}`)})
 	c.waitFor("first batches", time.Minute, func() bool { return c.run(r.ID).BatchesSucceeded >= 3 })
 	c.t.Logf("first batches after %s", time.Since(start).Round(time.Millisecond))
 	c.t.Cleanup(func() { c.t.Logf("run %d: %s after its start", r.ID, time.Since(start).Round(time.Millisecond)) })
@@ -244,7 +244,7 @@ func TestProcessFaultWorkerFrozenPastLease(t *testing.T) {
 		c.worker(3)
 		r := startFaultRun(c, definition)
 		// One batch at a time: freeze it within 150ms of its claim, well
-		// inside its 400ms of work.
+		// inside its 300ms of work.
 		suffix := ":" + strconv.Itoa(frozen.cmd.Process.Pid)
 		c.waitFor("the worker to start a batch", 30*time.Second, func() bool {
 			for _, b := range c.batchesOf(r.ID) {
