@@ -96,6 +96,8 @@ type pgServer struct {
 	base string // owned by the server's user: data/, the log, the socket
 	port int
 	cred *syscall.Credential // PostgreSQL refuses to run as root
+	cmd  *exec.Cmd           // the postmaster
+	done chan struct{}       // closed when it exits
 }
 
 func privatePostgres(t *testing.T) *pgServer {
@@ -125,7 +127,7 @@ func privatePostgres(t *testing.T) *pgServer {
 	if out, err := s.command("initdb", "-D", s.data(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { s.stop("immediate") })
+	t.Cleanup(s.stop)
 	s.start()
 	return s
 }
@@ -135,9 +137,7 @@ func (s *pgServer) data() string { return filepath.Join(s.base, "data") }
 func (s *pgServer) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(s.bin, name), args...)
 	cmd.Dir = s.base
-	if s.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
-	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	return cmd
 }
 
@@ -146,28 +146,69 @@ func (s *pgServer) URL() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
 }
 
-// start starts the server and waits until it accepts connections.
+// start starts the server (a child of the test, which PostgreSQL's
+// immediate shutdown ends should the test binary die) and waits until it
+// accepts connections.
 func (s *pgServer) start() {
 	s.t.Helper()
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c full_page_writes=off -c synchronous_commit=off", s.port, s.base)
-	out, err := s.command("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.base, "server.log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
+	logf, err := os.OpenFile(filepath.Join(s.base, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.base, "server.log"))
-		s.t.Fatalf("start PostgreSQL on port %d: %v\n%s\n%s", s.port, err, out, log)
+		s.t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := s.command("postgres", "-D", s.data(), "-p", strconv.Itoa(s.port), "-k", s.base,
+		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300",
+		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off")
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGQUIT
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start PostgreSQL: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.cmd, s.done = cmd, done
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(filepath.Join(s.base, "server.log"))
+			s.t.Fatalf("PostgreSQL on port %d exited at start:\n%s", s.port, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("PostgreSQL on port %d did not listen within 60s", s.port)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// stop stops the server; "immediate" is a crash: no checkpoint, every
-// connection cut, crash recovery at the next start.
-func (s *pgServer) stop(mode string) {
-	s.command("pg_ctl", "-D", s.data(), "-m", mode, "-w", "-t", "60", "stop").Run() //nolint:errcheck // not running is fine
+// stop stops the server as a crash would (SIGQUIT, PostgreSQL's immediate
+// shutdown): every connection cut, no checkpoint, crash recovery at the
+// next start.
+func (s *pgServer) stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
 }
 
 // crashRestart stops the server as a crash would and starts it again
 // after down.
 func (s *pgServer) crashRestart(down time.Duration) {
 	s.t.Helper()
-	s.stop("immediate")
+	s.stop()
 	time.Sleep(down)
 	s.start()
 }
@@ -201,6 +242,7 @@ func (s *redisServer) start() {
 	s.t.Helper()
 	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.t.TempDir(), "--loglevel", "warning")
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // gone with the test binary
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
