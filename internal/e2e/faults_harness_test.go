@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -167,11 +168,19 @@ func (s *pgServer) start() {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	s.cmd, s.done = cmd, done
+	db, err := sql.Open("pgx", s.URL())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer db.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
+		// Listening is not ready: it answers "starting up" until crash
+		// recovery is over.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := db.PingContext(ctx)
+		cancel()
 		if err == nil {
-			c.Close()
 			return
 		}
 		select {
@@ -181,7 +190,7 @@ func (s *pgServer) start() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("PostgreSQL on port %d did not listen within 60s", s.port)
+			s.t.Fatalf("PostgreSQL on port %d did not accept connections within 60s: %v", s.port, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
