@@ -35,6 +35,13 @@ type Config struct {
 	// ShutdownTimeout bounds a worker's drain on SIGTERM
 	// (DRIPFLOW_SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// HeartbeatInterval is how often a worker records in Redis that it is
+	// alive (DRIPFLOW_WORKER_HEARTBEAT_INTERVAL, default 2s), and
+	// HeartbeatTTL how long after its last beat it counts as dead, its
+	// claims ended and its batches run again by others
+	// (DRIPFLOW_WORKER_HEARTBEAT_TTL, default 6s; at least twice the
+	// interval).
+	HeartbeatInterval, HeartbeatTTL time.Duration
 	// AuthProxyHeader trusts this header as the identity (oauth2-proxy
 	// mode; DRIPFLOW_AUTH_PROXY_HEADER, e.g. X-Forwarded-Email).
 	AuthProxyHeader string
@@ -159,6 +166,15 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.FlowsDir = get("FLOWS_DIR", "")
 	if c.FlowsDirInterval, err = time.ParseDuration(get("FLOWS_DIR_INTERVAL", "3s")); err != nil || c.FlowsDirInterval <= 0 {
 		return c, fmt.Errorf("DRIPFLOW_FLOWS_DIR_INTERVAL must be a positive duration such as 3s, got %q", get("FLOWS_DIR_INTERVAL", ""))
+	}
+	for name, dst := range map[string]*time.Duration{"WORKER_HEARTBEAT_INTERVAL": &c.HeartbeatInterval, "WORKER_HEARTBEAT_TTL": &c.HeartbeatTTL} {
+		def := map[string]string{"WORKER_HEARTBEAT_INTERVAL": "2s", "WORKER_HEARTBEAT_TTL": "6s"}[name]
+		if *dst, err = time.ParseDuration(get(name, def)); err != nil || *dst <= 0 {
+			return c, fmt.Errorf("DRIPFLOW_%s must be a positive duration such as %s, got %q", name, def, get(name, ""))
+		}
+	}
+	if c.HeartbeatTTL < 2*c.HeartbeatInterval {
+		return c, fmt.Errorf("DRIPFLOW_WORKER_HEARTBEAT_TTL (%s) must be at least twice DRIPFLOW_WORKER_HEARTBEAT_INTERVAL (%s)", c.HeartbeatTTL, c.HeartbeatInterval)
 	}
 	if c.Connections, err = ParseConnections(get("CONNECTIONS", "")); err != nil {
 		return c, fmt.Errorf("DRIPFLOW_CONNECTIONS: %w", err)

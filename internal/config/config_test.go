@@ -32,11 +32,30 @@ func TestFromEnvRejectsBadValues(t *testing.T) {
 	for name, value := range map[string]string{
 		"DRIPFLOW_STORE": "mongo", "DRIPFLOW_LOG_FORMAT": "xml", "DRIPFLOW_LOG_LEVEL": "loud",
 		"DRIPFLOW_WORKER_CONCURRENCY": "-2", "DRIPFLOW_DB_MAX_CONNS": "many", "DRIPFLOW_CLAIM_LEASE": "soon", "DRIPFLOW_SHUTDOWN_TIMEOUT": "0s",
+		"DRIPFLOW_WORKER_HEARTBEAT_INTERVAL": "-1s", "DRIPFLOW_WORKER_HEARTBEAT_TTL": "1s",
 	} {
 		_, err := FromEnv(env(map[string]string{name: value}))
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%s: error %v should name the variable", name, value, err)
 		}
+	}
+}
+
+func TestFromEnvHeartbeat(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HeartbeatInterval != 2*time.Second || c.HeartbeatTTL != 6*time.Second {
+		t.Fatalf("heartbeat defaults %s/%s, want 2s/6s", c.HeartbeatInterval, c.HeartbeatTTL)
+	}
+	c, err = FromEnv(env(map[string]string{"DRIPFLOW_WORKER_HEARTBEAT_INTERVAL": "500ms", "DRIPFLOW_WORKER_HEARTBEAT_TTL": "2s"}))
+	if err != nil || c.HeartbeatInterval != 500*time.Millisecond || c.HeartbeatTTL != 2*time.Second {
+		t.Fatalf("heartbeat 500ms/2s: %s/%s, %v", c.HeartbeatInterval, c.HeartbeatTTL, err)
+	}
+	_, err = FromEnv(env(map[string]string{"DRIPFLOW_WORKER_HEARTBEAT_INTERVAL": "5s"}))
+	if err == nil || !strings.Contains(err.Error(), "DRIPFLOW_WORKER_HEARTBEAT_TTL") {
+		t.Fatalf("interval 5s with the 6s TTL: %v, want an error naming DRIPFLOW_WORKER_HEARTBEAT_TTL", err)
 	}
 }
 

@@ -71,11 +71,13 @@ func Worker(ctx context.Context, args []string) error {
 	loadSpecs(engine.DefaultRegistry, a.Store)
 	w, err := worker.New(worker.Config{
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources,
-		Queue:           a.Config.Queue,
-		Concurrency:     a.Config.WorkerConcurrency,
-		ShutdownTimeout: a.Config.ShutdownTimeout,
-		ClaimLease:      a.Config.ClaimLease,
-		Logger:          a.Log,
+		Queue:             a.Config.Queue,
+		Concurrency:       a.Config.WorkerConcurrency,
+		ShutdownTimeout:   a.Config.ShutdownTimeout,
+		ClaimLease:        a.Config.ClaimLease,
+		HeartbeatInterval: a.Config.HeartbeatInterval,
+		HeartbeatTTL:      a.Config.HeartbeatTTL,
+		Logger:            a.Log,
 	})
 	if err != nil {
 		return err
