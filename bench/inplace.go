@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dripflow/dripflow/pkg/control"
-	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/store/sqlstore"
 )
 
@@ -354,29 +353,4 @@ func verifyBumped(ctx context.Context, url string, rows int64) error {
 	}
 	defer closeGorm(db)
 	return checkBumped(ctx, db, rows)
-}
-
-// meanBatchDuration is the mean Duration of the run's batches.
-func meanBatchDuration(ctx context.Context, st store.Store, runID int64) (Seconds, error) {
-	var sum time.Duration
-	var n int64
-	f := store.BatchFilter{Limit: store.MaxLimit}
-	for {
-		page, err := st.ListBatches(ctx, runID, f)
-		if err != nil {
-			return 0, err
-		}
-		for _, b := range page.Items {
-			sum += b.Duration
-			n++
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		f.Cursor = page.NextCursor
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	return Seconds(sum / time.Duration(n)), nil
 }
