@@ -50,12 +50,12 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
-	if res.InPlace == nil || len(res.InPlace.Variants) != 7 || res.Noop == nil || res.Flow == nil ||
+	if res.InPlace == nil || len(res.InPlace.Variants) != 9 || res.Noop == nil || res.Flow == nil ||
 		res.FirstBatch == nil || len(res.FirstBatch.Sizes) != 2 || res.StoreOps == nil {
 		t.Fatalf("a section is missing: %+v", res)
 	}
-	if len(res.Targets) != 10 {
-		t.Errorf("%d targets evaluated, want 10: %+v", len(res.Targets), res.Targets)
+	if len(res.Targets) != 12 {
+		t.Errorf("%d targets evaluated, want 12: %+v", len(res.Targets), res.Targets)
 	}
 	if _, err := os.Stat(cfg.Out); err != nil {
 		t.Errorf("results file: %v", err)

@@ -24,8 +24,12 @@
 //     run, claim, complete), driven straight through the SQL store on
 //     PostgreSQL and the Redis store.
 //
-// Sections 1–3 run the scheduler and the worker inside the benchmark's own
-// process, as cmd/scheduler and cmd/worker wire them. Every database and
+// Sections 1–3 run the scheduler and the worker of their headline dripflow
+// variants as separate processes (this binary re-executed through package
+// run, as cmd/scheduler and cmd/worker run, with their defaults), the shape
+// users deploy; the "-inproc" variants run them inside the benchmark's own
+// process. Every dripflow run also reports how full it kept the worker's
+// slots, from its batch rows (Pipeline). Every database and
 // Redis database the benchmark makes is throwaway and removed at the end,
 // also when it is interrupted. The Redis databases are reserved the way the
 // tests reserve them (internal/testenv.RedisDB), so a benchmark and a test

@@ -24,6 +24,13 @@ type dripflowEnv struct {
 	db    *gorm.DB
 	rdb   *redis.Client
 	close func()
+
+	// What processes need to open the same: the Redis database's URL, the
+	// database's ("" when the Redis store runs without one) and the
+	// store's kind.
+	redisURL   string
+	dbURL      string
+	redisStore bool
 }
 
 // dripflowEnv opens a store for the database at url: the SQL store in that
@@ -33,7 +40,7 @@ type dripflowEnv struct {
 // means no application database (the no-op job needs none); the SQL store
 // then gets a database of its own.
 func (r *runner) dripflowEnv(ctx context.Context, url string, redisStore bool) (*dripflowEnv, error) {
-	_, rdb, release, err := r.svc.redisDB(ctx)
+	rurl, rdb, release, err := r.svc.redisDB(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +50,7 @@ func (r *runner) dripflowEnv(ctx context.Context, url string, redisStore bool) (
 			release()
 			return nil, err
 		}
-		de := &dripflowEnv{st: st, rdb: rdb, close: release}
+		de := &dripflowEnv{st: st, rdb: rdb, close: release, redisURL: rurl, dbURL: url, redisStore: true}
 		if url != "" {
 			if de.db, err = sqlstore.OpenDB(ctx, url, 0); err != nil {
 				release()
@@ -69,7 +76,7 @@ func (r *runner) dripflowEnv(ctx context.Context, url string, redisStore bool) (
 		release()
 		return nil, err
 	}
-	return &dripflowEnv{st: st, db: st.DB(), rdb: rdb, close: func() {
+	return &dripflowEnv{st: st, db: st.DB(), rdb: rdb, redisURL: rurl, dbURL: url, close: func() {
 		st.Close()
 		release()
 		if own != "" {
@@ -89,17 +96,27 @@ func (r *runner) runOnCluster(ctx context.Context, de *dripflowEnv, concurrency 
 	}
 	defer cl.stop()
 	rr, err := runToEnd(ctx, cl.ctl, de.st, n, r.cfg.Timeout)
-	if dir := r.cfg.Timeline; dir != "" && err == nil {
-		name := strings.NewReplacer("*", "", "/", "_").Replace(fmt.Sprintf("%s-%T-%d.csv", n.Definition, de.st, time.Now().UnixNano()))
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return rr, err
-		}
-		if err := dumpTimeline(ctx, de.st, rr.Run.ID, path); err != nil {
-			r.logf("warning: timeline: %v", err)
-		}
+	if err == nil {
+		r.writeTimeline(ctx, de, rr, n, "inproc")
 	}
 	return rr, err
+}
+
+// writeTimeline writes the run's batches as CSV into the timeline
+// directory, when one was asked for.
+func (r *runner) writeTimeline(ctx context.Context, de *dripflowEnv, rr runResult, n control.NewRun, shape string) {
+	dir := r.cfg.Timeline
+	if dir == "" {
+		return
+	}
+	name := strings.NewReplacer("*", "", "/", "_").Replace(fmt.Sprintf("%s-%T-%s-%d.csv", n.Definition, de.st, shape, time.Now().UnixNano()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		r.logf("warning: timeline: %v", err)
+		return
+	}
+	if err := dumpTimeline(ctx, de.st, rr.Run.ID, filepath.Join(dir, name)); err != nil {
+		r.logf("warning: timeline: %v", err)
+	}
 }
 
 func closeGorm(db *gorm.DB) {

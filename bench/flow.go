@@ -19,6 +19,9 @@ type FlowResult struct {
 	Insert    FlowVariant `json:"insert_select"`
 	SQLStore  FlowVariant `json:"dripflow_sql"`
 	Redis     FlowVariant `json:"dripflow_redis"`
+	// SQLStoreInProc is SQLStore with the scheduler and the worker inside
+	// the benchmark's process (the others run them as processes).
+	SQLStoreInProc FlowVariant `json:"dripflow_sql_inproc"`
 }
 
 // FlowVariant is one way of copying the rows.
@@ -29,6 +32,8 @@ type FlowVariant struct {
 	// VsInsert is Wall divided by INSERT … SELECT's.
 	VsInsert  float64 `json:"vs_insert_select"`
 	BatchMean Seconds `json:"batch_mean_s,omitempty"`
+	// Pipeline (dripflow only) is how full the run kept the worker's slots.
+	Pipeline *Pipeline `json:"pipeline,omitempty"`
 	// Rounds are the wall times of every round; Wall is the fastest.
 	Rounds []Seconds `json:"rounds_s"`
 }
@@ -52,22 +57,20 @@ func (r *runner) flow(ctx context.Context) (*FlowResult, error) {
 		desc string
 		run  func(ctx context.Context, url string) (FlowVariant, error)
 	}
-	dripflowCopy := func(redisStore bool) func(ctx context.Context, url string) (FlowVariant, error) {
+	dripflowCopy := func(redisStore bool, shape string) func(ctx context.Context, url string) (FlowVariant, error) {
 		return func(ctx context.Context, url string) (FlowVariant, error) {
 			de, err := r.dripflowEnv(ctx, url, redisStore)
 			if err != nil {
 				return FlowVariant{}, err
 			}
 			defer de.close()
-			rr, err := r.runOnCluster(ctx, de, r.cfg.Concurrency, control.NewRun{
+			rr, pl, err := r.runDripflow(ctx, de, shape, r.cfg.Concurrency, control.NewRun{
 				Definition: defCopy, CreatedBy: "bench", BatchSize: &r.cfg.BatchSize, MaxInFlight: &r.cfg.MaxInFlight,
 			})
 			if err != nil {
 				return FlowVariant{}, err
 			}
-			v := FlowVariant{Wall: Seconds(rr.Wall)}
-			v.BatchMean, err = meanBatchDuration(ctx, de.st, rr.Run.ID)
-			return v, err
+			return FlowVariant{Wall: Seconds(rr.Wall), BatchMean: pl.BatchMean, Pipeline: &pl}, nil
 		}
 	}
 	variants := []variant{
@@ -80,8 +83,9 @@ func (r *runner) flow(ctx context.Context) (*FlowResult, error) {
 			v, err := timed(func() error { _, err := conn.Exec(ctx, insertSelectSQL); return err })
 			return FlowVariant{Wall: v.Wall}, err
 		}},
-		{"dripflow-sql", &res.SQLStore, fmt.Sprintf("dripflow flow (sqlconn source → upsert sink), SQL store in the same database, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), dripflowCopy(false)},
-		{"dripflow-redis", &res.Redis, fmt.Sprintf("dripflow flow (sqlconn source → upsert sink), Redis store, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), dripflowCopy(true)},
+		{"dripflow-sql", &res.SQLStore, fmt.Sprintf("dripflow flow (sqlconn source → upsert sink), SQL store in the same database, scheduler and worker as processes, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), dripflowCopy(false, ShapeProcesses)},
+		{"dripflow-redis", &res.Redis, fmt.Sprintf("dripflow flow (sqlconn source → upsert sink), Redis store, scheduler and worker as processes, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), dripflowCopy(true, ShapeProcesses)},
+		{"dripflow-sql-inproc", &res.SQLStoreInProc, "as the SQL store's, with the scheduler and the worker inside the benchmark's process", dripflowCopy(false, ShapeInProcess)},
 	}
 	for round := 0; round < r.cfg.Repeat; round++ {
 		for _, v := range variants {
@@ -103,7 +107,11 @@ func (r *runner) flow(ctx context.Context) (*FlowResult, error) {
 			got.Description = v.desc
 			got.RowsPerSec = float64(rows) / got.Wall.Seconds()
 			got.Rounds = append(v.dst.Rounds, got.Wall)
-			r.logf("  %-15s %8.2fs  %9.0f rows/s", v.name, got.Wall.Seconds(), got.RowsPerSec)
+			note := ""
+			if got.Pipeline != nil {
+				note = "  " + got.Pipeline.String()
+			}
+			r.logf("  %-15s %8.2fs  %9.0f rows/s%s", v.name, got.Wall.Seconds(), got.RowsPerSec, note)
 			if round == 0 || got.Wall < v.dst.Wall {
 				*v.dst = got
 			} else {
@@ -111,7 +119,7 @@ func (r *runner) flow(ctx context.Context) (*FlowResult, error) {
 			}
 		}
 	}
-	for _, v := range []*FlowVariant{&res.Insert, &res.SQLStore, &res.Redis} {
+	for _, v := range []*FlowVariant{&res.Insert, &res.SQLStore, &res.Redis, &res.SQLStoreInProc} {
 		if res.Insert.Wall > 0 {
 			v.VsInsert = v.Wall.Seconds() / res.Insert.Wall.Seconds()
 		}

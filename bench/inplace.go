@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dripflow/dripflow/pkg/control"
-	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/store/sqlstore"
 )
 
@@ -26,6 +25,10 @@ const (
 	// records and update them by key: what loading records costs.
 	VariantSQLStoreRecords = "dripflow-sql-records"
 	VariantRedisRecords    = "dripflow-redis-records"
+	// The set-based two with the scheduler and the worker inside the
+	// benchmark's process (the headline variants run them as processes).
+	VariantSQLStoreInProc = "dripflow-sql-inproc"
+	VariantRedisInProc    = "dripflow-redis-inproc"
 )
 
 // InPlaceResult is section 1.
@@ -50,6 +53,10 @@ type InPlaceVariant struct {
 	// included).
 	Batches   int64   `json:"batches,omitempty"`
 	BatchMean Seconds `json:"batch_mean_s,omitempty"`
+	// Shape (dripflow only) is ShapeProcesses or ShapeInProcess, and
+	// Pipeline how full the run kept the worker's slots.
+	Shape    string    `json:"shape,omitempty"`
+	Pipeline *Pipeline `json:"pipeline,omitempty"`
 	// Rounds are the wall times of every round (Config.Repeat); Wall is
 	// the fastest.
 	Rounds []Seconds `json:"rounds_s"`
@@ -59,7 +66,11 @@ func (v InPlaceVariant) batchNote() string {
 	if v.Batches == 0 {
 		return ""
 	}
-	return fmt.Sprintf("  %d batches, mean %.1f ms in a worker", v.Batches, v.BatchMean.Seconds()*1000)
+	note := fmt.Sprintf("  %d batches, mean %.1f ms in a worker", v.Batches, v.BatchMean.Seconds()*1000)
+	if v.Pipeline != nil {
+		note += "; " + v.Pipeline.String()
+	}
+	return note
 }
 
 func (r *InPlaceResult) variant(name string) *InPlaceVariant {
@@ -161,17 +172,23 @@ func (r *runner) inPlace(ctx context.Context) (*InPlaceResult, error) {
 		{VariantLoop2, fmt.Sprintf("hand-written keyset loop, pgx, %d connections", max(2, r.cfg.Concurrency)), func(ctx context.Context, url string) (InPlaceVariant, error) {
 			return timed(func() error { return handLoop(ctx, url, max(2, r.cfg.Concurrency), r.cfg.BatchSize) })
 		}},
-		{VariantSQLStore, fmt.Sprintf("dripflow, set-based backfill (ProcessRange: one UPDATE per batch), SQL store in the same database (checkpoint in the batch's transaction), worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
-			return r.dripflowBump(ctx, url, defBump, false)
+		{VariantSQLStore, fmt.Sprintf("dripflow, set-based backfill (ProcessRange: one UPDATE per batch), SQL store in the same database (checkpoint in the batch's transaction), scheduler and worker as processes, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.dripflowBump(ctx, url, defBump, false, ShapeProcesses)
 		}},
-		{VariantRedis, fmt.Sprintf("dripflow, set-based backfill (ProcessRange), Redis store, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
-			return r.dripflowBump(ctx, url, defBump, true)
+		{VariantRedis, fmt.Sprintf("dripflow, set-based backfill (ProcessRange), Redis store, scheduler and worker as processes, worker concurrency %d, max_in_flight %d", r.cfg.Concurrency, r.cfg.MaxInFlight), func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.dripflowBump(ctx, url, defBump, true, ShapeProcesses)
 		}},
 		{VariantSQLStoreRecords, "as dripflow-sql, with batches that load their records (ProcessBatch) and update them by key", func(ctx context.Context, url string) (InPlaceVariant, error) {
-			return r.dripflowBump(ctx, url, defBumpRecords, false)
+			return r.dripflowBump(ctx, url, defBumpRecords, false, ShapeProcesses)
 		}},
 		{VariantRedisRecords, "as dripflow-redis, with batches that load their records (ProcessBatch) and update them by key", func(ctx context.Context, url string) (InPlaceVariant, error) {
-			return r.dripflowBump(ctx, url, defBumpRecords, true)
+			return r.dripflowBump(ctx, url, defBumpRecords, true, ShapeProcesses)
+		}},
+		{VariantSQLStoreInProc, "as dripflow-sql, with the scheduler and the worker inside the benchmark's process", func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.dripflowBump(ctx, url, defBump, false, ShapeInProcess)
+		}},
+		{VariantRedisInProc, "as dripflow-redis, with the scheduler and the worker inside the benchmark's process", func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.dripflowBump(ctx, url, defBump, true, ShapeInProcess)
 		}},
 	}
 	// Repeats run interleaved, so that a disturbance hits one round rather
@@ -308,26 +325,23 @@ func handLoop(ctx context.Context, url string, conns, batch int) error {
 	return errors.Join(errs...)
 }
 
-// dripflowBump runs a bench_bump backfill (def) through an in-process scheduler
-// and worker, with the SQL store in the data's database or the Redis store.
-func (r *runner) dripflowBump(ctx context.Context, url, def string, redisStore bool) (InPlaceVariant, error) {
+// dripflowBump runs a bench_bump backfill (def) through a scheduler and a
+// worker in the given shape, with the SQL store in the data's database or
+// the Redis store.
+func (r *runner) dripflowBump(ctx context.Context, url, def string, redisStore bool, shape string) (InPlaceVariant, error) {
 	de, err := r.dripflowEnv(ctx, url, redisStore)
 	if err != nil {
 		return InPlaceVariant{}, err
 	}
 	defer de.close()
-	rr, err := r.runOnCluster(ctx, de, r.cfg.Concurrency, control.NewRun{
+	rr, pl, err := r.runDripflow(ctx, de, shape, r.cfg.Concurrency, control.NewRun{
 		Definition: def, CreatedBy: "bench",
 		BatchSize: &r.cfg.BatchSize, MaxInFlight: &r.cfg.MaxInFlight,
 	})
 	if err != nil {
 		return InPlaceVariant{}, err
 	}
-	v := InPlaceVariant{Wall: Seconds(rr.Wall), Batches: rr.Run.BatchesSucceeded}
-	if v.BatchMean, err = meanBatchDuration(ctx, de.st, rr.Run.ID); err != nil {
-		return v, err
-	}
-	return v, nil
+	return InPlaceVariant{Wall: Seconds(rr.Wall), Batches: rr.Run.BatchesSucceeded, BatchMean: pl.BatchMean, Shape: shape, Pipeline: &pl}, nil
 }
 
 // verifyBumped checks, on its own connection, that every row was bumped
@@ -339,29 +353,4 @@ func verifyBumped(ctx context.Context, url string, rows int64) error {
 	}
 	defer closeGorm(db)
 	return checkBumped(ctx, db, rows)
-}
-
-// meanBatchDuration is the mean Duration of the run's batches.
-func meanBatchDuration(ctx context.Context, st store.Store, runID int64) (Seconds, error) {
-	var sum time.Duration
-	var n int64
-	f := store.BatchFilter{Limit: store.MaxLimit}
-	for {
-		page, err := st.ListBatches(ctx, runID, f)
-		if err != nil {
-			return 0, err
-		}
-		for _, b := range page.Items {
-			sum += b.Duration
-			n++
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		f.Cursor = page.NextCursor
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	return Seconds(sum / time.Duration(n)), nil
 }

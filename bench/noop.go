@@ -24,6 +24,10 @@ type NoopResult struct {
 	Asynq         NoopVariant `json:"asynq"`
 	DripflowRedis NoopVariant `json:"dripflow_redis"`
 	DripflowSQL   NoopVariant `json:"dripflow_sql"`
+	// DripflowRedisInProc is DripflowRedis with the scheduler and the
+	// worker inside the benchmark's process (the others run them as
+	// processes).
+	DripflowRedisInProc NoopVariant `json:"dripflow_redis_inproc"`
 }
 
 // NoopVariant is one way of running the batches.
@@ -33,6 +37,8 @@ type NoopVariant struct {
 	PerSec      float64 `json:"per_s"`
 	// VsAsynq is PerSec divided by plain asynq's.
 	VsAsynq float64 `json:"vs_asynq"`
+	// Pipeline is how full the run kept the worker's slots.
+	Pipeline *Pipeline `json:"pipeline,omitempty"`
 	// Rounds are the wall times of every round; Wall is the fastest.
 	Rounds []Seconds `json:"rounds_s"`
 }
@@ -62,10 +68,12 @@ func (r *runner) noop(ctx context.Context) (*NoopResult, error) {
 		for _, v := range []struct {
 			name       string
 			redisStore bool
+			shape      string
 			dst        *NoopVariant
 		}{
-			{"dripflow-redis", true, &res.DripflowRedis},
-			{"dripflow-sql", false, &res.DripflowSQL},
+			{"dripflow-redis", true, ShapeProcesses, &res.DripflowRedis},
+			{"dripflow-sql", false, ShapeProcesses, &res.DripflowSQL},
+			{"dripflow-redis-inproc", true, ShapeInProcess, &res.DripflowRedisInProc},
 		} {
 			// 50,000 batches through the SQL store take minutes: they run
 			// in the first round only.
@@ -77,7 +85,7 @@ func (r *runner) noop(ctx context.Context) (*NoopResult, error) {
 				return nil, err
 			}
 			inFlight := r.cfg.NoopInFlight
-			rr, err := r.runOnCluster(ctx, de, conc, control.NewRun{
+			rr, pl, err := r.runDripflow(ctx, de, v.shape, conc, control.NewRun{
 				Definition: defNoop, CreatedBy: "bench",
 				Params:      []byte(fmt.Sprintf(`{"batches": %d}`, n)),
 				MaxInFlight: &inFlight,
@@ -93,16 +101,23 @@ func (r *runner) noop(ctx context.Context) (*NoopResult, error) {
 			if !v.redisStore {
 				store = "SQL store on PostgreSQL"
 			}
-			keep(v.dst, round, fmt.Sprintf("dripflow, %s: one run of %d no-op batches, worker concurrency %d, max_in_flight %d", store, n, conc, inFlight), rr.Wall)
-			r.logf("  %-15s %8.2fs  %9.0f /s", v.name, rr.Wall.Seconds(), float64(n)/rr.Wall.Seconds())
+			shape := "scheduler and worker as processes"
+			if v.shape == ShapeInProcess {
+				shape = "scheduler and worker inside the benchmark's process"
+			}
+			keep(v.dst, round, fmt.Sprintf("dripflow, %s: one run of %d no-op batches, %s, worker concurrency %d, max_in_flight %d", store, n, shape, conc, inFlight), rr.Wall)
+			if v.dst.Wall == Seconds(rr.Wall) {
+				v.dst.Pipeline = &pl
+			}
+			r.logf("  %-15s %8.2fs  %9.0f /s  %s", v.name, rr.Wall.Seconds(), float64(n)/rr.Wall.Seconds(), pl)
 		}
 	}
-	for _, v := range []*NoopVariant{&res.Asynq, &res.DripflowRedis, &res.DripflowSQL} {
+	for _, v := range []*NoopVariant{&res.Asynq, &res.DripflowRedis, &res.DripflowSQL, &res.DripflowRedisInProc} {
 		if v.Wall > 0 {
 			v.PerSec = float64(n) / v.Wall.Seconds()
 		}
 	}
-	for _, v := range []*NoopVariant{&res.Asynq, &res.DripflowRedis, &res.DripflowSQL} {
+	for _, v := range []*NoopVariant{&res.Asynq, &res.DripflowRedis, &res.DripflowSQL, &res.DripflowRedisInProc} {
 		if res.Asynq.PerSec > 0 {
 			v.VsAsynq = v.PerSec / res.Asynq.PerSec
 		}

@@ -33,6 +33,11 @@ func (res *Results) targets() []Target {
 			if v := ip.variant(name); v != nil {
 				ratio(name+" vs best hand-written loop", "≤ 1.15×", v.VsBestLoop, 1.15, true)
 				ratio(name+" vs single UPDATE", "≤ 1.30×", v.VsUpdate, 1.30, true)
+				if pl := v.Pipeline; pl != nil && pl.Slots > 0 {
+					goal := 0.95 * float64(pl.Slots)
+					ts = append(ts, Target{Name: name + " busy worker slots (Σ batch duration / span)", Goal: fmt.Sprintf("≥ %.1f of %d", goal, pl.Slots),
+						Value: pl.BusySlots, Got: fmt.Sprintf("%.2f (held %.2f)", pl.BusySlots, pl.HeldSlots), Met: pl.BusySlots >= goal})
+				}
 			}
 		}
 	}
@@ -80,14 +85,18 @@ func (res *Results) WriteTable(w io.Writer) {
 	if ip := res.InPlace; ip != nil {
 		p("### 1. In-place backfill, %s rows, batch size %d", count(ip.Rows), ip.BatchSize)
 		p("")
-		p("| variant | wall (fastest round) | rows/s | vs UPDATE | vs best loop | mean batch | rounds |")
-		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+		p("| variant | wall (fastest round) | rows/s | vs UPDATE | vs best loop | mean batch | busy slots (held) | queue wait | rounds |")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, v := range ip.Variants {
-			mean := ""
+			mean, busy, wait := "", "", ""
 			if v.BatchMean > 0 {
 				mean = fmt.Sprintf("%.1f ms", v.BatchMean.Seconds()*1000)
 			}
-			p("| %s — %s | %.2f s | %s | %.2f× | %.2f× | %s | %s |", v.Name, v.Description, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsUpdate, v.VsBestLoop, mean, rounds(v.Rounds))
+			if pl := v.Pipeline; pl != nil && pl.Batches > 0 {
+				busy = fmt.Sprintf("%.2f (%.2f) of %d", pl.BusySlots, pl.HeldSlots, pl.Slots)
+				wait = fmt.Sprintf("%.1f ms", ms(pl.QueueWait))
+			}
+			p("| %s — %s | %.2f s | %s | %.2f× | %.2f× | %s | %s | %s | %s |", v.Name, v.Description, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsUpdate, v.VsBestLoop, mean, busy, wait, rounds(v.Rounds))
 		}
 		p("")
 	}
@@ -96,7 +105,10 @@ func (res *Results) WriteTable(w io.Writer) {
 		p("")
 		p("| variant | wall (fastest round) | per second | vs asynq | rounds |")
 		p("| --- | ---: | ---: | ---: | ---: |")
-		for _, v := range []NoopVariant{n.Asynq, n.DripflowRedis, n.DripflowSQL} {
+		for _, v := range []NoopVariant{n.Asynq, n.DripflowRedis, n.DripflowSQL, n.DripflowRedisInProc} {
+			if v.Wall == 0 {
+				continue
+			}
 			p("| %s | %.2f s | %s | %.2f× | %s |", v.Description, v.Wall.Seconds(), rate(v.PerSec), v.VsAsynq, rounds(v.Rounds))
 		}
 		p("")
@@ -106,7 +118,10 @@ func (res *Results) WriteTable(w io.Writer) {
 		p("")
 		p("| variant | wall (fastest round) | rows/s | vs INSERT … SELECT | mean batch | rounds |")
 		p("| --- | ---: | ---: | ---: | ---: | ---: |")
-		for _, v := range []FlowVariant{f.Insert, f.SQLStore, f.Redis} {
+		for _, v := range []FlowVariant{f.Insert, f.SQLStore, f.Redis, f.SQLStoreInProc} {
+			if v.Wall == 0 {
+				continue
+			}
 			mean := ""
 			if v.BatchMean > 0 {
 				mean = fmt.Sprintf("%.1f ms", v.BatchMean.Seconds()*1000)

@@ -64,6 +64,17 @@ const (
 	// PollIntervalDefault is how often an idle server looks for tasks
 	// (asynq's own default is 1s, most of a run's time to first batch).
 	PollIntervalDefault = 10 * time.Millisecond
+	// PrefetchDefault is how many tasks a server whose every slot is busy
+	// holds ready for the next free one.
+	PrefetchDefault = 1
+	// PrefetchOff is the Prefetch that holds none.
+	PrefetchOff = -1
+	// PrefetchWaitDefault is how long a held task waits for a free slot
+	// before it goes back to the queue for any server to take.
+	PrefetchWaitDefault = time.Second
+	// DelayedCheckIntervalDefault is how often due retries (and tasks given
+	// back) move to the queue (asynq's own default is 5s).
+	DelayedCheckIntervalDefault = 100 * time.Millisecond
 )
 
 // ServerConfig configures the worker's queue server. Zero values mean
@@ -79,6 +90,21 @@ type ServerConfig struct {
 	// queue ran dry for a moment stays idle. An idle poll is one cheap
 	// Redis script.
 	PollInterval time.Duration
+	// Prefetch is how many tasks a server whose every slot is busy takes
+	// from the queue ahead and holds for the next slot that frees up, so
+	// the slot starts its next batch at once rather than after the queue's
+	// round trips (marking the last task complete, taking the next one);
+	// default PrefetchDefault, PrefetchOff for none. A held task that finds
+	// no slot within PrefetchWait (default PrefetchWaitDefault), or while
+	// the server stops, goes back to the queue without counting as an
+	// attempt, for any server to take — unless it is on its last attempt
+	// (asynq would archive it): that one waits for a slot, and a stopping
+	// server runs it in its drain.
+	Prefetch     int
+	PrefetchWait time.Duration
+	// DelayedCheckInterval is how often retries that are due, and tasks
+	// given back, move to the queue; default DelayedCheckIntervalDefault.
+	DelayedCheckInterval time.Duration
 	// RetryDelay is the backoff before retry n (1-based) of a failed batch;
 	// default DefaultRetryDelay.
 	RetryDelay func(n int) time.Duration
@@ -100,6 +126,15 @@ func (c ServerConfig) WithDefaults() ServerConfig {
 	if c.PollInterval == 0 {
 		c.PollInterval = PollIntervalDefault
 	}
+	if c.Prefetch == 0 {
+		c.Prefetch = PrefetchDefault
+	}
+	if c.PrefetchWait == 0 {
+		c.PrefetchWait = PrefetchWaitDefault
+	}
+	if c.DelayedCheckInterval == 0 {
+		c.DelayedCheckInterval = DelayedCheckIntervalDefault
+	}
 	if c.RetryDelay == nil {
 		c.RetryDelay = DefaultRetryDelay
 	}
@@ -114,11 +149,19 @@ func (c ServerConfig) validate() error {
 		cfgutil.NotNegative("Concurrency", c.Concurrency),
 		cfgutil.NotNegative("ShutdownTimeout", c.ShutdownTimeout),
 		cfgutil.NotNegative("PollInterval", c.PollInterval),
+		cfgutil.NotNegative("PrefetchWait", c.PrefetchWait),
+		cfgutil.NotNegative("DelayedCheckInterval", c.DelayedCheckInterval),
 	); err != nil {
 		return fmt.Errorf("queue server: %w", err)
 	}
+	if c.Prefetch < PrefetchOff {
+		return fmt.Errorf("queue server: Prefetch must be positive, 0 (default) or PrefetchOff (-1), got %d", c.Prefetch)
+	}
 	return nil
 }
+
+// prefetched is how many tasks beyond Concurrency the server takes.
+func (c ServerConfig) prefetched() int { return max(c.Prefetch, 0) }
 
 // DefaultRetryDelay is exponential backoff from 1s, capped at 1 minute, with
 // ±20 % jitter.
@@ -132,9 +175,15 @@ func DefaultRetryDelay(n int) time.Duration {
 
 // Server runs batch tasks from the queue.
 type Server struct {
-	srv *asynq.Server
-	log *zap.Logger
+	srv   *asynq.Server
+	log   *zap.Logger
+	slots *slots
 }
+
+// errGiveBack is what a held task that found no free slot returns: asynq
+// puts it back (through its retry set, at once) without counting an
+// attempt.
+var errGiveBack = errors.New("no free slot: task given back to the queue")
 
 // NewServer returns a Server on rdb. It does not close rdb. A negative
 // count or duration in cfg is an error.
@@ -145,17 +194,25 @@ func NewServer(rdb redis.UniversalClient, cfg ServerConfig) (*Server, error) {
 	}
 	log := cfg.Logger
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       cfg.Concurrency,
-		Queues:            map[string]int{cfg.Queue: 1},
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		TaskCheckInterval: cfg.PollInterval,
-		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+		// asynq takes the next task only once a slot of its own is free,
+		// after marking the last one complete: the slots beyond
+		// Concurrency hold tasks ready while ours run (see slots).
+		Concurrency:              cfg.Concurrency + cfg.prefetched(),
+		Queues:                   map[string]int{cfg.Queue: 1},
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		TaskCheckInterval:        cfg.PollInterval,
+		DelayedTaskCheckInterval: cfg.DelayedCheckInterval,
+		RetryDelayFunc: func(n int, err error, _ *asynq.Task) time.Duration {
+			if errors.Is(err, errGiveBack) {
+				return 0
+			}
 			return cfg.RetryDelay(n + 1)
 		},
-		Logger:   zapLogger{log.Sugar()},
-		LogLevel: asynq.WarnLevel,
+		IsFailure: func(err error) bool { return !errors.Is(err, errGiveBack) },
+		Logger:    zapLogger{log.Sugar()},
+		LogLevel:  asynq.WarnLevel,
 	})
-	return &Server{srv: srv, log: log}, nil
+	return &Server{srv: srv, log: log, slots: newSlots(cfg.Concurrency, cfg.PrefetchWait)}, nil
 }
 
 // Run processes tasks with h until ctx ends, then stops taking tasks and
@@ -173,7 +230,15 @@ func (s *Server) Run(ctx context.Context, h Handler) error {
 		a.TaskID, _ = asynq.GetTaskID(ctx)
 		a.Retried, _ = asynq.GetRetryCount(ctx)
 		a.MaxRetry, _ = asynq.GetMaxRetry(ctx)
-		err = h.ProcessBatch(ctx, p, a)
+		// A task on its last attempt cannot go back without asynq
+		// archiving it: it waits for its slot whatever happens.
+		if !s.slots.acquire(ctx, a.Retried < a.MaxRetry) {
+			return cmp.Or(ctx.Err(), errGiveBack)
+		}
+		err = func() error {
+			defer s.slots.release()
+			return h.ProcessBatch(ctx, p, a)
+		}()
 		switch {
 		case err == nil:
 			return nil
@@ -188,6 +253,9 @@ func (s *Server) Run(ctx context.Context, h Handler) error {
 		return fmt.Errorf("start queue server: %w", err)
 	}
 	<-ctx.Done()
+	// Held tasks go back to the queue at once rather than wait for the
+	// running batches.
+	s.slots.stop()
 	s.srv.Shutdown()
 	return nil
 }

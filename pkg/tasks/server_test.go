@@ -76,6 +76,9 @@ func TestServerConfigDefaultsAndValidation(t *testing.T) {
 		{"negative concurrency", tasks.ServerConfig{Concurrency: -1}, "Concurrency must not be negative"},
 		{"negative shutdown timeout", tasks.ServerConfig{ShutdownTimeout: -time.Second}, "ShutdownTimeout must not be negative"},
 		{"negative poll interval", tasks.ServerConfig{PollInterval: -time.Millisecond}, "PollInterval must not be negative"},
+		{"prefetch below off", tasks.ServerConfig{Prefetch: -2}, "Prefetch must be positive, 0 (default) or PrefetchOff (-1), got -2"},
+		{"negative prefetch wait", tasks.ServerConfig{PrefetchWait: -time.Second}, "PrefetchWait must not be negative"},
+		{"negative delayed check interval", tasks.ServerConfig{DelayedCheckInterval: -time.Second}, "DelayedCheckInterval must not be negative"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Validation fails before the Redis client is used.
