@@ -132,6 +132,9 @@ func (c *cluster) start(mode string, args ...string) *proc {
 	)
 	cmd.Env = append(cmd.Env, c.env...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// A test binary that dies (a timeout) takes its processes with it, so
+	// they cannot hold a leader lease or claims into the next run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("start %s: %v", name, err)
 	}
