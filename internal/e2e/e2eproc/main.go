@@ -1,5 +1,6 @@
-// Command e2eproc is a worker or scheduler ("e2eproc worker|scheduler
-// [flags]") with the example and the process-test definitions.
+// Command e2eproc is a worker, scheduler or web process ("e2eproc
+// worker|scheduler|web [flags]") with the example and the process-test
+// definitions.
 package main
 
 import (
@@ -19,7 +20,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: e2eproc worker|scheduler [flags]")
+		fmt.Fprintln(os.Stderr, "usage: e2eproc worker|scheduler|web [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -28,6 +29,8 @@ func main() {
 		err = run.Worker(ctx, os.Args[2:])
 	case "scheduler":
 		err = run.Scheduler(ctx, os.Args[2:])
+	case "web":
+		err = run.Web(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
