@@ -61,6 +61,9 @@ func (s *Sink) Validate() error {
 		return flows.Errorf("table", "is required (or model)")
 	case s.Table != "" && s.Model != "":
 		return flows.Errorf("model", "give table or model, not both")
+	case s.Table != "" && !identifier(s.Table):
+		// A table is a name, never SQL: specs come from the API too.
+		return flows.Errorf("table", "%q is not a table name (letters, digits and _, optionally schema.table)", s.Table)
 	case s.Mode != Insert && s.Mode != Upsert && s.Mode != Update:
 		return flows.Errorf("mode", "must be %q, %q or %q, got %q", Insert, Upsert, Update, s.Mode)
 	case (s.Mode == Upsert || s.Mode == Update) && len(s.Key) == 0:

@@ -54,6 +54,9 @@ func (s *Source) Validate() error {
 		return flows.Errorf("model", "give table or model, not both")
 	case s.Scope != "" && s.Model == "":
 		return flows.Errorf("scope", "needs a model")
+	case s.Table != "" && !identifier(s.Table):
+		// A table is a name, never SQL: specs come from the API too.
+		return flows.Errorf("table", "%q is not a table name (letters, digits and _, optionally schema.table)", s.Table)
 	case len(s.Cursor) > 2:
 		return flows.Errorf("cursor", "takes at most two columns, got %d", len(s.Cursor))
 	case s.Where == "" && len(s.Args) > 0:

@@ -483,6 +483,7 @@ func TestBadSettings(t *testing.T) {
 		{"unknown mode", &sqlconn.Sink{Table: "backups", Mode: "replace"}, "mode", `must be "insert", "upsert" or "update", got "replace"`},
 		{"no mode", &sqlconn.Sink{Table: "backups"}, "mode", `got ""`},
 		{"bad key", &sqlconn.Sink{Table: "backups", Mode: sqlconn.Upsert, Key: []string{"id; DROP TABLE x"}}, "key", "is not a column name"},
+		{"injected table", &sqlconn.Sink{Table: "backups; DROP TABLE users", Mode: sqlconn.Insert}, "table", "is not a table name"},
 		{"negative chunk", &sqlconn.Sink{Table: "backups", Mode: sqlconn.Insert, ChunkSize: -1}, "chunk_size", "must not be negative"},
 		{"unknown model", &sqlconn.Sink{Model: "Nope", Mode: sqlconn.Insert}, "model", `"Nope" is not registered`},
 	} {
@@ -515,6 +516,7 @@ func TestBadSettings(t *testing.T) {
 		{"unknown model", &sqlconn.Source{Model: "Nope"}, "model", `"Nope" is not registered`},
 		{"unknown scope", &sqlconn.Source{Model: "TestUser", Scope: "nope"}, "scope", `has no scope "nope" (scopes: active, high_score)`},
 		{"injected column", &sqlconn.Source{Table: "backups", Columns: []string{"email", "1; DROP TABLE users"}}, "columns", "is not a column name"},
+		{"injected table", &sqlconn.Source{Table: "users u JOIN secrets s ON true"}, "table", "is not a table name"},
 	} {
 		t.Run("source/"+tc.name, func(t *testing.T) {
 			_, err := flows.New(flows.Flow{Name: "bad", Source: tc.src, Sink: &sqlconn.Sink{Table: "t", Mode: sqlconn.Insert}})
