@@ -29,7 +29,7 @@ func specErr(t *testing.T, what string, err error) {
 
 // sameSpec fails unless two specs say the same: equal as JSON (absent
 // settings and "settings": null are the same).
-func sameSpec(t *testing.T, how string, want, got Spec) {
+func assertSameSpec(t *testing.T, how string, want, got Spec) {
 	t.Helper()
 	a, _ := json.Marshal(want)
 	b, _ := json.Marshal(got)
@@ -60,7 +60,7 @@ func FuzzSpecRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ParseSpec refuses its own %s: %v", js, err)
 		}
-		sameSpec(t, "JSON", s, back)
+		assertSameSpec(t, "JSON", s, back)
 		y, err := s.YAML()
 		if err != nil {
 			t.Fatalf("YAML of an accepted spec: %v", err)
@@ -69,7 +69,7 @@ func FuzzSpecRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ParseSpecYAML refuses its own\n%s: %v", y, err)
 		}
-		sameSpec(t, "YAML", s, fromYAML)
+		assertSameSpec(t, "YAML", s, fromYAML)
 	})
 }
 
@@ -102,6 +102,6 @@ func FuzzParseSpecYAML(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ParseSpecYAML refuses its own\n%s: %v", y, err)
 		}
-		sameSpec(t, "YAML", s, back)
+		assertSameSpec(t, "YAML", s, back)
 	})
 }
