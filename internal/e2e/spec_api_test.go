@@ -133,7 +133,7 @@ func TestProcessSpecFlowsThroughWebAndCLI(t *testing.T) {
 	spec := fmt.Sprintf(`{"name": "e2e_api_stream",
 		"description": "events to a table, created with one POST",
 		"source": {"kind": "redisstream", "settings": {"connection": %q, "stream": %q, "group": "api", "id_field": "entry_id"}},
-		"transforms": [{"type": "select", "fields": ["entry_id", "n"]}, {"type": "e2e_slow", "sleep_ms": 150}],
+		"transforms": [{"type": "select", "fields": ["entry_id", "n"]}, {"type": "e2e_slow", "sleep_ms": 300}],
 		"sink": {"kind": "sql", "settings": {"connection": %q, "table": "e2e_stream_rows", "mode": "upsert", "key": ["entry_id"]}},
 		"runtime": "every 1s",
 		"options": {"batch_size": 100, "max_in_flight": 4},
@@ -159,7 +159,7 @@ source:
     cursor: [id]
 transforms:
   - type: e2e_slow
-    sleep_ms: 200
+    sleep_ms: 500
 sink:
   kind: file
   settings:

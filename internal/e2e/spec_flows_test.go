@@ -143,7 +143,7 @@ source:
     cursor: [id]
 transforms:
   - type: e2e_slow
-    sleep_ms: 250
+    sleep_ms: 600
 sink:
   kind: file
   settings:
