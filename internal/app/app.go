@@ -53,9 +53,10 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*App, error)
 		a.Close()
 		return nil, fmt.Errorf("connect to Redis at %s: %w", opts.Addr, err)
 	}
+	dbURL := withIdleTxTimeout(cfg.DatabaseURL, cfg.ClaimLease)
 	switch cfg.Store {
 	case "sql":
-		st, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Config{MaxOpenConns: cfg.DBMaxConns})
+		st, err := sqlstore.Open(ctx, dbURL, sqlstore.Config{MaxOpenConns: cfg.DBMaxConns})
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -69,7 +70,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*App, error)
 			return nil, err
 		}
 		a.Store = st
-		db, err := sqlstore.OpenDB(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+		db, err := sqlstore.OpenDB(ctx, dbURL, cfg.DBMaxConns)
 		if err != nil {
 			a.Close()
 			return nil, err
