@@ -136,6 +136,9 @@ func TestFlowsApply(t *testing.T) {
 	// What show prints applies back as no change (settings come back with
 	// their keys in another order than the file had them).
 	code, shown, _ := runFlows(t, url, "show", "users_copy", "--output", "yaml")
+	if code != ExitOK {
+		t.Fatalf("show --output yaml: exit %d", code)
+	}
 	shownFile := filepath.Join(dir, "shown.yaml")
 	os.WriteFile(shownFile, []byte(shown), 0o644)
 	if code, stdout, stderr := runFlows(t, url, "apply", "-f", shownFile); code != ExitOK || strings.TrimSpace(stdout) != "flow users_copy unchanged, version 2" {
