@@ -19,12 +19,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/dripflow/dripflow/internal/e2e/e2edefs"
 	"github.com/dripflow/dripflow/internal/testenv"
-	"github.com/dripflow/dripflow/pkg/control"
-	"github.com/dripflow/dripflow/pkg/events"
 	"github.com/dripflow/dripflow/pkg/store"
-	"github.com/dripflow/dripflow/pkg/store/sqlstore"
 )
 
 // The fault tests restart PostgreSQL and Redis. They do it to servers of
@@ -285,35 +281,6 @@ func (s *redisServer) restartEmpty(down time.Duration) {
 	s.kill()
 	time.Sleep(down)
 	s.start()
-}
-
-// newClusterAt is newCluster on the given database and Redis (such as the
-// test's own servers) instead of throwaway ones on the shared services.
-func newClusterAt(t *testing.T, dbURL, redisURL string) *cluster {
-	t.Helper()
-	c := &cluster{t: t, bin: procBinary(t), redisURL: redisURL, dbURL: dbURL, logDir: t.TempDir()}
-	ctx := context.Background()
-	if err := sqlstore.MigrateURL(ctx, c.dbURL); err != nil {
-		t.Fatalf("migrate store: %v", err)
-	}
-	st, err := sqlstore.Open(ctx, c.dbURL, sqlstore.Config{})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c.st, c.db = st, st.DB()
-	if err := e2edefs.Migrate(ctx, c.db); err != nil {
-		t.Fatalf("migrate test tables: %v", err)
-	}
-	opts, err := redis.ParseURL(c.redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.rdb = redis.NewClient(opts)
-	t.Cleanup(func() { c.rdb.Close() })
-	c.ctl = &control.Controller{Store: st, Events: events.New(c.rdb, "")}
-	t.Cleanup(c.stopAll)
-	return c
 }
 
 // runNow is c.run that tolerates the database being away (restarting):

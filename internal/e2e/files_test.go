@@ -89,17 +89,5 @@ func TestProcessFilesWorkerKilled(t *testing.T) {
 	if files != batches*3 { // 500 records a batch: parts of 200, 200 and 100
 		t.Errorf("%d files, want %d", files, batches*3)
 	}
-	var missing, dup int
-	for id := int64(1); id <= items; id++ {
-		switch seen[id] {
-		case 0:
-			missing++
-		case 1:
-		default:
-			dup++
-		}
-	}
-	if missing != 0 || dup != 0 || len(seen) != items {
-		t.Errorf("rows in the files: %d missing, %d more than once, %d distinct ids; want each of %d once", missing, dup, len(seen), items)
-	}
+	assertEachIDOnce(t, seen, items)
 }

@@ -75,7 +75,14 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{t: t, bin: procBinary(t), redisURL: testenv.RedisDB(t), dbURL: testenv.PostgresURL(t), logDir: t.TempDir()}
+	return newClusterAt(t, testenv.PostgresURL(t), testenv.RedisDB(t))
+}
+
+// newClusterAt is newCluster on the given database and Redis (such as a
+// test's own servers) instead of throwaway ones on the shared services.
+func newClusterAt(t *testing.T, dbURL, redisURL string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, bin: procBinary(t), redisURL: redisURL, dbURL: dbURL, logDir: t.TempDir()}
 	ctx := context.Background()
 	if err := sqlstore.MigrateURL(ctx, c.dbURL); err != nil {
 		t.Fatalf("migrate store: %v", err)

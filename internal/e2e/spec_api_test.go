@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/dripflow/dripflow/internal/cli"
 	"github.com/dripflow/dripflow/internal/e2e/e2edefs"
 	"github.com/dripflow/dripflow/internal/testenv"
@@ -95,24 +93,8 @@ func TestProcessSpecFlowsThroughWebAndCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.seedItems(items)
-	opts, err := redis.ParseURL(eventsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs := redis.NewClient(opts)
-	t.Cleanup(func() { evs.Close() })
 	const stream = "e2e:api-events"
-	pipe := evs.Pipeline()
-	for i := 1; i <= entries; i++ {
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"n", i}})
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	last, err := evs.XRevRangeN(ctx, stream, "+", "-", 1).Result()
-	if err != nil || len(last) != 1 {
-		t.Fatalf("last entry: %v, %v", last, err)
-	}
+	_, lastID := seedStream(t, eventsURL, stream, entries)
 
 	base := c.web()
 	c.scheduler()
@@ -232,28 +214,16 @@ options:
 		t.Errorf("e2e_stream_rows: %+v; want every n in 1..%d once", got, entries)
 	}
 	seen, _ := readJSONL(t, out, "e2e_cli_files-")
-	var missing, dup int
-	for id := int64(1); id <= items; id++ {
-		switch seen[id] {
-		case 0:
-			missing++
-		case 1:
-		default:
-			dup++
-		}
-	}
-	if missing > 0 || dup > 0 || len(seen) != items {
-		t.Errorf("JSONL files: %d ids missing, %d duplicated, %d distinct; want each of %d once", missing, dup, len(seen), items)
-	}
+	assertEachIDOnce(t, seen, items)
 
 	// The offset and the watermark, on the API and on the flow pages.
-	if st := c.flowState("e2e_api_stream"); st.Watermark != last[0].ID {
-		t.Errorf("stream offset %q, want %s", st.Watermark, last[0].ID)
+	if st := c.flowState("e2e_api_stream"); st.Watermark != lastID {
+		t.Errorf("stream offset %q, want %s", st.Watermark, lastID)
 	}
 	if st := c.flowState("e2e_cli_files"); st.Watermark != fmt.Sprintf("[%d]", items) {
 		t.Errorf("files watermark %q, want [%d]", st.Watermark, items)
 	}
-	for flow, want := range map[string]string{"e2e_api_stream": last[0].ID, "e2e_cli_files": fmt.Sprint(items)} {
+	for flow, want := range map[string]string{"e2e_api_stream": lastID, "e2e_cli_files": fmt.Sprint(items)} {
 		code, body := call(t, "GET", base+"/api/v1/flows/"+flow, "", "")
 		var f struct {
 			Watermark string `json:"watermark"`

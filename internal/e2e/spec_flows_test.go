@@ -76,6 +76,50 @@ func (c *cluster) activate(flow string, on bool) {
 	}
 }
 
+// seedStream adds entries {n: 1..entries} to a Redis stream and returns a
+// client of that Redis and the last entry's id.
+func seedStream(t *testing.T, redisURL, stream string, entries int) (*redis.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := redis.NewClient(opts)
+	t.Cleanup(func() { evs.Close() })
+	pipe := evs.Pipeline()
+	for i := 1; i <= entries; i++ {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"n", i}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last, err := evs.XRevRangeN(ctx, stream, "+", "-", 1).Result()
+	if err != nil || len(last) != 1 {
+		t.Fatalf("last entry of %s: %v, %v", stream, last, err)
+	}
+	return evs, last[0].ID
+}
+
+// assertEachIDOnce fails the test unless seen holds each id 1..n exactly
+// once.
+func assertEachIDOnce[N ~int | ~int64](t *testing.T, seen map[N]int, n N) {
+	t.Helper()
+	var missing, dup int
+	for id := N(1); id <= n; id++ {
+		switch seen[id] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dup++
+		}
+	}
+	if missing != 0 || dup != 0 || N(len(seen)) != n {
+		t.Errorf("records: %d ids missing, %d more than once, %d distinct; want each of %d once", missing, dup, len(seen), n)
+	}
+}
+
 // readJSONL counts each id in the flow's JSONL files under dir.
 func readJSONL(t *testing.T, dir, prefix string) (map[int64]int, int) {
 	t.Helper()
@@ -194,19 +238,7 @@ options:
 	if files != batches*3 {
 		t.Errorf("%d files, want %d", files, batches*3)
 	}
-	var missing, dup int
-	for id := int64(1); id <= items; id++ {
-		switch seen[id] {
-		case 0:
-			missing++
-		case 1:
-		default:
-			dup++
-		}
-	}
-	if missing != 0 || dup != 0 || len(seen) != items {
-		t.Errorf("rows in the files: %d missing, %d more than once, %d distinct ids; want each of %d once", missing, dup, len(seen), items)
-	}
+	assertEachIDOnce(t, seen, items)
 	fs := c.flowState("e2e_spec_files")
 	if !strings.Contains(fs.Watermark, fmt.Sprint(items)) {
 		t.Errorf("watermark %q, want the last id %d", fs.Watermark, items)
@@ -226,24 +258,8 @@ func TestProcessSpecFlowStreamToTable(t *testing.T) {
 	if err := c.db.Exec(e2edefs.StreamRowsDDL).Error; err != nil {
 		t.Fatal(err)
 	}
-	opts, err := redis.ParseURL(eventsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs := redis.NewClient(opts)
-	t.Cleanup(func() { evs.Close() })
 	const stream = "e2e:spec-events"
-	pipe := evs.Pipeline()
-	for i := 1; i <= entries; i++ {
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"n", i}})
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	last, err := evs.XRevRangeN(ctx, stream, "+", "-", 1).Result()
-	if err != nil || len(last) != 1 {
-		t.Fatalf("last entry: %v, %v", last, err)
-	}
+	evs, lastID := seedStream(t, eventsURL, stream, entries)
 	fs := c.applySpec(fmt.Sprintf(`{"name": "e2e_spec_stream",
 		"source": {"kind": "redisstream", "settings": {"connection": %q, "stream": %q, "group": "spec", "id_field": "entry_id"}},
 		"transforms": [{"type": "select", "fields": ["entry_id", "n"]}, {"type": "e2e_slow", "sleep_ms": 150}],
@@ -280,12 +296,12 @@ func TestProcessSpecFlowStreamToTable(t *testing.T) {
 	if got.Rows != entries || got.Distinct != entries || got.Lo != 1 || got.Hi != entries {
 		t.Errorf("e2e_stream_rows: %+v; want every n in 1..%d once", got, entries)
 	}
-	if st := c.flowState("e2e_spec_stream"); st.Watermark != last[0].ID {
-		t.Errorf("offset (watermark) %q, want the last entry %s", st.Watermark, last[0].ID)
+	if st := c.flowState("e2e_spec_stream"); st.Watermark != lastID {
+		t.Errorf("offset (watermark) %q, want the last entry %s", st.Watermark, lastID)
 	}
 	groups, err := evs.XInfoGroups(ctx, stream).Result()
-	if err != nil || len(groups) != 1 || groups[0].LastDeliveredID != last[0].ID {
-		t.Errorf("consumer groups %+v (%v), want spec delivered up to %s", groups, err, last[0].ID)
+	if err != nil || len(groups) != 1 || groups[0].LastDeliveredID != lastID {
+		t.Errorf("consumer groups %+v (%v), want spec delivered up to %s", groups, err, lastID)
 	}
 	if n := c.batchesWithAttempts(r.ID, 2); n == 0 {
 		t.Errorf("no batch needed a second attempt: the kill hit nothing in flight")
