@@ -929,7 +929,7 @@ func TestUIFlows(t *testing.T) {
 	c := e.client()
 	c.login(uiAliceToken)
 	page := c.get("/flows")
-	for _, want := range []string{"ui_copy", "Copy items", "<dt>table</dt><dd><code>ui_items</code></dd>", "to_copy", "<dt>mode</dt><dd><code>upsert</code></dd>", "every 1h", "none yet", "inactive", `action="/flows/ui_copy/activate"`, `action="/flows/ui_copy/trigger"`} {
+	for _, want := range []string{"ui_copy", "Copy items", "<dt>table</dt><dd><code>ui_items</code></dd>", "to_copy", "<dt>mode</dt><dd><code>upsert</code></dd>", "every 1h", "none yet", "inactive", `action="/flows/ui_copy/activate"`, `action="/flows/ui_copy/trigger"`, `id="flows-list" data-refresh="5000"`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("flows page lacks %q", want)
 		}
@@ -940,7 +940,8 @@ func TestUIFlows(t *testing.T) {
 	if fs, _ := e.st.GetFlow(context.Background(), "ui_copy"); !fs.Active {
 		t.Fatal("flow not active")
 	}
-	if body := c.get("/flows/ui_copy").body; !strings.Contains(body, "activated") || !strings.Contains(body, `action="/flows/ui_copy/deactivate"`) {
+	if body := c.get("/flows/ui_copy").body; !strings.Contains(body, "activated") || !strings.Contains(body, `action="/flows/ui_copy/deactivate"`) ||
+		!strings.Contains(body, `Flows</a> › ui_copy</p>`) || !strings.Contains(body, `id="flow-card" data-refresh="5000"`) {
 		t.Errorf("flow page after activation:\n%s", body)
 	}
 	r := c.post("/flows", "/flows/ui_copy/trigger", nil)
