@@ -130,12 +130,22 @@ func TestProcessPoisonBatchRetry(t *testing.T) {
 	if err := c.db.Exec("UPDATE e2e_items SET poison = false").Error; err != nil {
 		t.Fatal(err)
 	}
+	q := tasks.NewClient(c.rdb, tasks.Config{})
+	archived := tasks.BatchPayload{RunID: r.ID, Seq: b.Seq, Retry: b.Retries}
+	if st, err := q.BatchTaskState(context.Background(), archived); err != nil || st != tasks.TaskArchived {
+		t.Fatalf("task of the failed batch is %s (%v), want archived", st, err)
+	}
 	n, err := c.ctl.Retry(context.Background(), r.ID, nil)
 	if err != nil || n != 1 {
 		t.Fatalf("retry: %d, %v", n, err)
 	}
 	r = c.waitDone(r.ID, time.Minute)
 	c.assertExactlyOnce(r, items, size)
+	// The queue no longer shows the failure of a batch that has since
+	// succeeded (asynqmon's archived list).
+	if st, err := q.BatchTaskState(context.Background(), archived); err != nil || st != tasks.TaskMissing {
+		t.Errorf("the failed attempt's task is %s (%v) after the retry succeeded, want it gone", st, err)
+	}
 	if r.Error != "" {
 		t.Errorf("succeeded run keeps error %q", r.Error)
 	}

@@ -723,6 +723,16 @@ func (s *Scheduler) enqueue(ctx context.Context, r store.Run, b store.Batch) (bo
 func (s *Scheduler) enqueueTask(ctx context.Context, r store.Run, b store.Batch) error {
 	_, err := s.tasks.EnqueueBatch(ctx, tasks.BatchPayload{RunID: r.ID, Seq: b.Seq, Retry: b.Retries, Definition: r.Definition},
 		tasks.EnqueueOptions{MaxAttempts: r.Options.MaxAttempts, Timeout: r.Options.BatchTimeout})
+	if err == nil && b.Retries > 0 {
+		// A retried batch's earlier task (archived when it failed for
+		// good) is superseded: remove it, so the queue's view does not
+		// show a failure of a batch that has moved on. Best effort; the
+		// store refuses a stale task anyway.
+		old := tasks.BatchPayload{RunID: r.ID, Seq: b.Seq, Retry: b.Retries - 1}
+		if derr := s.tasks.DeleteBatchTask(ctx, old); derr != nil {
+			s.log.Debug("remove the superseded task of a retried batch", zap.String("task", old.TaskID()), zap.Error(derr))
+		}
+	}
 	return err
 }
 

@@ -845,6 +845,8 @@ func TestUIRunsListAndRunPage(t *testing.T) {
 		`<pre class="batch-error">boom</pre>`,
 		fmt.Sprintf(`action="/runs/%d/batches/1/retry"`, failed.ID), "data-confirm=",
 		"Retry failed batches", "Cancel run", "1.5s",
+		// A live run links to the queue's active tasks.
+		"Queue in asynqmon",
 		fmt.Sprintf(`src="/runs/%d/throughput.svg"`, failed.ID),
 	} {
 		if !strings.Contains(run.body, want) {
@@ -899,6 +901,9 @@ func TestUIRunsListAndRunPage(t *testing.T) {
 	}
 	if st := e.run(failed.ID).State; st != store.RunCancelled {
 		t.Errorf("after cancel: %s", st)
+	}
+	if body := c.get(path).body; strings.Contains(body, "Queue in asynqmon") || strings.Contains(body, "Failed tasks in asynqmon") {
+		t.Errorf("an ended run without failed batches links to the queue, whose view of it is empty")
 	}
 	// Run again: a new run with the same params and options, by whoever
 	// asked.
