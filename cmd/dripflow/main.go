@@ -29,14 +29,16 @@ commands:
                      over the HTTP API (dripflow runs help)
   flows …            list, show, apply -f FILE, validate -f FILE, activate, deactivate,
                      trigger and delete flows over the HTTP API (dripflow flows help)
-  new backfill NAME [--element] [--dir app/backfills]
+  new backfill NAME [--element | --range] [--dir app/backfills]
   new flow NAME [--dir app/flows]
                      write a definition that compiles, in your definitions package
   new flow NAME --yaml [--dir flows]
                      write a commented flow spec to apply with dripflow flows apply
-  init MODULE [--dir DIR]
+  init MODULE [--dir DIR] [--dripflow-version vX.Y.Z | --dripflow-path DIR]
                      scaffold an application: mains for worker, scheduler, web and
                      dev, a configuration sample, a Dockerfile and a compose file
+  completion bash|zsh|fish
+                     print a script that completes commands and flags in that shell
 `
 
 func main() {
@@ -58,6 +60,8 @@ func main() {
 		os.Exit(cli.New(os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
 	case "init":
 		os.Exit(cli.Init(os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
+	case "completion":
+		os.Exit(cli.Completion(os.Args[2:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
 	case "migrate":
 		err = run.MigrateWith(ctx, os.Args[2:], os.Stdout, &run.DevOptions{Demo: demo.Dev})
 	case "seed":
@@ -66,7 +70,7 @@ func main() {
 		fmt.Print(usage)
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "dripflow: unknown command %q\n\n%s", os.Args[1], usage)
+		fmt.Fprintf(os.Stderr, "%s\n\n%s", cli.UnknownCommand(os.Args[1]), usage)
 		os.Exit(2)
 	}
 	if err != nil {
