@@ -145,7 +145,14 @@ func (s *Server) searchRuns(ctx context.Context, f store.RunFilter, term string)
 		}
 		for i, run := range pg.Items {
 			scanned++
-			if runMatches(run, needle) {
+			match := runMatches(run, needle)
+			if !match && run.BatchesFailed > 0 {
+				// The reason a run failed is in its batches' errors.
+				if match, err = s.failedBatchesMatch(ctx, run.ID, needle); err != nil {
+					return nil, "", scanned, err
+				}
+			}
+			if match {
 				out = append(out, run)
 			}
 			last := i == len(pg.Items)-1
@@ -161,6 +168,21 @@ func (s *Server) searchRuns(ctx context.Context, f store.RunFilter, term string)
 		}
 		f.Cursor = pg.NextCursor
 	}
+}
+
+// failedBatchesMatch reports whether the error of one of the run's failed
+// batches (the first 100) contains needle.
+func (s *Server) failedBatchesMatch(ctx context.Context, runID int64, needle string) (bool, error) {
+	pg, err := s.opts.Store.ListBatches(ctx, runID, store.BatchFilter{States: []store.BatchState{store.BatchFailed}, Limit: 100})
+	if err != nil {
+		return false, err
+	}
+	for _, b := range pg.Items {
+		if strings.Contains(strings.ToLower(b.Error), needle) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func runMatches(r store.Run, needle string) bool {

@@ -825,6 +825,11 @@ func TestUIRunsListAndRunPage(t *testing.T) {
 	if n := strings.Count(c.get("/runs?mine=1").body, `<td><a href="/runs/`); n != 44 {
 		t.Errorf("mine: %d runs, want 44", n)
 	}
+	// A run's batch errors are searched too: the failed run's batch
+	// failed with "boom".
+	if body := c.get("/runs?q=BOOM").body; strings.Count(body, `<td><a href="/runs/`) != 1 || !strings.Contains(body, fmt.Sprintf(`href="/runs/%d"`, failed.ID)) {
+		t.Errorf("search for a batch error:\n%s", body)
+	}
 	if body := c.get("/runs?q=note-17").body; strings.Count(body, `<td><a href="/runs/`) != 1 || !strings.Contains(body, fmt.Sprintf(`href="/runs/%d"`, ids[17])) {
 		t.Errorf("search note-17:\n%s", body)
 	}
