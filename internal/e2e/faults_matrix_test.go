@@ -168,11 +168,12 @@ func TestProcessFaultRedisRestartedEmpty(t *testing.T) {
 		c := newClusterAt(t, testenv.PostgresURL(t), rs.URL())
 		c.env = fastHeartbeat
 		c.scheduler()
-		workers := []*proc{c.worker(3), c.worker(3)}
+		workers := []*proc{c.worker(2), c.worker(2)}
 		r := startFaultRun(c, definition)
 		notOverYet(c, r)
 		// The workers paused for a moment, so that tasks wait in the queue
-		// (8 batches in flight, 6 slots) when Redis loses them.
+		// when Redis loses them: 8 batches in flight, 4 slots and a task
+		// held ready per worker (tasks.ServerConfig.Prefetch).
 		for _, w := range workers {
 			w.cmd.Process.Signal(syscall.SIGSTOP)
 		}
