@@ -104,6 +104,10 @@ type Config struct {
 	FlowsDirInterval time.Duration
 	ID               string      // default host:pid
 	Logger           *zap.Logger // default zap.NewNop()
+
+	// RunDefaults are the process's DRIPFLOW_DEFAULT_* run options, applied
+	// to the flow runs it creates (heartbeat and cron triggers).
+	RunDefaults control.Defaults
 }
 
 // WithDefaults returns c with every zero field set to its default. It leaves
@@ -190,6 +194,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.RunDefaults.Validate(); err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
 	if cfg.Resources == nil {
 		cfg.Resources = engine.NewResources(cfg.DB, nil, cfg.Logger)
 	}
@@ -198,7 +205,7 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		tasks:    tasks.NewClient(cfg.Redis, cfg.Tasks),
-		ctl:      &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events},
+		ctl:      &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events, Defaults: cfg.RunDefaults},
 		presence: worker.NewPresence(cfg.Redis, cfg.PresenceKey),
 		pipes:    map[int64]engine.Pipeline{},
 		nextAt:   map[int64]time.Time{},
