@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,6 +37,10 @@ func (s *Server) uiDryRun(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		err = derr
 	}
 	status, msg := s.uiError(r, err)
+	var ae *store.ArgumentError
+	if errors.As(err, &ae) && ae.Field == "dry_run" {
+		msg = ae.Message // "invalid dry_run: …" says less than the reason alone
+	}
 	form.DryRunError = msg
 	form.setError(err)
 	s.renderDefinition(w, r, q, status, j, form)
