@@ -89,11 +89,15 @@ func TestDryRunChangesNothing(t *testing.T) {
 					}
 					return b.DB.Exec("COMMIT").Error
 				}},
+				"ddl": {ProcessBatch: func(_ context.Context, b *backfills.Batch[Account, PlanParams]) error {
+					// MySQL commits before DDL; the others roll it back.
+					return b.DB.Exec("CREATE TABLE dry_run_ddl (id int)").Error
+				}},
 				"own_handle": {ProcessBatch: func(ctx context.Context, b *backfills.Batch[Account, PlanParams]) error {
 					return own.WithContext(ctx).Model(&Account{}).Where("id IN ?", b.Keys()).Update("plan", "leaked").Error
 				}},
 			}
-			for _, name := range []string{"range_update", "element_save", "batch_delete", "nested_tx", "commits", "exec_commit", "own_handle"} {
+			for _, name := range []string{"range_update", "element_save", "batch_delete", "nested_tx", "commits", "exec_commit", "ddl", "own_handle"} {
 				seedAccounts(t, db, 40)
 				def := defs[name]
 				def.Name, def.Scope = name, scopeAccounts
@@ -134,6 +138,15 @@ func TestDryRunChangesNothing(t *testing.T) {
 					t.Errorf("%s: the dry run changed the table (-before +after):\n%s", name, diff)
 				}
 				b := rep.Batches[0]
+				if name == "ddl" {
+					if db.Migrator().HasTable("dry_run_ddl") {
+						t.Errorf("ddl: the table the dry run created is still there")
+					}
+					if refused := strings.Contains(b.Error, "cannot be committed"); refused != (d.name == "mysql") {
+						t.Errorf("ddl on %s: batch error %q; want it refused on MySQL only", d.name, b.Error)
+					}
+					continue
+				}
 				switch name {
 				case "commits", "exec_commit":
 					if !strings.Contains(b.Error, "cannot be committed") {
