@@ -27,7 +27,7 @@ var flagsOf = map[string][]string{
 	"new backfill":    {"--element", "--range", "--dir"},
 	"new flow":        {"--dir", "--yaml"},
 	"runs list":       {"--status", "--definition", "--mine", "--limit", "--cursor"},
-	"runs start":      {"--params", "--batch-size", "--max-in-flight", "--rows-per-second", "--sleep-ms", "--max-attempts", "--error-budget", "--batch-timeout", "--start-at", "--watch"},
+	"runs start":      {"--params", "--batch-size", "--max-in-flight", "--rows-per-second", "--sleep-ms", "--max-attempts", "--error-budget", "--batch-timeout", "--start-at", "--watch", "--dry-run", "--dry-run-batches"},
 	"runs retry":      {"--batch"},
 	"runs reschedule": {"--at"},
 	"flows show":      {"--version"},

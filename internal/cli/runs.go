@@ -45,6 +45,7 @@ commands:
   start DEFINITION [--params JSON] [--batch-size N] [--max-in-flight N] [--rows-per-second N]
         [--sleep-ms N] [--max-attempts N] [--error-budget N] [--batch-timeout DURATION]
         [--start-at RFC3339] [--watch]
+        [--dry-run [--dry-run-batches N]]   try the first N batches (default 3), rolled back; no run
   show RUN
   pause RUN | resume RUN | cancel RUN
   start-now RUN                      start a scheduled run at once
@@ -85,6 +86,7 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		maxAttempts, errorBudget                           int
 		sleepMS                                            int64
 		batchTimeout                                       time.Duration
+		dry                                                *dryRunFlags
 	)
 	switch cmd {
 	case "list":
@@ -104,6 +106,7 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		fs.DurationVar(&batchTimeout, "batch-timeout", 0, "bound one attempt of a batch, such as 30s or 2m (0: none)")
 		fs.StringVar(&startAt, "start-at", "", "start later (RFC 3339 time)")
 		fs.BoolVar(&watch, "watch", false, "follow the run until it ends")
+		dry = startDryRunFlags(fs) // dryrun.go
 	case "retry":
 		fs.StringVar(&batch, "batch", "", "retry only this batch")
 	case "reschedule":
@@ -164,7 +167,8 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		if maxInFlight > 0 {
 			req.MaxInFlight = &maxInFlight
 		}
-		if rps > 0 {
+		if rps > 0 || flagSet(fs, "rows-per-second") {
+			// An explicit 0 is "unlimited", not the server's default.
 			req.RowsPerSecond = &rps
 		}
 		if sleepMS >= 0 {
@@ -193,6 +197,9 @@ func Runs(ctx context.Context, args []string, env Env) int {
 				return ExitUsage
 			}
 			req.StartAt = &t
+		}
+		if dry.set(fs) {
+			return dry.run(ctx, c, o, req, watch)
 		}
 		var r api.Run
 		if r, err = c.CreateRun(ctx, req); err == nil {

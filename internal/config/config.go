@@ -101,6 +101,14 @@ type Config struct {
 	// FlowsDirInterval is how often the directory is checked for changes
 	// (DRIPFLOW_FLOWS_DIR_INTERVAL, default 3s).
 	FlowsDirInterval time.Duration
+	// DefaultSleep, DefaultMaxInFlight and DefaultRowsPerSecond are the
+	// run options a run gets when neither it nor its definition sets them
+	// (DRIPFLOW_DEFAULT_SLEEP_MS, DRIPFLOW_DEFAULT_MAX_IN_FLIGHT,
+	// DRIPFLOW_DEFAULT_ROWS_PER_SECOND; unset or empty: the built-in
+	// defaults, no sleep, 4 in flight, unlimited). Read by every process
+	// that creates runs: web (API and UI) and scheduler (flow runs).
+	DefaultSleep                             time.Duration
+	DefaultMaxInFlight, DefaultRowsPerSecond int
 }
 
 // FromEnv reads the environment; getenv is os.Getenv when nil.
@@ -175,6 +183,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.HeartbeatTTL < 2*c.HeartbeatInterval {
 		return c, fmt.Errorf("DRIPFLOW_WORKER_HEARTBEAT_TTL (%s) must be at least twice DRIPFLOW_WORKER_HEARTBEAT_INTERVAL (%s)", c.HeartbeatTTL, c.HeartbeatInterval)
+	}
+	if err := c.readRunDefaults(get); err != nil {
+		return c, err
 	}
 	if c.Connections, err = ParseConnections(get("CONNECTIONS", "")); err != nil {
 		return c, fmt.Errorf("DRIPFLOW_CONNECTIONS: %w", err)

@@ -141,6 +141,10 @@ type Definition struct {
 	Defaults    Options         `json:"defaults"`
 	Config      json.RawMessage `json:"config,omitempty"`
 	Runtime     string          `json:"runtime,omitempty"`
+	// DefaultsFrom says where the effective defaults of sleep_ms,
+	// max_in_flight and rows_per_second come from: "definition", the
+	// DRIPFLOW_DEFAULT_* variable that set it, or "built-in".
+	DefaultsFrom map[string]string `json:"defaults_from,omitempty"`
 }
 
 // Preview is what a run of a definition would cover.
@@ -222,6 +226,11 @@ type CreateRun struct {
 	ErrorBudget   *int            `json:"error_budget,omitempty"`
 	// BatchTimeoutMS bounds one attempt of a batch (0: no timeout).
 	BatchTimeoutMS *int64 `json:"batch_timeout_ms,omitempty"`
+	// DryRun tries the run's first batches in transactions that are rolled
+	// back and answers 200 with a DryRun report; no run is created.
+	DryRun bool `json:"dry_run,omitempty"`
+	// DryRunBatches is how many batches a dry run tries (1..20, default 3).
+	DryRunBatches *int `json:"dry_run_batches,omitempty"`
 }
 
 // Retried is the answer of a retry.

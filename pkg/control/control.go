@@ -21,6 +21,9 @@ type Controller struct {
 	Store    store.Store
 	Registry *engine.Registry // default engine.DefaultRegistry
 	Events   *events.Bus      // may be nil
+	// Defaults are the process's DRIPFLOW_DEFAULT_* run options, applied
+	// to options neither the run nor its definition sets (defaults.go).
+	Defaults Defaults
 }
 
 func (c *Controller) registry() *engine.Registry {
@@ -66,7 +69,7 @@ func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error)
 	if err != nil {
 		return store.Run{}, err
 	}
-	o := job.Defaults()
+	o, _ := c.EffectiveDefaults(job)
 	set := func(dst *int, v *int) {
 		if v != nil {
 			*dst = *v

@@ -135,6 +135,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Registry: reg, Events: a.Events, Resources: a.Resources, Tasks: tasks.Config{Queue: cfg.Queue},
 		ReconcileInterval: 5 * time.Second, ReconcileGrace: 5 * time.Second, Logger: log.Named("scheduler"),
 		FlowsDir: cfg.FlowsDir, FlowsDirInterval: cfg.FlowsDirInterval,
+		RunDefaults: RunDefaults(cfg),
 	})
 	if err != nil {
 		return err
@@ -150,6 +151,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 		Store: a.Store, Registry: reg, Redis: a.Redis, RedisURL: cfg.RedisURL, DB: a.DB, Resources: a.Resources, Events: a.Events, Queue: cfg.Queue,
 		Auth:    web.Auth{Disabled: true, InsecureCookies: true},
 		Metrics: promhttp.Handler(), Logger: log.Named("web"),
+		RunDefaults: RunDefaults(cfg),
 	})
 	if err != nil {
 		return err

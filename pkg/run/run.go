@@ -111,7 +111,8 @@ func Scheduler(ctx context.Context, args []string) error {
 		Tasks:        tasks.Config{Queue: a.Config.Queue},
 		PollInterval: poll, ReconcileInterval: reconcile, ReconcileGrace: grace, LeaderTTL: leaderTTL,
 		FlowsDir: a.Config.FlowsDir, FlowsDirInterval: a.Config.FlowsDirInterval,
-		Logger: a.Log,
+		RunDefaults: RunDefaults(a.Config),
+		Logger:      a.Log,
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/internal/cfgutil"
+	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
 	"github.com/dripflow/dripflow/pkg/store"
@@ -88,6 +89,10 @@ type Config struct {
 	FlowsDirInterval time.Duration
 	ID               string      // default host:pid
 	Logger           *zap.Logger // default zap.NewNop()
+
+	// RunDefaults are the process's DRIPFLOW_DEFAULT_* run options, applied
+	// to the flow runs it creates (heartbeat and cron triggers).
+	RunDefaults control.Defaults
 }
 
 // WithDefaults returns c with every zero field set to its default. It leaves

@@ -22,6 +22,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.RunDefaults.Validate(); err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
 	if cfg.Resources == nil {
 		cfg.Resources = engine.NewResources(cfg.DB, nil, cfg.Logger)
 	}
@@ -83,7 +87,7 @@ func New(cfg Config) (*Scheduler, error) {
 		wake:    wake,
 		planner: planner,
 		flows: &flowTrigger{store: cfg.Store, jobs: cfg.Registry, env: env, wake: wake, log: log,
-			runs: &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events}},
+			runs: &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events, Defaults: cfg.RunDefaults}},
 		reconcileNow: func(ctx context.Context, r store.Run) { rec.reconcileRun(ctx, r, true) },
 		metrics:      passMetrics{queue: queue},
 		log:          log,

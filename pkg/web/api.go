@@ -38,7 +38,9 @@ func pathID(r *http.Request, name string) (int64, error) {
 func (s *Server) definitionOf(j engine.Job) api.Definition {
 	d := j.Definition()
 	out := api.Definition{Name: d.Name, Kind: string(d.Kind), Description: d.Description,
-		Params: j.Params(), Defaults: optionsOf(j.Defaults()), Config: d.Config}
+		Params: j.Params(), Config: d.Config}
+	eff, from := s.ctl.EffectiveDefaults(j)
+	out.Defaults, out.DefaultsFrom = optionsOf(eff), from
 	if out.Params.Fields == nil {
 		out.Params.Fields = []params.Field{}
 	}
@@ -165,6 +167,10 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		return
 	}
 	if !s.allow(w, r, ActionStart, req.Definition) {
+		return
+	}
+	if req.DryRun || req.DryRunBatches != nil {
+		s.apiDryRun(w, r, who, req) // api_dryrun.go
 		return
 	}
 	n := control.NewRun{

@@ -217,6 +217,12 @@ func TestAPIRoutes(t *testing.T) {
 		t.Fatalf("definition add_default_role_to_users: %+v", role)
 	}
 
+	byName, err := e.alice.Definition(ctx, "add_default_role_to_users")
+	hit("GET", "/api/v1/definitions/{name}")
+	if err != nil || byName.Name != role.Name || byName.Defaults != role.Defaults {
+		t.Fatalf("GET the definition: %+v, %v; want what the list says", byName, err)
+	}
+
 	pv, err := e.alice.Preview(ctx, "add_default_role_to_users", json.RawMessage(`{"role":"admin"}`), 100)
 	hit("GET", "/api/v1/definitions/{name}/preview")
 	if err != nil {

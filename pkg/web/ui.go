@@ -56,7 +56,7 @@ func (s *Server) uiRoutes() {
 		case !strings.HasPrefix(pattern, "POST "), strings.HasSuffix(pattern, "/preview"):
 		case strings.HasPrefix(pattern, "POST /flows/"):
 			action = ActionFlows
-		case strings.HasSuffix(pattern, "/runs"), strings.HasSuffix(pattern, "/again"):
+		case strings.HasSuffix(pattern, "/runs"), strings.HasSuffix(pattern, "/again"), strings.HasSuffix(pattern, "/dry-run"):
 			action = ActionStart
 		default:
 			action = ActionControl
@@ -87,6 +87,7 @@ func (s *Server) uiRoutes() {
 	page("GET /definitions/{name}", s.definitionPage)
 	page("POST /definitions/{name}/preview", s.uiPreview)
 	page("POST /definitions/{name}/runs", s.uiCreateRun)
+	page("POST /definitions/{name}/dry-run", s.uiDryRun) // ui_dryrun.go
 	page("GET /flows", s.flowsPage)
 	page("GET /flows/{name}", s.flowPage)
 	page("POST /flows/{name}/activate", s.uiActivateFlow)

@@ -97,6 +97,12 @@ type runForm struct {
 	Preview                                                                                  *api.Preview
 	PreviewError                                                                             string
 	OptionsOpen                                                                              bool
+	// DryRun is a dry run's report shown under the form (ui_dryrun.go),
+	// DryRunError why it could not be done, DryRunBatches how many batches
+	// were asked for.
+	DryRun        *api.DryRun
+	DryRunError   string
+	DryRunBatches string
 }
 
 type definitionData struct {

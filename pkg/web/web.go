@@ -75,6 +75,10 @@ type Options struct {
 	// closed connection ends it at once, a client that stops reading at
 	// the next write's 30s deadline; a keep-alive is written every 15s).
 	EventStreamMaxAge time.Duration
+	// RunDefaults are the process's DRIPFLOW_DEFAULT_* run options, applied
+	// to runs created through the API and the UI, and shown as the
+	// definitions' effective defaults.
+	RunDefaults control.Defaults
 }
 
 // MaxBodyBytesDefault bounds request bodies when Options.MaxBodyBytes is 0.
@@ -171,6 +175,9 @@ func Handler(opts Options) (*Server, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.RunDefaults.Validate(); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
 	var revoked revocations
 	if opts.Redis != nil {
 		revoked = &redisRevocations{rdb: opts.Redis, prefix: "dripflow:web:revoked-session:"}
@@ -185,7 +192,7 @@ func Handler(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, auth: auth,
-		ctl:  &control.Controller{Store: opts.Store, Registry: opts.Registry, Events: opts.Events},
+		ctl:  &control.Controller{Store: opts.Store, Registry: opts.Registry, Events: opts.Events, Defaults: opts.RunDefaults},
 		mux:  http.NewServeMux(),
 		base: strings.TrimSuffix(opts.BasePath, "/"),
 	}
@@ -215,6 +222,7 @@ func (s *Server) routes() {
 	}
 	api("GET /api/v1/definitions", ActionRead, s.listDefinitions)
 	api("GET /api/v1/definitions/{name}/preview", ActionRead, s.preview)
+	api("GET /api/v1/definitions/{name}", ActionRead, s.getDefinition)
 	// createRun authorizes itself, once it knows the definition.
 	api("POST /api/v1/runs", "", s.createRun)
 	api("GET /api/v1/runs", ActionRead, s.listRuns)
