@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,15 +96,16 @@ func TestProcessRedisCluster(t *testing.T) {
 		t.Errorf("asynq:queues on the cluster: %d, %v", n, err)
 	}
 	// Keys are spread over the primaries (not a single node in disguise).
-	nodesWithKeys := 0
+	// ForEachMaster calls fn on every primary at once.
+	var nodesWithKeys atomic.Int32
 	cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
 		if n, _ := m.DBSize(ctx).Result(); n > 0 {
-			nodesWithKeys++
+			nodesWithKeys.Add(1)
 		}
 		return nil
 	})
-	if nodesWithKeys < 2 {
-		t.Errorf("keys on %d of 3 primaries, want them spread", nodesWithKeys)
+	if nodesWithKeys.Load() < 2 {
+		t.Errorf("keys on %d of 3 primaries, want them spread", nodesWithKeys.Load())
 	}
 
 	// A worker with DRIPFLOW_STORE=redis on the cluster exits at once and
