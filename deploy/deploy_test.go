@@ -211,6 +211,7 @@ var kinds = map[string]string{
 	"Deployment":              "apps/v1",
 	"Job":                     "batch/v1",
 	"HorizontalPodAutoscaler": "autoscaling/v2",
+	"ScaledObject":            "keda.sh/v1alpha1",
 	"Kustomization":           "kustomize.config.k8s.io/v1beta1",
 }
 
@@ -610,7 +611,8 @@ func TestKustomization(t *testing.T) {
 	kust[0].decode(t, &k)
 	// Applied on their own: the example Secret must never overwrite the
 	// real one, and a Job's template cannot be changed by re-applying.
-	separate := []string{"secret.example.yaml", "migrate-job.yaml", "kustomization.yaml"}
+	// worker-keda.yaml replaces worker-hpa.yaml (KEDA makes its own HPA).
+	separate := []string{"secret.example.yaml", "migrate-job.yaml", "kustomization.yaml", "worker-keda.yaml"}
 	files := map[string]bool{}
 	for _, o := range objs {
 		if !slices.Contains(separate, o.File) {

@@ -103,7 +103,9 @@ EOF
 fi
 if command -v kubeconform >/dev/null 2>&1; then
   log "kubeconform"
-  kubeconform -strict -summary -ignore-filename-pattern 'kustomization\.yaml' deploy/kubernetes ||
+  # KEDA's ScaledObject is a custom resource kubeconform has no schema for
+  # (deploy/keda_test.go checks it against the code instead).
+  kubeconform -strict -summary -skip ScaledObject -ignore-filename-pattern 'kustomization\.yaml' deploy/kubernetes ||
     fail "kubeconform rejects deploy/kubernetes"
 fi
 log "go test ./deploy/..."

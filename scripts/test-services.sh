@@ -7,6 +7,9 @@
 #   . scripts/test-services.sh          # start/install, then export the URLs
 #   scripts/test-services.sh            # same, printing the export lines
 #
+# Debian's redis-sentinel (and redis-cli) are installed for the Sentinel and
+# Cluster tests, which start their own servers.
+#
 # For each service: if it answers, it is left alone; if it is installed but
 # stopped, it is started; if it is missing, it is installed with apt-get
 # (as root, or through sudo). URLs already set in the environment are kept
@@ -70,6 +73,15 @@ _dft_main() {
       fi
     fi
   fi
+
+  # ---- Redis Sentinel and Cluster (binaries only) ----------------------
+  # The Sentinel failover and Cluster tests (internal/e2e) start their own
+  # primaries, replicas, sentinels and cluster nodes on free ports: only the
+  # programs are needed here, nothing is started.
+  if ! command -v redis-sentinel >/dev/null 2>&1; then
+    _dft_install redis-sentinel || true
+  fi
+  command -v redis-cli >/dev/null 2>&1 || _dft_install redis-tools || true
 
   # ---- PostgreSQL -----------------------------------------------------
   if [ -z "${DRIPFLOW_TEST_POSTGRES_URL:-}" ]; then
@@ -173,6 +185,7 @@ _dft_main() {
   mysqladmin -h 127.0.0.1 -P 3306 -uroot ping >/dev/null 2>&1 || { _dft_log "MariaDB NOT reachable at $DRIPFLOW_TEST_MYSQL_URL"; ok=0; }
   _dft_url_tcp "$DRIPFLOW_TEST_NATS_URL" 4222 || { _dft_log "NATS NOT reachable at $DRIPFLOW_TEST_NATS_URL"; ok=0; }
   _dft_url_tcp "$DRIPFLOW_TEST_AMQP_URL" 5672 || { _dft_log "RabbitMQ NOT reachable at $DRIPFLOW_TEST_AMQP_URL"; ok=0; }
+  command -v redis-sentinel >/dev/null 2>&1 || { _dft_log "redis-sentinel NOT found (the Sentinel failover test skips, or fails with CI=true)"; ok=0; }
   [ -x "$DRIPFLOW_TEST_CHROMIUM" ] || { _dft_log "chromium NOT found at $DRIPFLOW_TEST_CHROMIUM (browser tests skip, or fail with CI=true)"; ok=0; }
   [ "$ok" = 1 ] && _dft_log "Redis, PostgreSQL, MariaDB, NATS, RabbitMQ and chromium are ready"
   unset -f _dft_log _dft_install _dft_wait _dft_tcp _dft_url_tcp

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/internal/config"
+	"github.com/dripflow/dripflow/internal/redisurl"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
 	"github.com/dripflow/dripflow/pkg/store"
@@ -42,16 +43,19 @@ type App struct {
 // migrated (`dripflow migrate`).
 func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*App, error) {
 	a := &App{Config: cfg, Log: log}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	opts, err := redisurl.Parse(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("DRIPFLOW_REDIS_URL: %w", redactErr(err, cfg.RedisURL))
 	}
-	rdb := redis.NewClient(opts)
+	// One client for the queue, the leader lease, events, presence and
+	// the Redis store: a failover client follows Sentinel's primary, a
+	// cluster client routes each key to its node.
+	rdb := opts.NewClient()
 	a.Redis = rdb
 	a.closers = append(a.closers, rdb.Close)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		a.Close()
-		return nil, fmt.Errorf("connect to Redis at %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("connect to Redis (%s): %w", opts.Where(), err)
 	}
 	dbURL := withIdleTxTimeout(cfg.DatabaseURL, cfg.ClaimLease)
 	switch cfg.Store {
@@ -67,7 +71,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*App, error)
 		st, err := redisstore.New(rdb, redisstore.Config{})
 		if err != nil {
 			a.Close()
-			return nil, err
+			return nil, fmt.Errorf("DRIPFLOW_STORE=redis with DRIPFLOW_REDIS_URL %s: %w", opts, err)
 		}
 		a.Store = st
 		db, err := sqlstore.OpenDB(ctx, dbURL, cfg.DBMaxConns)

@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/internal/e2e/e2edefs"
+	"github.com/dripflow/dripflow/internal/redisurl"
 	"github.com/dripflow/dripflow/internal/testenv"
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/events"
@@ -62,7 +63,7 @@ type cluster struct {
 	dbURL    string
 	db       *gorm.DB
 	st       *sqlstore.Store
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	ctl      *control.Controller
 	logDir   string
 	// env is added to every process's environment.
@@ -96,11 +97,11 @@ func newClusterAt(t *testing.T, dbURL, redisURL string) *cluster {
 	if err := e2edefs.Migrate(ctx, c.db); err != nil {
 		t.Fatalf("migrate test tables: %v", err)
 	}
-	opts, err := redis.ParseURL(c.redisURL)
+	opts, err := redisurl.Parse(c.redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.rdb = redis.NewClient(opts)
+	c.rdb = opts.NewClient()
 	t.Cleanup(func() { c.rdb.Close() })
 	c.ctl = &control.Controller{Store: st, Events: events.New(c.rdb, "")}
 	t.Cleanup(c.stopAll)

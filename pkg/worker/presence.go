@@ -66,6 +66,18 @@ type WorkerInfo struct {
 
 func (p *Presence) aliveKey(id string) string { return p.key + ":alive:" + id }
 
+// pipeline is a MULTI/EXEC pipeline on one Redis (a record and its alive key
+// change together). On a Redis Cluster the two keys live in different hash
+// slots, where a transaction is refused (CROSSSLOT): there the commands go as
+// a plain pipeline, in the same order. A beat half done (record written, the
+// alive key not) looks like a missed beat, which the TTL already tolerates.
+func (p *Presence) pipeline() redis.Pipeliner {
+	if _, ok := p.rdb.(*redis.ClusterClient); ok {
+		return p.rdb.Pipeline()
+	}
+	return p.rdb.TxPipeline()
+}
+
 // Beat records w as alive for ttl.
 func (p *Presence) Beat(ctx context.Context, w WorkerInfo, ttl time.Duration) error {
 	w.Alive = true
@@ -76,7 +88,7 @@ func (p *Presence) Beat(ctx context.Context, w WorkerInfo, ttl time.Duration) er
 	if err != nil {
 		return fmt.Errorf("encode heartbeat of worker %s: %w", w.ID, err)
 	}
-	pipe := p.rdb.TxPipeline()
+	pipe := p.pipeline()
 	pipe.HSet(ctx, p.key, w.ID, b)
 	pipe.Set(ctx, p.aliveKey(w.ID), "1", ttl)
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -87,7 +99,7 @@ func (p *Presence) Beat(ctx context.Context, w WorkerInfo, ttl time.Duration) er
 
 // Forget removes a worker's record.
 func (p *Presence) Forget(ctx context.Context, id string) error {
-	pipe := p.rdb.TxPipeline()
+	pipe := p.pipeline()
 	pipe.HDel(ctx, p.key, id)
 	pipe.Del(ctx, p.aliveKey(id))
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/dripflow/dripflow/internal/redisurl"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/flows"
 )
@@ -40,14 +41,19 @@ func client(ctx context.Context, res *engine.Resources, name string) (*redis.Cli
 		return nil, err
 	}
 	v, err := res.Shared("redis:"+name, func() (any, func() error, error) {
-		opts, err := redis.ParseURL(raw)
+		opts, err := redisurl.Parse(raw)
 		if err != nil {
 			return nil, nil, fmt.Errorf("connection %q: %w", name, redact(err, raw))
 		}
-		c := redis.NewClient(opts)
+		// A stream and its dedupe keys are touched by one script: the
+		// connector needs one primary (standalone or through Sentinel).
+		if opts.Kind == redisurl.Cluster {
+			return nil, nil, fmt.Errorf("connection %q is a Redis Cluster (%s): the redisstream connector needs one primary; name a redis:// or redis-sentinel:// connection", name, opts)
+		}
+		c := opts.NewClient().(*redis.Client)
 		if err := c.Ping(ctx).Err(); err != nil {
 			c.Close()
-			return nil, nil, fmt.Errorf("connect to Redis %q at %s: %w", name, opts.Addr, err)
+			return nil, nil, fmt.Errorf("connect to Redis %q (%s): %w", name, opts.Where(), err)
 		}
 		return c, c.Close, nil
 	})

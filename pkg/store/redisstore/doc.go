@@ -14,7 +14,9 @@
 // The scripts build the keys they touch from the store's prefix instead of
 // receiving them all as KEYS, and a listing reads keys that live in different
 // hash slots. The store therefore needs one Redis primary (standalone, or
-// behind Sentinel); New refuses a *redis.ClusterClient or *redis.Ring.
+// behind Sentinel); New refuses a *redis.ClusterClient or *redis.Ring with
+// ErrCluster, and Open a redis-cluster:// URL (docs/storage.md says why the
+// keys are not hash-tagged into one slot instead).
 //
 // # Key layout
 //

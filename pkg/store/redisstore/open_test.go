@@ -36,14 +36,16 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		url  string
 		want string // in the error
 	}{
-		{"", "invalid URL scheme"},
-		{"http://127.0.0.1:6379", "invalid URL scheme"},
+		{"", "empty"},
+		{"http://127.0.0.1:6379", "unknown scheme"},
 		{"127.0.0.1:6379", "URL"},
 		{"redis://127.0.0.1:6379/notadb", "invalid database number"},
 		{"redis://user:s3cret@127.0.0.1:6379/x", "xxxxx"}, // the password is redacted
 		{"redis://user:s3cret@127.0.0.1:badport/0", "malformed URL"},
 		{"rediss://user:s3cret@[::1/0", "malformed URL"},
 		{"redis://127.0.0.1:1/0", "open redis store at 127.0.0.1:1"},
+		{"redis-sentinel://:s3cret@127.0.0.1:1/mymaster", `primary "mymaster" via sentinels 127.0.0.1:1`},
+		{"redis-cluster://:s3cret@127.0.0.1:1,127.0.0.1:2", "cannot run on a Redis Cluster"},
 	}
 	for _, tt := range tests {
 		s, err := redisstore.Open(context.Background(), tt.url, redisstore.Config{})
@@ -68,7 +70,7 @@ func TestNewRefusesUnsupportedClients(t *testing.T) {
 	}
 	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
 	defer cluster.Close()
-	if _, err := redisstore.New(cluster, redisstore.Config{}); err == nil || !strings.Contains(err.Error(), "ClusterClient") {
+	if _, err := redisstore.New(cluster, redisstore.Config{}); err == nil || !errors.Is(err, redisstore.ErrCluster) {
 		t.Errorf("New(cluster client): %v, want a refusal", err)
 	}
 }

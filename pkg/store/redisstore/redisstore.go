@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/dripflow/dripflow/internal/redisurl"
 	"github.com/dripflow/dripflow/pkg/store"
 )
 
@@ -49,7 +49,8 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	}
 	switch client.(type) {
 	case *redis.ClusterClient, *redis.Ring:
-		return nil, fmt.Errorf("redisstore: %T is not supported: the store's scripts need a single Redis primary", client)
+		return nil, fmt.Errorf("%w (got a %T): its scripts update indexes shared by every run, which a Cluster spreads over hash slots; "+
+			"keep the Redis store on one primary (redis:// or redis-sentinel://) or use the SQL store beside a Cluster queue (docs/storage.md)", ErrCluster, client)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
@@ -60,18 +61,27 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	return &Store{client: client, prefix: cfg.Prefix, now: cfg.Now, step: maxStep}, nil
 }
 
-// Open connects to the Redis at redisURL (redis:// or rediss://, as
-// redis.ParseURL reads them), checks that it answers, and returns a Store
-// whose Close closes that connection.
+// ErrCluster is returned by New and Open for a Redis Cluster (or Ring)
+// client: the store needs one primary.
+var ErrCluster = errors.New("redisstore: the Redis store cannot run on a Redis Cluster")
+
+// Open connects to the Redis at redisURL (redis://, rediss://, unix:// as
+// redis.ParseURL reads them, or redis-sentinel://host1,host2,…/master for a
+// primary found through Sentinel), checks that it answers, and returns a
+// Store whose Close closes that connection. A redis-cluster:// URL is
+// refused with ErrCluster.
 func Open(ctx context.Context, redisURL string, cfg Config) (*Store, error) {
-	opts, err := redis.ParseURL(redisURL)
+	opts, err := redisurl.Parse(redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("open redis store: %w", urlError(redisURL, err))
+		return nil, fmt.Errorf("open redis store: %w", err) // never shows a password
 	}
-	client := redis.NewClient(opts)
+	if opts.Kind == redisurl.Cluster {
+		return nil, fmt.Errorf("open redis store at %s: %w: use a redis:// or redis-sentinel:// URL (docs/storage.md)", opts, ErrCluster)
+	}
+	client := opts.NewClient()
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
-		return nil, fmt.Errorf("open redis store at %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("open redis store at %s: %w", opts.Where(), err)
 	}
 	s, err := New(client, cfg)
 	if err != nil {
@@ -80,24 +90,6 @@ func Open(ctx context.Context, redisURL string, cfg Config) (*Store, error) {
 	}
 	s.owned = true
 	return s, nil
-}
-
-// urlError describes why redisURL was refused without showing its password.
-func urlError(redisURL string, err error) error {
-	u, perr := url.Parse(redisURL)
-	if perr != nil {
-		// A *url.Error quotes the whole URL, password included: keep only
-		// its reason.
-		var uerr *url.Error
-		if errors.As(perr, &uerr) {
-			perr = uerr.Err
-		}
-		return fmt.Errorf("malformed URL: %w", perr)
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix" {
-		return fmt.Errorf("URL %q: want redis://[user:password@]host:port/db or rediss://…: %w", u.Redacted(), err)
-	}
-	return fmt.Errorf("URL %q: %w", u.Redacted(), err)
 }
 
 // Ping reports whether Redis answers.
