@@ -101,6 +101,9 @@ type Config struct {
 	// FlowsDirInterval is how often the directory is checked for changes
 	// (DRIPFLOW_FLOWS_DIR_INTERVAL, default 3s).
 	FlowsDirInterval time.Duration
+	// Notifications are the global webhooks (DRIPFLOW_WEBHOOK_*) and
+	// DRIPFLOW_PUBLIC_URL.
+	Notifications Notifications
 }
 
 // FromEnv reads the environment; getenv is os.Getenv when nil.
@@ -178,6 +181,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.Connections, err = ParseConnections(get("CONNECTIONS", "")); err != nil {
 		return c, fmt.Errorf("DRIPFLOW_CONNECTIONS: %w", err)
+	}
+	if c.Notifications, err = readNotifications(get); err != nil {
+		return c, err
 	}
 	return c, c.check()
 }
