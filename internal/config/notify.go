@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/dripflow/dripflow/pkg/notify"
 )
@@ -22,6 +23,9 @@ type Notifications struct {
 	// PublicURL is the UI's address as users reach it (DRIPFLOW_PUBLIC_URL);
 	// payloads link to the run's page under it.
 	PublicURL string
+	// HookTimeout bounds one call of a definition hook (OnStart,
+	// OnComplete, OnError; DRIPFLOW_HOOK_TIMEOUT, default 1m).
+	HookTimeout time.Duration
 }
 
 // String leaves the secret out, so a config printed or logged by mistake
@@ -61,12 +65,15 @@ func readNotifications(get func(name, def string) string) (Notifications, error)
 			return n, fmt.Errorf("DRIPFLOW_PUBLIC_URL %w", err)
 		}
 	}
+	if n.HookTimeout, err = time.ParseDuration(get("HOOK_TIMEOUT", "1m")); err != nil || n.HookTimeout <= 0 {
+		return n, fmt.Errorf("DRIPFLOW_HOOK_TIMEOUT must be a positive duration such as 1m, got %q", get("HOOK_TIMEOUT", ""))
+	}
 	return n, nil
 }
 
 // Notify returns the notify.Config of the global webhooks.
 func (n Notifications) Notify() notify.Config {
-	c := notify.Config{Secret: n.WebhookSecret, PublicURL: n.PublicURL}
+	c := notify.Config{Secret: n.WebhookSecret, PublicURL: n.PublicURL, HookTimeout: n.HookTimeout}
 	for _, u := range n.WebhookURLs {
 		c.Webhooks = append(c.Webhooks, notify.Webhook{URL: u, Format: n.WebhookFormat, Events: n.WebhookEvents})
 	}

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dripflow/dripflow/pkg/notify"
 )
@@ -27,7 +28,7 @@ func TestFromEnvNotifications(t *testing.T) {
 	}
 	got := c.Notifications.Notify()
 	want := notify.Config{
-		Secret: "s3cret-value", PublicURL: "https://dripflow.example.com/",
+		Secret: "s3cret-value", PublicURL: "https://dripflow.example.com/", HookTimeout: time.Minute,
 		Webhooks: []notify.Webhook{
 			{URL: "https://hooks.example.com/a?token=t0ken", Format: notify.Slack, Events: []notify.Event{notify.Started, notify.Failed}},
 			{URL: "http://10.0.0.7:8080/b", Format: notify.Slack, Events: []notify.Event{notify.Started, notify.Failed}},
@@ -53,6 +54,7 @@ func TestFromEnvRejectsBadNotifications(t *testing.T) {
 		{"DRIPFLOW_WEBHOOK_FORMAT", "xml", `DRIPFLOW_WEBHOOK_FORMAT must be json or slack, got "xml"`},
 		{"DRIPFLOW_WEBHOOK_EVENTS", "succeeded,done", `DRIPFLOW_WEBHOOK_EVENTS: unknown event "done"`},
 		{"DRIPFLOW_PUBLIC_URL", "dripflow.example.com", "DRIPFLOW_PUBLIC_URL must be an http:// or https:// URL"},
+		{"DRIPFLOW_HOOK_TIMEOUT", "0s", "DRIPFLOW_HOOK_TIMEOUT must be a positive duration"},
 	} {
 		_, err := FromEnv(env(map[string]string{tc.name: tc.value}))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

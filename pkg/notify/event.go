@@ -144,6 +144,29 @@ func (h Hooks) Validate() error {
 	return nil
 }
 
+// Declared describes what h declares, for a definition's page: the hooks
+// set ("on_complete") and the webhooks, redacted ("webhook https://hooks.slack.com/… (slack: failed)").
+func (h Hooks) Declared() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		fn   HookFunc
+	}{{"on_start", h.OnStart}, {"on_complete", h.OnComplete}, {"on_error", h.OnError}} {
+		if f.fn != nil {
+			out = append(out, f.name)
+		}
+	}
+	for _, w := range h.Webhooks {
+		events := w.Events
+		if events == nil {
+			events = EndEvents
+		}
+		format, _ := ParseFormat(string(w.Format))
+		out = append(out, fmt.Sprintf("webhook %s (%s: %s)", Redact(w.URL), format, eventList(events)))
+	}
+	return out
+}
+
 // Declarer is implemented by engine jobs whose definition declares hooks or
 // webhooks (backfills.Definition, flows.Flow, flow specs' webhooks field).
 type Declarer interface {
