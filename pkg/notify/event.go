@@ -88,8 +88,8 @@ func eventList(es []Event) string {
 // RunInfo is what a hook gets and a webhook's payload is made of: the run
 // as it was when the event happened.
 type RunInfo struct {
-	Event      Event
-	Run        store.Run
+	Event Event
+	Run   store.Run
 	// FirstBatchError is the error of the run's first failed batch (by
 	// sequence), "" when none failed; Run.Error is the run's summary.
 	FirstBatchError string
