@@ -135,6 +135,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Registry: reg, Events: a.Events, Resources: a.Resources, Tasks: tasks.Config{Queue: cfg.Queue},
 		ReconcileInterval: 5 * time.Second, ReconcileGrace: 5 * time.Second, Logger: log.Named("scheduler"),
 		FlowsDir: cfg.FlowsDir, FlowsDirInterval: cfg.FlowsDirInterval,
+		Notify: cfg.Notifications.Notify(),
 	})
 	if err != nil {
 		return err

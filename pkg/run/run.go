@@ -112,6 +112,7 @@ func Scheduler(ctx context.Context, args []string) error {
 		PollInterval: poll, ReconcileInterval: reconcile, ReconcileGrace: grace, LeaderTTL: leaderTTL,
 		FlowsDir: a.Config.FlowsDir, FlowsDirInterval: a.Config.FlowsDirInterval,
 		Logger: a.Log,
+		Notify: a.Config.Notifications.Notify(),
 	})
 	if err != nil {
 		return err

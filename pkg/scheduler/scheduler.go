@@ -28,6 +28,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/flows"
 	"github.com/dripflow/dripflow/pkg/keyset"
 	"github.com/dripflow/dripflow/pkg/metrics"
+	"github.com/dripflow/dripflow/pkg/notify"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
 	"github.com/dripflow/dripflow/pkg/worker"
@@ -104,6 +105,9 @@ type Config struct {
 	FlowsDirInterval time.Duration
 	ID               string      // default host:pid
 	Logger           *zap.Logger // default zap.NewNop()
+	// Notify configures the global webhooks and how webhooks are sent; the
+	// leader calls definitions' hooks and sends webhooks (see hooks.go).
+	Notify notify.Config
 }
 
 // WithDefaults returns c with every zero field set to its default. It leaves
@@ -163,6 +167,9 @@ func (c Config) validate() error {
 	); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
+	if err := c.Notify.Validate(); err != nil {
+		return fmt.Errorf("scheduler: notifications: %w", err)
+	}
 	return nil
 }
 
@@ -182,6 +189,7 @@ type Scheduler struct {
 	flowErr map[string]string    // flows' latest trigger error, logged once
 	wakeAt  time.Time
 	leading bool
+	hooks   hooks
 }
 
 // New validates cfg and returns a Scheduler.
@@ -290,6 +298,7 @@ func (s *Scheduler) lead(ctx context.Context, l *leader) {
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 
+	defer s.startHooks(lctx)()
 	s.cleanQueue(lctx)
 	s.pass(lctx)
 	for {
@@ -457,10 +466,12 @@ func (s *Scheduler) advance(ctx context.Context, r store.Run) {
 				log.Warn("cancelled batches whose worker stopped", zap.Int64("batches", n))
 			}
 			log.Info("run cancelled")
+			s.hookEnded(ctx, got)
 			s.forget(r.ID)
 		}
 	default:
 		if r.State.Terminal() {
+			s.hookEnded(ctx, r)
 			s.forget(r.ID)
 		}
 	}
@@ -514,12 +525,14 @@ func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) erro
 			return errors.Join(err, terr)
 		}
 		log.Warn("run failed: cannot plan", zap.Error(err))
+		s.hookEnded(ctx, r)
 		s.forget(r.ID)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	s.hookStarted(ctx, r)
 	if snap := s.countOnce(ctx, r, pipe, log); snap != nil && r.BatchesTotal() == 0 {
 		// The first batch waits until the count has fixed the instant it
 		// counts at, so a backfill that moves records out of its own scope
@@ -537,6 +550,7 @@ func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) erro
 			return err
 		}
 		log.Warn("run failed: error budget exceeded", zap.Int64("failed_batches", r.BatchesFailed))
+		s.hookEnded(ctx, r)
 		s.forget(r.ID)
 		return nil
 	}
@@ -745,6 +759,7 @@ func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipelin
 			return err
 		}
 		log.Warn("run failed", zap.Int64("failed_batches", r.BatchesFailed))
+		s.hookEnded(ctx, r)
 		return nil
 	}
 	if pipe.Incremental() && r.BatchesTotal() > 0 {
@@ -762,6 +777,7 @@ func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipelin
 		return err
 	}
 	log.Info("run succeeded", zap.Int64("rows", r.RowsRead), zap.Int64("batches", r.BatchesSucceeded))
+	s.hookEnded(ctx, r)
 	return nil
 }
 
