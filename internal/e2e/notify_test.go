@@ -204,3 +204,26 @@ func TestProcessNotifications(t *testing.T) {
 	}
 	rc.mu.Unlock()
 }
+
+// A scheduler process refuses a webhook URL that is not http(s) at start,
+// saying which variable and entry, and never prints the secret.
+func TestProcessRefusesBadWebhookURL(t *testing.T) {
+	c := newCluster(t)
+	c.env = append(c.env, "DRIPFLOW_WEBHOOK_URLS=https://ok.example/x,ftp://files.example/PATHSECRET", "DRIPFLOW_WEBHOOK_SECRET=do-not-print-me")
+	p := c.scheduler()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the scheduler kept running with an ftp:// webhook URL")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code == 0 {
+		t.Errorf("exit code 0, want a failure")
+	}
+	log := c.logOf(p)
+	if !strings.Contains(log, `DRIPFLOW_WEBHOOK_URLS: entry 2 (ftp://files.example/…): must be an http:// or https:// URL, got scheme "ftp"`) {
+		t.Errorf("log does not say what is wrong:\n%s", log)
+	}
+	if strings.Contains(log, "PATHSECRET") || strings.Contains(log, "do-not-print-me") {
+		t.Errorf("log shows a secret:\n%s", log)
+	}
+}

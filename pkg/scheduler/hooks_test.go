@@ -468,3 +468,15 @@ func sorted(s []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// A webhook URL that is not http(s) stops the scheduler before it starts,
+// saying which and why, without the URL's path.
+func TestSchedulerRefusesBadWebhooks(t *testing.T) {
+	st, rdb, _ := newRedisStore(t)
+	_, err := scheduler.New(scheduler.Config{Store: st, Redis: rdb, Notify: notify.Config{
+		Webhooks: []notify.Webhook{{URL: "https://ok.example/a"}, {URL: "file:///etc/SECRET"}},
+	}})
+	if err == nil || !strings.Contains(err.Error(), `scheduler: notifications: webhook 2 (`) || !strings.Contains(err.Error(), `got scheme "file"`) || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("New = %v, want the second webhook refused, its path not shown", err)
+	}
+}
