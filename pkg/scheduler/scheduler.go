@@ -444,6 +444,7 @@ func (s *Scheduler) advance(ctx context.Context, r store.Run) {
 			return
 		}
 		log.Info("run started")
+		s.noteStarted(ctx, r)
 		err = s.fill(ctx, r, log)
 	case store.RunRunning:
 		err = s.fill(ctx, r, log)
@@ -457,6 +458,7 @@ func (s *Scheduler) advance(ctx context.Context, r store.Run) {
 				log.Warn("cancelled batches whose worker stopped", zap.Int64("batches", n))
 			}
 			log.Info("run cancelled")
+			s.noteFinished(ctx, r.ID)
 			s.forget(r.ID)
 		}
 	default:
@@ -476,6 +478,7 @@ func (s *Scheduler) forget(id int64) {
 	delete(s.nextAt, id)
 	delete(s.counted, id)
 	s.mu.Unlock()
+	s.forgetTimeline(id)
 }
 
 func (s *Scheduler) pipeline(ctx context.Context, r store.Run) (engine.Pipeline, error) {
@@ -514,6 +517,7 @@ func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) erro
 			return errors.Join(err, terr)
 		}
 		log.Warn("run failed: cannot plan", zap.Error(err))
+		s.noteFinished(ctx, r.ID)
 		s.forget(r.ID)
 		return nil
 	}
@@ -537,6 +541,7 @@ func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) erro
 			return err
 		}
 		log.Warn("run failed: error budget exceeded", zap.Int64("failed_batches", r.BatchesFailed))
+		s.noteFinished(ctx, r.ID)
 		s.forget(r.ID)
 		return nil
 	}
@@ -694,6 +699,7 @@ func (s *Scheduler) enqueue(ctx context.Context, r store.Run, b store.Batch) (bo
 		if now.Before(at) {
 			s.mu.Unlock()
 			s.wakeNoLaterThan(at)
+			s.noteThrottled(ctx, r)
 			return false, nil
 		}
 		// The next start is due a gap after this one was due, not after
@@ -745,6 +751,7 @@ func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipelin
 			return err
 		}
 		log.Warn("run failed", zap.Int64("failed_batches", r.BatchesFailed))
+		s.noteFinished(ctx, r.ID)
 		return nil
 	}
 	if pipe.Incremental() && r.BatchesTotal() > 0 {
@@ -755,6 +762,7 @@ func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipelin
 		if _, err := s.cfg.Store.AdvanceWatermark(ctx, r.Definition, first.Lo, r.PlanCursor); err != nil {
 			msg := fmt.Sprintf("could not advance the watermark from %s to %s: %v", first.Lo, r.PlanCursor, err)
 			_, terr := s.cfg.Store.TransitionRun(ctx, r.ID, store.RunFailed, &store.TransitionOptions{Error: msg})
+			s.noteFinished(ctx, r.ID)
 			return errors.Join(err, terr)
 		}
 	}
@@ -762,6 +770,7 @@ func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipelin
 		return err
 	}
 	log.Info("run succeeded", zap.Int64("rows", r.RowsRead), zap.Int64("batches", r.BatchesSucceeded))
+	s.noteFinished(ctx, r.ID)
 	return nil
 }
 
