@@ -96,7 +96,7 @@ func (s *Scheduler) noteMissedTick(ctx context.Context, flow string, tick time.T
 	at := tick.UTC().Format(time.RFC3339Nano)
 	timeline.Record(ctx, s.cfg.Store, s.log, store.RunEvent{RunID: liveRun, Kind: store.EventNote, Actor: timeline.Scheduler,
 		Message: fmt.Sprintf("flow tick missed: %s came due at %s while this run was live; the flow runs again when it ends", flow, at),
-		Key: "missed:" + at})
+		Key:     "missed:" + at})
 }
 
 // forgetTimeline drops what the scheduler remembers of run id's timeline.
