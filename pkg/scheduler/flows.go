@@ -122,6 +122,7 @@ func (s *Scheduler) triggerFlow(ctx context.Context, f store.FlowState, now time
 		return
 	}
 	log.Info("flow triggered", zap.Int64("run", r.ID), zap.Int64("spec_version", r.SpecVersion), zap.String("runtime", rt.String()))
+	s.noteCreated(ctx, r, rt.String())
 }
 
 // recordMissedTicks records each tick of rt that came due while run live
@@ -160,6 +161,7 @@ func (s *Scheduler) recordMissed(ctx context.Context, flow string, tick time.Tim
 	}
 	log.Warn("flow tick missed: the previous run is still live; the flow runs again when it ends",
 		zap.Time("tick", tick), zap.Int64("live_run", liveRun), zap.Int64("missed_ticks", fs.MissedTicks))
+	s.noteMissedTick(ctx, flow, tick, liveRun)
 	return true
 }
 

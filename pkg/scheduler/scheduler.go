@@ -453,6 +453,7 @@ func (s *Scheduler) advance(ctx context.Context, r store.Run) {
 			return
 		}
 		log.Info("run started")
+		s.noteStarted(ctx, r)
 		err = s.fill(ctx, r, log)
 	case store.RunRunning:
 		err = s.fill(ctx, r, log)
@@ -466,6 +467,7 @@ func (s *Scheduler) advance(ctx context.Context, r store.Run) {
 				log.Warn("cancelled batches whose worker stopped", zap.Int64("batches", n))
 			}
 			log.Info("run cancelled")
+			s.noteFinished(ctx, r.ID)
 			s.hookEnded(ctx, got)
 			s.forget(r.ID)
 		}
@@ -487,6 +489,7 @@ func (s *Scheduler) forget(id int64) {
 	delete(s.nextAt, id)
 	delete(s.counted, id)
 	s.mu.Unlock()
+	s.forgetTimeline(id)
 }
 
 func (s *Scheduler) pipeline(ctx context.Context, r store.Run) (engine.Pipeline, error) {
@@ -525,6 +528,7 @@ func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) erro
 			return errors.Join(err, terr)
 		}
 		log.Warn("run failed: cannot plan", zap.Error(err))
+		s.noteFinished(ctx, r.ID)
 		s.hookEnded(ctx, r)
 		s.forget(r.ID)
 		return nil
@@ -550,6 +554,7 @@ func (s *Scheduler) fill(ctx context.Context, r store.Run, log *zap.Logger) erro
 			return err
 		}
 		log.Warn("run failed: error budget exceeded", zap.Int64("failed_batches", r.BatchesFailed))
+		s.noteFinished(ctx, r.ID)
 		s.hookEnded(ctx, r)
 		s.forget(r.ID)
 		return nil
@@ -708,6 +713,7 @@ func (s *Scheduler) enqueue(ctx context.Context, r store.Run, b store.Batch) (bo
 		if now.Before(at) {
 			s.mu.Unlock()
 			s.wakeNoLaterThan(at)
+			s.noteThrottled(ctx, r)
 			return false, nil
 		}
 		// The next start is due a gap after this one was due, not after
@@ -759,6 +765,7 @@ func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipelin
 			return err
 		}
 		log.Warn("run failed", zap.Int64("failed_batches", r.BatchesFailed))
+		s.noteFinished(ctx, r.ID)
 		s.hookEnded(ctx, r)
 		return nil
 	}
@@ -770,6 +777,7 @@ func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipelin
 		if _, err := s.cfg.Store.AdvanceWatermark(ctx, r.Definition, first.Lo, r.PlanCursor); err != nil {
 			msg := fmt.Sprintf("could not advance the watermark from %s to %s: %v", first.Lo, r.PlanCursor, err)
 			_, terr := s.cfg.Store.TransitionRun(ctx, r.ID, store.RunFailed, &store.TransitionOptions{Error: msg})
+			s.noteFinished(ctx, r.ID)
 			return errors.Join(err, terr)
 		}
 	}
@@ -777,6 +785,7 @@ func (s *Scheduler) finish(ctx context.Context, r store.Run, pipe engine.Pipelin
 		return err
 	}
 	log.Info("run succeeded", zap.Int64("rows", r.RowsRead), zap.Int64("batches", r.BatchesSucceeded))
+	s.noteFinished(ctx, r.ID)
 	s.hookEnded(ctx, r)
 	return nil
 }

@@ -198,6 +198,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		return
 	}
 	s.log.Info("run created", zap.Int64("run", run.ID), zap.String("definition", run.Definition), zap.String("by", who))
+	s.noteCreated(r.Context(), who, viaOf(r), run)
 	w.Header().Set("Location", s.base+"/api/v1/runs/"+strconv.FormatInt(run.ID, 10))
 	writeJSON(w, http.StatusCreated, runOf(run, time.Now()))
 }
@@ -291,6 +292,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, who, action str
 		s.fail(w, r, err)
 		return
 	}
+	s.noteAction(r.Context(), who, viaOf(r), action, run)
 	writeJSON(w, http.StatusOK, runOf(run, time.Now()))
 }
 
@@ -318,6 +320,7 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request, who string, seq *
 		return
 	}
 	s.log.Info("failed batches retried", zap.Int64("run", id), zap.Int64("batches", n), zap.String("by", who))
+	s.noteRetry(r.Context(), who, viaOf(r), id, seq, n)
 	run, err := s.opts.Store.GetRun(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
@@ -450,5 +453,6 @@ func (s *Server) triggerFlow(w http.ResponseWriter, r *http.Request, who string)
 		s.fail(w, r, err)
 		return
 	}
+	s.noteCreated(r.Context(), who, viaOf(r), run)
 	writeJSON(w, http.StatusCreated, runOf(run, time.Now()))
 }
