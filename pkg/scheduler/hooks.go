@@ -44,12 +44,32 @@ const (
 	hookSweepRuns = 200
 )
 
-// hooks is the scheduler's notification state.
-type hooks struct {
-	once   sync.Once
+// notifierStore is what the notifier needs of the store.
+type notifierStore interface {
+	GetRun(ctx context.Context, id int64) (store.Run, error)
+	ListRuns(ctx context.Context, f store.RunFilter) (store.Page[store.Run], error)
+	ListBatches(ctx context.Context, runID int64, f store.BatchFilter) (store.Page[store.Batch], error)
+	AppendRunEvent(ctx context.Context, e store.RunEvent) (store.RunEvent, bool, error)
+	ListRunEvents(ctx context.Context, runID int64, f store.EventFilter) ([]store.RunEvent, error)
+}
+
+// notifier calls definitions' hooks and sends webhooks for the leader. Its
+// methods do nothing on a nil notifier, or while not leading.
+type notifier struct {
+	store  notifierStore
+	jobs   jobResolver
 	sender *notify.Sender
+	log    *zap.Logger
 	mu     sync.Mutex
 	term   *hookTerm // nil while not leading
+}
+
+// newNotifier returns the notifier of cfg (validated: cfg.Notify is good).
+func newNotifier(cfg Config) *notifier {
+	n := cfg.Notify
+	n.Logger = cfg.Logger.Named("notify")
+	sender, _ := notify.NewSender(n)
+	return &notifier{store: cfg.Store, jobs: cfg.Registry, sender: sender, log: cfg.Logger}
 }
 
 // hookTerm is one leadership term's view: what it has done or knows is
@@ -73,25 +93,18 @@ type hookAction struct {
 	webhook notify.Webhook
 }
 
-func (s *Scheduler) notifier() *notify.Sender {
-	s.hooks.once.Do(func() {
-		cfg := s.cfg.Notify
-		cfg.Logger = s.log.Named("notify")
-		// Config.validate checked the configuration.
-		s.hooks.sender, _ = notify.NewSender(cfg)
-	})
-	return s.hooks.sender
-}
-
 // startHooks begins a leadership term's notifications: a sweep for ended
 // runs whose notifications are missing, now and every hookSweepInterval.
 // The function it returns ends the term and waits for its deliveries
 // (which stop at once when ctx ends).
-func (s *Scheduler) startHooks(ctx context.Context) func() {
+func (s *notifier) lead(ctx context.Context) func() {
+	if s == nil {
+		return func() {}
+	}
 	t := &hookTerm{ctx: ctx, keys: map[int64]map[string]bool{}, busy: map[string]bool{}, done: map[string]bool{}, last: map[int64]chan struct{}{}}
-	s.hooks.mu.Lock()
-	s.hooks.term = t
-	s.hooks.mu.Unlock()
+	s.mu.Lock()
+	s.term = t
+	s.mu.Unlock()
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -107,32 +120,38 @@ func (s *Scheduler) startHooks(ctx context.Context) func() {
 		}
 	}()
 	return func() {
-		s.hooks.mu.Lock()
-		if s.hooks.term == t {
-			s.hooks.term = nil
+		s.mu.Lock()
+		if s.term == t {
+			s.term = nil
 		}
-		s.hooks.mu.Unlock()
+		s.mu.Unlock()
 		t.wg.Wait()
 	}
 }
 
-func (s *Scheduler) hookTerm() *hookTerm {
-	s.hooks.mu.Lock()
-	defer s.hooks.mu.Unlock()
-	return s.hooks.term
+func (s *notifier) hookTerm() *hookTerm {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.term
 }
 
-// hookStarted notifies that run r (running) started, once.
-func (s *Scheduler) hookStarted(ctx context.Context, r store.Run) {
+// started notifies that run r (running) started, once.
+func (s *notifier) started(ctx context.Context, r store.Run) {
 	s.notifyEvent(ctx, r, notify.Started)
 }
 
-// hookEnded notifies that run r ended, once per end. r may be the run as it
+// ended notifies that run r ended, once per end. r may be the run as it
 // was before it ended: then it is read again.
-func (s *Scheduler) hookEnded(ctx context.Context, r store.Run) {
+func (s *notifier) ended(ctx context.Context, r store.Run) {
+	if s.hookTerm() == nil {
+		return
+	}
 	if !r.State.Terminal() || r.FinishedAt == nil {
 		var err error
-		if r, err = s.cfg.Store.GetRun(ctx, r.ID); err != nil {
+		if r, err = s.store.GetRun(ctx, r.ID); err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("read ended run for its notifications", zap.Int64("run", r.ID), zap.Error(err))
 			}
@@ -154,8 +173,8 @@ func (s *Scheduler) hookEnded(ctx context.Context, r store.Run) {
 
 // sweepHooks notifies the ends of runs that ended within hookCatchUp and
 // whose notifications this term has not seen done.
-func (s *Scheduler) sweepHooks(ctx context.Context) {
-	page, err := s.cfg.Store.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunSucceeded, store.RunFailed, store.RunCancelled}, Limit: hookSweepRuns})
+func (s *notifier) sweepHooks(ctx context.Context) {
+	page, err := s.store.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunSucceeded, store.RunFailed, store.RunCancelled}, Limit: hookSweepRuns})
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("list ended runs for their notifications", zap.Error(err))
@@ -164,14 +183,14 @@ func (s *Scheduler) sweepHooks(ctx context.Context) {
 	}
 	for _, r := range page.Items {
 		if r.FinishedAt != nil && time.Since(*r.FinishedAt) < hookCatchUp {
-			s.hookEnded(ctx, r)
+			s.ended(ctx, r)
 		}
 	}
 }
 
 // notifyEvent starts, in the background, whatever event e of run r still
 // needs; it returns at once when this term knows nothing is left.
-func (s *Scheduler) notifyEvent(ctx context.Context, r store.Run, e notify.Event) {
+func (s *notifier) notifyEvent(ctx context.Context, r store.Run, e notify.Event) {
 	t := s.hookTerm()
 	if t == nil {
 		return
@@ -262,14 +281,14 @@ func (t *hookTerm) markDone(eventKey string) {
 // hookActions lists what event e of run r asks for: the definition's hook
 // for e, its webhooks and the global ones that want e (for a flow's run, the
 // global webhooks hear only of failures).
-func (s *Scheduler) hookActions(ctx context.Context, r store.Run, e notify.Event, log *zap.Logger) []hookAction {
+func (s *notifier) hookActions(ctx context.Context, r store.Run, e notify.Event, log *zap.Logger) []hookAction {
 	end := ""
 	if e != notify.Started && r.FinishedAt != nil {
 		end = ":" + strconv.FormatInt(r.FinishedAt.UnixMicro(), 10)
 	}
 	var out []hookAction
 	var declared notify.Hooks
-	if job, err := s.cfg.Registry.Resolve(ctx, r.Definition, r.SpecVersion); err == nil {
+	if job, err := s.jobs.Resolve(ctx, r.Definition, r.SpecVersion); err == nil {
 		if d, ok := job.(notify.Declarer); ok {
 			declared = d.Hooks()
 		}
@@ -293,7 +312,7 @@ func (s *Scheduler) hookActions(ctx context.Context, r store.Run, e notify.Event
 		add(w)
 	}
 	if r.Kind != store.KindFlow || e == notify.Failed {
-		for _, w := range s.notifier().Config().Webhooks {
+		for _, w := range s.sender.Config().Webhooks {
 			add(w)
 		}
 	}
@@ -302,7 +321,7 @@ func (s *Scheduler) hookActions(ctx context.Context, r store.Run, e notify.Event
 
 // runHookKeys returns the hook and webhook keys on run id's timeline,
 // read from the store once per term and kept up to date by this term.
-func (s *Scheduler) runHookKeys(ctx context.Context, t *hookTerm, id int64) (map[string]bool, error) {
+func (s *notifier) runHookKeys(ctx context.Context, t *hookTerm, id int64) (map[string]bool, error) {
 	t.mu.Lock()
 	keys, ok := t.keys[id]
 	t.mu.Unlock()
@@ -312,7 +331,7 @@ func (s *Scheduler) runHookKeys(ctx context.Context, t *hookTerm, id int64) (map
 	keys = map[string]bool{}
 	f := store.EventFilter{Limit: store.MaxEventLimit}
 	for {
-		evs, err := s.cfg.Store.ListRunEvents(ctx, id, f)
+		evs, err := s.store.ListRunEvents(ctx, id, f)
 		if err != nil {
 			return nil, err
 		}
@@ -337,7 +356,7 @@ func (s *Scheduler) runHookKeys(ctx context.Context, t *hookTerm, id int64) (map
 
 // runHookActions does the actions of one event: the hook first, then the
 // webhooks side by side. Each is recorded on the timeline when done.
-func (s *Scheduler) runHookActions(t *hookTerm, r store.Run, e notify.Event, todo []hookAction, log *zap.Logger) {
+func (s *notifier) runHookActions(t *hookTerm, r store.Run, e notify.Event, todo []hookAction, log *zap.Logger) {
 	ctx := t.ctx
 	info := notify.NewRunInfo(r, e, s.firstBatchError(ctx, r, e))
 	var webhooks []hookAction
@@ -358,14 +377,14 @@ func (s *Scheduler) runHookActions(t *hookTerm, r store.Run, e notify.Event, tod
 	if len(webhooks) == 0 {
 		return
 	}
-	payload := notify.NewPayload(info, s.notifier().Config().PublicURL)
+	payload := notify.NewPayload(info, s.sender.Config().PublicURL)
 	var wg sync.WaitGroup
 	for _, a := range webhooks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			where := notify.Redact(a.webhook.URL)
-			d, err := s.notifier().Deliver(ctx, a.webhook, payload)
+			d, err := s.sender.Deliver(ctx, a.webhook, payload)
 			if ctx.Err() != nil {
 				return // the next leader sends it
 			}
@@ -385,8 +404,8 @@ func (s *Scheduler) runHookActions(t *hookTerm, r store.Run, e notify.Event, tod
 
 // callHook calls a definition hook with the configured timeout; a panic is
 // an error. It returns the timeline's message.
-func (s *Scheduler) callHook(ctx context.Context, a hookAction, info notify.RunInfo) (msg string, err error) {
-	hctx, cancel := context.WithTimeout(ctx, s.notifier().Config().HookTimeout)
+func (s *notifier) callHook(ctx context.Context, a hookAction, info notify.RunInfo) (msg string, err error) {
+	hctx, cancel := context.WithTimeout(ctx, s.sender.Config().HookTimeout)
 	defer cancel()
 	start := time.Now()
 	done := make(chan error, 1)
@@ -403,7 +422,7 @@ func (s *Scheduler) callHook(ctx context.Context, a hookAction, info notify.RunI
 	select {
 	case err = <-done:
 	case <-hctx.Done():
-		err = fmt.Errorf("did not return within %s: %w", s.notifier().Config().HookTimeout, hctx.Err())
+		err = fmt.Errorf("did not return within %s: %w", s.sender.Config().HookTimeout, hctx.Err())
 	}
 	if err == nil {
 		return fmt.Sprintf("%s ran in %s", a.name, time.Since(start).Round(time.Millisecond)), nil
@@ -415,8 +434,8 @@ func (s *Scheduler) callHook(ctx context.Context, a hookAction, info notify.RunI
 }
 
 // recordHook appends key to the run's timeline.
-func (s *Scheduler) recordHook(t *hookTerm, runID int64, key, msg string, log *zap.Logger) {
-	_, _, err := s.cfg.Store.AppendRunEvent(t.ctx, store.RunEvent{RunID: runID, Kind: store.EventHook, Actor: "scheduler", Key: key, Message: msg})
+func (s *notifier) recordHook(t *hookTerm, runID int64, key, msg string, log *zap.Logger) {
+	_, _, err := s.store.AppendRunEvent(t.ctx, store.RunEvent{RunID: runID, Kind: store.EventHook, Actor: "scheduler", Key: key, Message: msg})
 	if err != nil {
 		if t.ctx.Err() == nil {
 			log.Warn("record notification on the timeline", zap.String("key", key), zap.Error(err))
@@ -433,11 +452,11 @@ func (s *Scheduler) recordHook(t *hookTerm, runID int64, key, msg string, log *z
 
 // firstBatchError returns the error of the run's first failed batch for an
 // end event ("" when none failed).
-func (s *Scheduler) firstBatchError(ctx context.Context, r store.Run, e notify.Event) string {
+func (s *notifier) firstBatchError(ctx context.Context, r store.Run, e notify.Event) string {
 	if e == notify.Started || r.BatchesFailed == 0 {
 		return ""
 	}
-	page, err := s.cfg.Store.ListBatches(ctx, r.ID, store.BatchFilter{States: []store.BatchState{store.BatchFailed}, Limit: 1})
+	page, err := s.store.ListBatches(ctx, r.ID, store.BatchFilter{States: []store.BatchState{store.BatchFailed}, Limit: 1})
 	if err != nil || len(page.Items) == 0 {
 		return ""
 	}
