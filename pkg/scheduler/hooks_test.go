@@ -401,6 +401,18 @@ func TestHooksOnError(t *testing.T) {
 		if !strings.Contains(info.FirstBatchError, "poison thing 14") || info.Run.BatchesFailed != 1 || info.Run.State != store.RunFailed || info.Duration <= 0 {
 			t.Errorf("OnError's info: first error %q, failed %d, state %s, duration %s", info.FirstBatchError, info.Run.BatchesFailed, info.Run.State, info.Duration)
 		}
+		// The scheduler's own notes sit beside the hooks' on the timeline.
+		evs, err := e.st.ListRunEvents(context.Background(), r.ID, store.EventFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[store.EventKind]int{}
+		for _, ev := range evs {
+			kinds[ev.Kind]++
+		}
+		if kinds[store.EventStarted] != 1 || kinds[store.EventFinished] != 1 || kinds[store.EventHook] != 2 {
+			t.Errorf("timeline kinds %v, want one started, one finished, two hook", kinds)
+		}
 		d := e.rcv.deliveries()
 		if len(d) != 1 || !strings.HasPrefix(d[0], "/global failed ") {
 			t.Fatalf("deliveries %v, want one failed", d)
