@@ -109,6 +109,9 @@ type Config struct {
 	// that creates runs: web (API and UI) and scheduler (flow runs).
 	DefaultSleep                             time.Duration
 	DefaultMaxInFlight, DefaultRowsPerSecond int
+	// Notifications are the global webhooks (DRIPFLOW_WEBHOOK_*) and
+	// DRIPFLOW_PUBLIC_URL.
+	Notifications Notifications
 }
 
 // FromEnv reads the environment; getenv is os.Getenv when nil.
@@ -189,6 +192,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.Connections, err = ParseConnections(get("CONNECTIONS", "")); err != nil {
 		return c, fmt.Errorf("DRIPFLOW_CONNECTIONS: %w", err)
+	}
+	if c.Notifications, err = readNotifications(get); err != nil {
+		return c, err
 	}
 	return c, c.check()
 }

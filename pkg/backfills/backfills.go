@@ -14,6 +14,7 @@ import (
 	"github.com/dripflow/dripflow/internal/dbtx"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/keyset"
+	"github.com/dripflow/dripflow/pkg/notify"
 	"github.com/dripflow/dripflow/pkg/params"
 	"github.com/dripflow/dripflow/pkg/store"
 )
@@ -58,6 +59,18 @@ type Definition[M any, P any] struct {
 	Key []string
 	// Options are the default run options.
 	Options Options
+	// OnStart, OnComplete and OnError are called by the leading scheduler
+	// when a run of the backfill starts, succeeds, or fails (failed
+	// batches, error budget exhausted); a cancelled run calls neither of
+	// the last two. Each is called once per event of a run, bounded by a
+	// timeout (DRIPFLOW_HOOK_TIMEOUT, default 1m); an error or panic is
+	// logged and recorded on the run's timeline and changes nothing else.
+	// If the scheduler dies while a hook runs, the next leader calls it
+	// again: make its effects idempotent with RunInfo.Key.
+	OnStart, OnComplete, OnError notify.HookFunc
+	// Webhooks receive the backfill's run events besides the global ones
+	// (DRIPFLOW_WEBHOOK_URLS); a bad URL is refused by New.
+	Webhooks []notify.Webhook
 }
 
 // Batch is what ProcessBatch gets.
@@ -193,6 +206,10 @@ func New[M any, P any](d Definition[M, P]) (engine.Job, error) {
 	default:
 		return nil, fmt.Errorf("backfill %q: set exactly one of ProcessBatch, ProcessElement or ProcessRange (%s are set)", d.Name, strings.Join(set, " and "))
 	}
+	hooks := notify.Hooks{OnStart: d.OnStart, OnComplete: d.OnComplete, OnError: d.OnError, Webhooks: d.Webhooks}
+	if err := hooks.Validate(); err != nil {
+		return nil, fmt.Errorf("backfill %q: %w", d.Name, err)
+	}
 	if reflect.TypeFor[M]().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("backfill %q: model %s must be a struct", d.Name, reflect.TypeFor[M]())
 	}
@@ -207,11 +224,15 @@ func New[M any, P any](d Definition[M, P]) (engine.Job, error) {
 	if len(d.Key) > 0 {
 		shown["key"] = d.Key
 	}
+	if names := hooks.Declared(); len(names) > 0 {
+		shown["notify"] = names
+	}
 	cfg, _ := json.Marshal(shown)
 	return &job[M, P]{
-		d:    d,
-		spec: spec,
-		opts: opts,
+		d:     d,
+		spec:  spec,
+		opts:  opts,
+		hooks: hooks,
 		meta: store.Definition{
 			Name: d.Name, Kind: store.KindBackfill, Description: d.Description,
 			ParamsSchema: schema, Defaults: defaults, Config: cfg,
@@ -222,11 +243,15 @@ func New[M any, P any](d Definition[M, P]) (engine.Job, error) {
 func withDefaults(o Options) Options { return o.WithDefaults(Defaults) }
 
 type job[M any, P any] struct {
-	d    Definition[M, P]
-	spec *params.Spec[P]
-	opts Options
-	meta store.Definition
+	d     Definition[M, P]
+	spec  *params.Spec[P]
+	opts  Options
+	meta  store.Definition
+	hooks notify.Hooks
 }
+
+// Hooks implements notify.Declarer.
+func (j *job[M, P]) Hooks() notify.Hooks { return j.hooks }
 
 func (j *job[M, P]) Definition() store.Definition { return j.meta }
 func (j *job[M, P]) Defaults() store.RunOptions   { return j.opts }

@@ -26,6 +26,7 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	ua    string // User-Agent; "" keeps Go's
 }
 
 // New returns a client for the server at baseURL (including any base path)
@@ -77,6 +78,9 @@ func (c *Client) request(ctx context.Context, method, path string, query url.Val
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, err
+	}
+	if c.ua != "" {
+		req.Header.Set("User-Agent", c.ua)
 	}
 	if body != nil || method != http.MethodGet {
 		req.Header.Set("Content-Type", "application/json")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dripflow/dripflow/pkg/engine"
+	"github.com/dripflow/dripflow/pkg/notify"
 	"github.com/dripflow/dripflow/pkg/params"
 	"github.com/dripflow/dripflow/pkg/store"
 )
@@ -39,6 +40,14 @@ type Flow struct {
 	// an offset source; default MaxBatchesPerRunDefault. Keyed sources read
 	// everything in scope.
 	MaxBatchesPerRun int
+	// OnStart, OnComplete and OnError are called by the leading scheduler
+	// when a run of the flow starts, succeeds or fails, as a backfill's
+	// (see backfills.Definition); with a heartbeat or cron runtime that is
+	// every tick's run.
+	OnStart, OnComplete, OnError notify.HookFunc
+	// Webhooks receive the flow's run events. The global webhooks
+	// (DRIPFLOW_WEBHOOK_URLS) hear only of a flow's failed runs.
+	Webhooks []notify.Webhook
 }
 
 // Register compiles the flow and adds it to engine.DefaultRegistry.
@@ -96,6 +105,9 @@ func New(f Flow) (engine.Job, error) {
 			return nil, fmt.Errorf("flow %q: transform %d (%q) has no function (set Fn or Batch)", f.Name, i, t.Name)
 		}
 	}
+	if err := f.hooks().Validate(); err != nil {
+		return nil, fmt.Errorf("flow %q: %w", f.Name, fieldError(err))
+	}
 	switch {
 	case f.MaxBatchesPerRun < 0:
 		return nil, fmt.Errorf("flow %q: MaxBatchesPerRun must not be negative", f.Name)
@@ -128,6 +140,8 @@ type Config struct {
 	// (it does when its database is the store's).
 	Transactional    bool `json:"transactional,omitempty"`
 	MaxBatchesPerRun int  `json:"max_batches_per_run,omitempty"`
+	// Notify lists the hooks and webhooks (redacted) the flow declares.
+	Notify []string `json:"notify,omitempty"`
 }
 
 // Describe returns the flow's configuration as stored JSON.
@@ -156,5 +170,6 @@ func Describe(f Flow) (json.RawMessage, error) {
 	for _, t := range f.Transforms {
 		c.Transforms = append(c.Transforms, t.Name)
 	}
+	c.Notify = f.hooks().Declared()
 	return json.Marshal(c)
 }

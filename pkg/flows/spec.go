@@ -34,6 +34,8 @@ type Spec struct {
 	Options SpecOptions `json:"options,omitempty"`
 	// MaxBatchesPerRun bounds a run of an offset source (default 100).
 	MaxBatchesPerRun int `json:"max_batches_per_run,omitempty"`
+	// Webhooks receive the flow's run events (see WebhookSpec).
+	Webhooks []WebhookSpec `json:"webhooks,omitempty"`
 }
 
 // SpecOptions are a spec's default run options; durations are Go duration
@@ -138,6 +140,10 @@ func ParseSpec(data []byte) (Spec, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return s, fe
+		}
 		if strings.HasPrefix(err.Error(), "json: unknown field ") {
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return s, Errorf(name, "is not a field of a flow spec")
@@ -182,9 +188,13 @@ func (s Spec) Compile() (Flow, error) {
 	if s.MaxBatchesPerRun < 0 {
 		return Flow{}, Errorf("max_batches_per_run", "must not be negative")
 	}
+	hooks, err := webhooks(s.Webhooks)
+	if err != nil {
+		return Flow{}, err
+	}
 	f := Flow{
 		Name: s.Name, Description: s.Description, Source: src, Sink: sink, Runtime: rt,
-		Options: opts, MaxBatchesPerRun: s.MaxBatchesPerRun,
+		Options: opts, MaxBatchesPerRun: s.MaxBatchesPerRun, Webhooks: hooks,
 	}
 	for i, ts := range s.Transforms {
 		t, err := buildTransform(ts)

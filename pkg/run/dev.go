@@ -136,6 +136,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 		ReconcileInterval: 5 * time.Second, ReconcileGrace: 5 * time.Second, Logger: log.Named("scheduler"),
 		FlowsDir: cfg.FlowsDir, FlowsDirInterval: cfg.FlowsDirInterval,
 		RunDefaults: RunDefaults(cfg),
+		Notify:      cfg.Notifications.Notify(),
 	})
 	if err != nil {
 		return err

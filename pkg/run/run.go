@@ -113,6 +113,7 @@ func Scheduler(ctx context.Context, args []string) error {
 		FlowsDir: a.Config.FlowsDir, FlowsDirInterval: a.Config.FlowsDirInterval,
 		RunDefaults: RunDefaults(a.Config),
 		Logger:      a.Log,
+		Notify:      a.Config.Notifications.Notify(),
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/notify"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
 )
@@ -93,6 +94,9 @@ type Config struct {
 	// RunDefaults are the process's DRIPFLOW_DEFAULT_* run options, applied
 	// to the flow runs it creates (heartbeat and cron triggers).
 	RunDefaults control.Defaults
+	// Notify configures the global webhooks and how webhooks are sent; the
+	// leader calls definitions' hooks and sends webhooks (see hooks.go).
+	Notify notify.Config
 }
 
 // WithDefaults returns c with every zero field set to its default. It leaves
@@ -151,6 +155,9 @@ func (c Config) validate() error {
 		cfgutil.NotNegative("FlowsDirInterval", c.FlowsDirInterval),
 	); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
+	}
+	if err := c.Notify.Validate(); err != nil {
+		return fmt.Errorf("scheduler: notifications: %w", err)
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ import (
 // before its first batches are planned; r is the running run.
 func (p *runPlanner) runStarted(ctx context.Context, r store.Run, log *zap.Logger) {
 	log.Info("run started")
+	p.timeline.noteStarted(ctx, r)
+	p.notify.started(ctx, r)
 }
 
 // runEnded is called once the planner ended a run: succeeded or failed
@@ -24,6 +26,8 @@ func (p *runPlanner) runStarted(ctx context.Context, r store.Run, log *zap.Logge
 // ended by control directly (cancelled with nothing in flight) does not
 // pass here.
 func (p *runPlanner) runEnded(ctx context.Context, r store.Run, log *zap.Logger) {
+	p.timeline.noteFinished(ctx, r.ID)
+	p.notify.ended(ctx, r)
 	p.forget(r.ID)
 }
 
@@ -31,4 +35,5 @@ func (p *runPlanner) runEnded(ctx context.Context, r store.Run, log *zap.Logger)
 // holds batch b back; it may start at until, and the planner wakes then.
 func (p *runPlanner) batchHeld(ctx context.Context, r store.Run, b store.Batch, until time.Time) {
 	p.wake.noLaterThan(until)
+	p.timeline.noteThrottled(ctx, r)
 }

@@ -64,6 +64,8 @@ type runPlanner struct {
 	snapshotWait time.Duration
 	countRetry   time.Duration
 	log          *zap.Logger
+	timeline     *runTimeline // nil: no timeline entries
+	notify       *notifier    // nil: no hooks or webhooks
 }
 
 func newRunPlanner(st plannerStore, q batchQueue, open pipelineOpener, wake *wakeup, log *zap.Logger) *runPlanner {
@@ -105,6 +107,7 @@ func (p *runPlanner) advance(ctx context.Context, r store.Run) {
 		if r.State.Terminal() {
 			// Ended elsewhere (cancelled with nothing in flight), or an
 			// event about a run this scheduler ended.
+			p.notify.ended(ctx, r)
 			p.forget(r.ID)
 		}
 	}
@@ -117,6 +120,7 @@ func (p *runPlanner) advance(ctx context.Context, r store.Run) {
 func (p *runPlanner) forget(id int64) {
 	p.runs.forget(id)
 	forgetRunMetrics(id)
+	p.timeline.forgetTimeline(id)
 }
 
 // fill keeps the run's window of queued batches full and ends the run when
@@ -139,6 +143,7 @@ func (p *runPlanner) fill(ctx context.Context, r store.Run, log *zap.Logger) err
 	if err != nil {
 		return err
 	}
+	p.notify.started(ctx, r) // also a run started by control, or before a restart
 	if snap := p.countOnce(ctx, st, r, pipe, log); snap != nil && r.BatchesTotal() == 0 {
 		// The first batch waits until the count has fixed the instant it
 		// counts at, so a backfill that moves records out of its own scope

@@ -69,6 +69,8 @@ func New(cfg Config) (*Scheduler, error) {
 	env := engine.Env{DB: cfg.DB, Logger: log, Resources: cfg.Resources}
 	wake := &wakeup{}
 	planner := newRunPlanner(cfg.Store, queue, openPipeline(cfg.Registry, env), wake, log)
+	tl := &runTimeline{store: cfg.Store, log: log}
+	planner.timeline, planner.notify = tl, newNotifier(cfg)
 	rec := &reconciler{store: cfg.Store, queue: queue, grace: cfg.ReconcileGrace, log: log}
 	s := &Scheduler{
 		cfg: cfg,
@@ -86,7 +88,7 @@ func New(cfg Config) (*Scheduler, error) {
 		poll:    cfg.PollInterval,
 		wake:    wake,
 		planner: planner,
-		flows: &flowTrigger{store: cfg.Store, jobs: cfg.Registry, env: env, wake: wake, log: log,
+		flows: &flowTrigger{store: cfg.Store, jobs: cfg.Registry, env: env, wake: wake, log: log, timeline: tl,
 			runs: &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events, Defaults: cfg.RunDefaults}},
 		reconcileNow: func(ctx context.Context, r store.Run) { rec.reconcileRun(ctx, r, true) },
 		metrics:      passMetrics{queue: queue},
@@ -125,6 +127,7 @@ func (s *Scheduler) lead(ctx context.Context) {
 	wg.Go(func() { every(ctx, s.cfg.JanitorInterval, true, s.janitor.clean) })
 	wg.Go(func() { every(ctx, s.cfg.ReconcileInterval, false, s.reconciler.reconcile) })
 	wg.Go(func() { every(ctx, s.cfg.WorkerCheckInterval, false, s.rescuer.rescue) })
+	defer s.loop.planner.notify.lead(ctx)()
 	s.loop.run(ctx)
 	wg.Wait()
 }

@@ -195,6 +195,20 @@ type Store interface {
 	// else returns an error matching ErrConflict and changes nothing.
 	AdvanceWatermark(ctx context.Context, name, from, to string) (FlowState, error)
 
+	// AppendRunEvent appends e to its run's timeline (see RunEvent.Normalize
+	// for what is checked and how At and Message are stored) with the next
+	// id of the run, and returns it. When e.Key is set and the run already
+	// has an event with that key, nothing is written and the existing event
+	// is returned with inserted=false; the check and the append are one
+	// atomic step. ErrNotFound when the run does not exist. A run keeps its
+	// newest MaxRunEvents events: appending beyond drops the oldest.
+	AppendRunEvent(ctx context.Context, e RunEvent) (ev RunEvent, inserted bool, err error)
+
+	// ListRunEvents returns the run's events with ID > f.AfterID, oldest
+	// first, at most f.Limit (see EventFilter). ErrNotFound when the run
+	// does not exist.
+	ListRunEvents(ctx context.Context, runID int64, f EventFilter) ([]RunEvent, error)
+
 	// Ping reports whether the store's backend is reachable.
 	Ping(ctx context.Context) error
 

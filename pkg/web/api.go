@@ -204,6 +204,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		return
 	}
 	s.log.Info("run created", zap.Int64("run", run.ID), zap.String("definition", run.Definition), zap.String("by", who))
+	s.noteCreated(r.Context(), who, viaOf(r), run)
 	w.Header().Set("Location", s.base+"/api/v1/runs/"+strconv.FormatInt(run.ID, 10))
 	writeJSON(w, http.StatusCreated, runOf(run, time.Now()))
 }
@@ -297,6 +298,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, who, action str
 		s.fail(w, r, err)
 		return
 	}
+	s.noteAction(r.Context(), who, viaOf(r), action, run)
 	writeJSON(w, http.StatusOK, runOf(run, time.Now()))
 }
 
@@ -324,6 +326,7 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request, who string, seq *
 		return
 	}
 	s.log.Info("failed batches retried", zap.Int64("run", id), zap.Int64("batches", n), zap.String("by", who))
+	s.noteRetry(r.Context(), who, viaOf(r), id, seq, n)
 	run, err := s.opts.Store.GetRun(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
@@ -456,5 +459,6 @@ func (s *Server) triggerFlow(w http.ResponseWriter, r *http.Request, who string)
 		s.fail(w, r, err)
 		return
 	}
+	s.noteCreated(r.Context(), who, viaOf(r), run)
 	writeJSON(w, http.StatusCreated, runOf(run, time.Now()))
 }

@@ -345,6 +345,11 @@ func TestAPIRoutes(t *testing.T) {
 	if err != nil || cancelled.Status != "cancelled" {
 		t.Fatalf("cancel: %+v, %v", cancelled.Status, err)
 	}
+	tl, err := e.alice.Timeline(ctx, created.ID, "", 0)
+	hit("GET", "/api/v1/runs/{id}/timeline")
+	if err != nil || len(tl.Items) < 2 || tl.Items[0].Kind != api.EventCreated || tl.Items[len(tl.Items)-1].Kind != api.EventCancelled {
+		t.Fatalf("timeline: %+v, %v; want created first and cancelled last", tl, err)
+	}
 
 	// Events: the stream sends the run, then its changes, and ends with it.
 	watched := e.runInState(store.RunRunning)

@@ -442,6 +442,7 @@ func (s *Server) uiCreateRun(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		return
 	}
 	s.log.Info("run created", zap.Int64("run", run.ID), zap.String("definition", run.Definition), zap.String("by", q.identity))
+	s.noteCreated(r.Context(), q.identity, viaUI, run)
 	msg := fmt.Sprintf("Run %d of %s created.", run.ID, run.Definition)
 	if run.StartAt != nil && run.StartAt.After(time.Now()) {
 		loc, _ := time.LoadLocation(form.TZ)

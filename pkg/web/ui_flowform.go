@@ -95,6 +95,9 @@ type flowForm struct {
 	Current string
 	// SpecYAML is the form's spec as YAML once it compiled.
 	SpecYAML string
+	// Webhooks are the spec's webhooks as JSON, which the form carries
+	// unchanged (they are edited in YAML), so saving keeps them.
+	Webhooks string
 }
 
 type transformRow struct {
@@ -133,6 +136,7 @@ func readFlowForm(r *http.Request) *flowForm {
 		Values: map[string]string{}, Options: map[string]string{},
 	}
 	f.Version, _ = strconv.ParseInt(pf.Get("version"), 10, 64)
+	f.Webhooks = pf.Get("webhooks")
 	for k, v := range pf {
 		if (strings.HasPrefix(k, "source.") || strings.HasPrefix(k, "sink.")) && !strings.HasSuffix(k, ".kind") && len(v) > 0 {
 			f.Values[k] = v[0]
@@ -248,6 +252,11 @@ func (f *flowForm) spec() flows.Spec {
 		Name: f.Name, Description: f.Desc, Runtime: f.runtimeString(),
 		Source: flows.ConnectorConfig{Kind: f.SourceKind, Settings: f.connectorSettings("source", f.SourceKind)},
 		Sink:   flows.ConnectorConfig{Kind: f.SinkKind, Settings: f.connectorSettings("sink", f.SinkKind)},
+	}
+	if f.Webhooks != "" {
+		if err := json.Unmarshal([]byte(f.Webhooks), &sp.Webhooks); err != nil {
+			f.setErr("webhooks", "the flow's webhooks did not come back from the form; edit them in YAML")
+		}
 	}
 	if f.Runtime == "every" && f.Every == "" {
 		f.setErr("runtime", "give the interval, e.g. 30s or 5m")
@@ -372,6 +381,10 @@ func formOfSpec(sp flows.Spec, version int64) *flowForm {
 		Name: sp.Name, Desc: sp.Description, Version: version,
 		SourceKind: sp.Source.Kind, SinkKind: sp.Sink.Kind,
 		Values: map[string]string{}, Options: map[string]string{},
+	}
+	if len(sp.Webhooks) > 0 {
+		js, _ := json.Marshal(sp.Webhooks)
+		f.Webhooks = string(js)
 	}
 	for _, side := range []struct {
 		name string

@@ -28,6 +28,9 @@ func formValues(f *flowForm) url.Values {
 	for k, x := range f.Options {
 		v.Set(k, x)
 	}
+	if f.Webhooks != "" {
+		v.Set("webhooks", f.Webhooks) // a hidden input
+	}
 	for i, t := range f.Transforms {
 		p := "transforms." + string(rune('0'+i)) + "."
 		v.Set(p+"type", t.Type)
@@ -48,6 +51,8 @@ func TestFlowFormRoundTrip(t *testing.T) {
 		`{"name": "b", "description": "d", "source": {"kind": "file", "settings": {"path": "/in/*.csv", "format": "csv", "types": {"age": "int"}, "no_metadata": true}},
 		  "sink": {"kind": "sql", "settings": {"table": "x"}}, "runtime": "every 30s"}`,
 		`{"name": "c", "source": {"kind": "redisstream", "settings": {"stream": "s", "group": "g"}}, "sink": {"kind": "file", "settings": {"dir": "/o", "format": "jsonl"}}}`,
+		`{"name": "d", "source": {"kind": "sql", "settings": {"table": "t"}}, "sink": {"kind": "file", "settings": {"dir": "/o", "format": "jsonl"}},
+		  "webhooks": [{"url": "https://hooks.example.com/x?a=1&b=<2>"}, {"url": "https://chat.example.com/h", "format": "slack", "events": ["failed"]}]}`,
 	} {
 		want, err := flows.ParseSpec([]byte(doc))
 		if err != nil {

@@ -248,6 +248,7 @@ func (s *Server) uiTriggerFlow(w http.ResponseWriter, r *http.Request, q *uiReq)
 		return
 	}
 	s.log.Info("flow triggered", zap.String("definition", name), zap.Int64("run", run.ID), zap.String("by", q.identity))
+	s.noteCreated(r.Context(), q.identity, viaUI, run)
 	s.redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), &flash{Kind: "ok", Message: fmt.Sprintf("Run %d of flow %s started.", run.ID, name)})
 }
 

@@ -452,6 +452,7 @@ func (s *Server) runAction(w http.ResponseWriter, r *http.Request, q *uiReq, do 
 func (s *Server) uiPause(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	s.runAction(w, r, q, func(ctx context.Context, id int64) (string, error) {
 		_, err := s.ctl.Pause(ctx, id)
+		s.noteUI(ctx, err, q, "paused", id)
 		return fmt.Sprintf("Run %d paused: no new batch starts; batches in flight finish.", id), err
 	})
 }
@@ -459,6 +460,7 @@ func (s *Server) uiPause(w http.ResponseWriter, r *http.Request, q *uiReq) {
 func (s *Server) uiResume(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	s.runAction(w, r, q, func(ctx context.Context, id int64) (string, error) {
 		_, err := s.ctl.Resume(ctx, id)
+		s.noteUI(ctx, err, q, "resumed", id)
 		return fmt.Sprintf("Run %d resumed.", id), err
 	})
 }
@@ -466,6 +468,7 @@ func (s *Server) uiResume(w http.ResponseWriter, r *http.Request, q *uiReq) {
 func (s *Server) uiCancel(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	s.runAction(w, r, q, func(ctx context.Context, id int64) (string, error) {
 		run, err := s.ctl.Cancel(ctx, id)
+		s.noteUI(ctx, err, q, "cancelled", id)
 		if run.State == store.RunCancelling {
 			return fmt.Sprintf("Run %d is cancelling: batches in flight finish first.", id), err
 		}
@@ -476,6 +479,9 @@ func (s *Server) uiCancel(w http.ResponseWriter, r *http.Request, q *uiReq) {
 func (s *Server) uiRetry(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	s.runAction(w, r, q, func(ctx context.Context, id int64) (string, error) {
 		n, err := s.ctl.Retry(ctx, id, nil)
+		if err == nil {
+			s.noteRetry(ctx, q.identity, viaUI, id, nil, n)
+		}
 		return fmt.Sprintf("Retrying %d failed batch%s of run %d.", n, plural(n, "", "es"), id), err
 	})
 }
@@ -499,6 +505,7 @@ func (s *Server) uiRunAgain(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		return
 	}
 	s.log.Info("run created", zap.Int64("run", run.ID), zap.Int64("again_of", old.ID), zap.String("definition", run.Definition), zap.String("by", q.identity))
+	s.noteCreated(r.Context(), q.identity, viaUI, run)
 	s.redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), &flash{Kind: "ok", Message: fmt.Sprintf("Run %d of %s created with the params and options of run %d.", run.ID, run.Definition, old.ID)})
 }
 
@@ -509,7 +516,10 @@ func (s *Server) uiRetryBatch(w http.ResponseWriter, r *http.Request, q *uiReq) 
 		return
 	}
 	s.runAction(w, r, q, func(ctx context.Context, id int64) (string, error) {
-		_, err := s.ctl.Retry(ctx, id, &seq)
+		n, err := s.ctl.Retry(ctx, id, &seq)
+		if err == nil {
+			s.noteRetry(ctx, q.identity, viaUI, id, &seq, n)
+		}
 		return fmt.Sprintf("Retrying batch %d of run %d.", seq, id), err
 	})
 }

@@ -24,6 +24,7 @@ func (s *Server) workersPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 func (s *Server) uiStart(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	s.runAction(w, r, q, func(ctx context.Context, id int64) (string, error) {
 		_, err := s.ctl.Start(ctx, id)
+		s.noteUI(ctx, err, q, "started now", id)
 		return fmt.Sprintf("Run %d started now.", id), err
 	})
 }
@@ -43,6 +44,7 @@ func (s *Server) uiReschedule(w http.ResponseWriter, r *http.Request, q *uiReq) 
 			return "", &store.ArgumentError{Field: "start_at", Message: "must be a date and time such as 2026-01-02T15:04"}
 		}
 		_, err = s.ctl.Reschedule(ctx, id, at.UTC())
+		s.noteUI(ctx, err, q, "rescheduled", id)
 		return fmt.Sprintf("Run %d rescheduled for %s.", id, at.UTC().Format("2006-01-02 15:04:05 UTC")), err
 	})
 }

@@ -237,6 +237,7 @@ func (s *Server) routes() {
 	api("GET /api/v1/runs/{id}/batches", ActionRead, s.listBatches)
 	api("POST /api/v1/runs/{id}/batches/{batch}/retry", ActionControl, s.retryBatch)
 	api("GET /api/v1/runs/{id}/events", ActionRead, s.runEvents)
+	api("GET /api/v1/runs/{id}/timeline", ActionRead, s.runTimeline)
 	api("GET /api/v1/flows", ActionRead, s.listFlows)
 	api("GET /api/v1/connectors", ActionRead, s.listConnectors)
 	api("POST /api/v1/flows/{name}/activate", ActionFlows, s.activateFlow)

@@ -316,10 +316,14 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 	// shutdown), so the batch does not look claimed until its lease expires.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, ferr := w.cfg.Store.FailBatch(fctx, p.RunID, p.Seq, token, store.Failure{
+	failed, ferr := w.cfg.Store.FailBatch(fctx, p.RunID, p.Seq, token, store.Failure{
 		Message: perr.Error(), Stack: stack, Final: final, Duration: res.Duration,
-	}); ferr != nil && !errors.Is(ferr, store.ErrConflict) {
+	})
+	if ferr != nil && !errors.Is(ferr, store.ErrConflict) {
 		log.Error("record batch failure", zap.Error(ferr))
+	}
+	if ferr == nil {
+		w.noteFailure(fctx, run, failed, a.Retried+1, final, perr, log)
 	}
 	w.cfg.Events.RunChanged(fctx, p.RunID)
 	outcome := "retried"
@@ -481,6 +485,7 @@ func (w *Worker) replay(ctx context.Context, run store.Run, seq int64, log *zap.
 		return err
 	}
 	w.cfg.Events.RunResumed(ctx, run.ID)
+	w.noteReplay(ctx, run.ID, seq, log)
 	log.Info("archived task replayed: batch retried")
 	return store.ErrRunNotRunning
 }

@@ -4,7 +4,7 @@
 // one Lua script (run with EVALSHA), so it is atomic: creating a run, moving
 // a run or a batch between states together with the run's counters and the
 // index sets, planning a step, claiming, completing and failing a batch,
-// retrying, upserting a definition, saving and deleting a spec flow,
+// retrying, appending a run event, upserting a definition, saving and deleting a spec flow,
 // activating a flow, advancing its watermark and counting its missed ticks. Scripts never read Redis's clock: the caller's clock
 // (Config.Now) is passed in, in Unix microseconds, so leases behave the same
 // whatever the server's time.
@@ -34,6 +34,12 @@
 //	run:{id}:b:{seq}           hash    a batch
 //	run:{id}:batches           zset    the run's batch seqs, scored by seq
 //	run:{id}:bstate:{state}    zset    the run's batch seqs in that state
+//	run:{id}:events            hash    the run's timeline: event id -> the
+//	                                   event as JSON; ids count 1, 2, … in
+//	                                   the run hash's last_event; the newest
+//	                                   store.MaxRunEvents are kept
+//	run:{id}:evkeys            hash    event key -> id of the run's event
+//	                                   with that key (AppendRunEvent)
 //	defs                       zset    definition names (score 0: by name)
 //	def:{name}                 hash    a definition
 //	flows                      zset    flow names (score 0: by name)

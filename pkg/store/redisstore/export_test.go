@@ -19,3 +19,6 @@ func RetryStep(ctx context.Context, s *Store, id int64) (moved int64, done bool,
 	}
 	return reply[0].(int64), reply[1].(int64) == 1, nil
 }
+
+// SetMaxEvents sets how many events a run keeps.
+func SetMaxEvents(s *Store, n int) { s.maxEvents = n }

@@ -36,6 +36,8 @@ type Store struct {
 	prefix string
 	now    func() time.Time
 	step   int // batches per CancelRun / RetryBatches script
+	// maxEvents is how many events a run keeps (store.MaxRunEvents).
+	maxEvents int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -58,7 +60,7 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{client: client, prefix: cfg.Prefix, now: cfg.Now, step: maxStep}, nil
+	return &Store{client: client, prefix: cfg.Prefix, now: cfg.Now, step: maxStep, maxEvents: store.MaxRunEvents}, nil
 }
 
 // ErrCluster is returned by New and Open for a Redis Cluster (or Ring)

@@ -44,3 +44,5 @@ var (
 	deleteFlowSpecScript   = script("delete_flow_spec")
 	recordMissedTickScript = script("record_missed_tick")
 )
+
+var appendRunEventScript = script("append_run_event")

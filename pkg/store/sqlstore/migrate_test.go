@@ -197,6 +197,7 @@ func TestMigrateConcurrently(t *testing.T) {
 // been migrated by a dripflow of schema version 2.
 func downgradeToV2(t *testing.T, db *gorm.DB, dialect string) {
 	t.Helper()
+	downgradeToV3(t, db)
 	dropIndex := "DROP INDEX dripflow_runs_definition_state_id"
 	if dialect == "mysql" {
 		dropIndex += " ON dripflow_runs"

@@ -9,11 +9,12 @@ const (
 	flowsTable       = "dripflow_flows"
 	countersTable    = "dripflow_run_counters"
 	specsTable       = "dripflow_flow_specs"
+	eventsTable      = "dripflow_run_events"
 )
 
 // SchemaVersion is the version of the schema this binary reads and writes:
 // the highest migration it knows.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migration is one versioned schema change, written out per dialect. On
 // PostgreSQL and SQLite a migration runs in one transaction with the row that
@@ -43,6 +44,61 @@ var migrations = []migration{
 		dialectMySQL:    v3MySQL,
 		dialectSQLite:   v3SQLite,
 	}},
+	{version: 4, name: "run timelines (dripflow_run_events)", up: map[dialect][]string{
+		dialectPostgres: v4Postgres,
+		dialectMySQL:    v4MySQL,
+		dialectSQLite:   v4SQLite,
+	}},
+}
+
+// v4 adds the runs' timelines: events numbered 1, 2, … per run, deleted
+// with their run. event_key is NULL for an event without a key, so the
+// unique index allows any number of those and one event per (run, key)
+// (every dialect treats NULLs as distinct there).
+var v4Postgres = []string{
+	`CREATE TABLE dripflow_run_events (
+	run_id BIGINT NOT NULL REFERENCES dripflow_runs (id) ON DELETE CASCADE,
+	id BIGINT NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL,
+	kind VARCHAR(32) NOT NULL,
+	actor VARCHAR(200) NOT NULL,
+	batch BIGINT NOT NULL,
+	message TEXT NOT NULL,
+	event_key VARCHAR(200) COLLATE "C" NULL,
+	PRIMARY KEY (run_id, id)
+)`,
+	`CREATE UNIQUE INDEX dripflow_run_events_key ON dripflow_run_events (run_id, event_key)`,
+}
+
+var v4MySQL = []string{
+	`CREATE TABLE IF NOT EXISTS dripflow_run_events (
+	run_id BIGINT NOT NULL,
+	id BIGINT NOT NULL,
+	created_at DATETIME(6) NOT NULL,
+	kind VARCHAR(32) NOT NULL,
+	actor VARCHAR(200) NOT NULL,
+	batch BIGINT NOT NULL,
+	message TEXT NOT NULL,
+	event_key VARCHAR(200) NULL,
+	PRIMARY KEY (run_id, id),
+	UNIQUE INDEX dripflow_run_events_key (run_id, event_key),
+	CONSTRAINT dripflow_run_events_run_fk FOREIGN KEY (run_id) REFERENCES dripflow_runs (id) ON DELETE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+}
+
+var v4SQLite = []string{
+	`CREATE TABLE dripflow_run_events (
+	run_id INTEGER NOT NULL REFERENCES dripflow_runs (id) ON DELETE CASCADE,
+	id INTEGER NOT NULL,
+	created_at DATETIME NOT NULL,
+	kind TEXT NOT NULL,
+	actor TEXT NOT NULL,
+	batch INTEGER NOT NULL,
+	message TEXT NOT NULL,
+	event_key TEXT NULL,
+	PRIMARY KEY (run_id, id)
+) WITHOUT ROWID`,
+	`CREATE UNIQUE INDEX dripflow_run_events_key ON dripflow_run_events (run_id, event_key)`,
 }
 
 // v3 adds the versions of flows stored as data (dripflow_flow_specs), the

@@ -62,6 +62,8 @@ type Store struct {
 	// in-process, where SQLite's busy handler would poll, and lets work in
 	// flight finish before new work starts. Nil for the other dialects.
 	writeQueue *writeQueue
+	// maxEvents is how many events a run keeps (store.MaxRunEvents).
+	maxEvents int64
 }
 
 // Open connects to the database at databaseURL and returns a store on it,
@@ -145,7 +147,7 @@ func newStore(ctx context.Context, db *gorm.DB, d dialect, cfg Config) (*Store, 
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{db: session(db), dialect: d, now: now}
+	s := &Store{db: session(db), dialect: d, now: now, maxEvents: store.MaxRunEvents}
 	s.wdb = s.db
 	if d == dialectSQLite {
 		s.writeQueue = &writeQueue{}

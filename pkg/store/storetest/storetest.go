@@ -83,6 +83,10 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RunSpecVersion", testRunSpecVersion},
 		{"RecordMissedTick", testRecordMissedTick},
 		{"Ping", testPing},
+		{"RunEvents", testRunEvents},
+		{"RunEventKeys", testRunEventKeys},
+		{"RunEventsRejectBadInput", testRunEventsRejectBadInput},
+		{"RaceRunEvents", testRaceRunEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
