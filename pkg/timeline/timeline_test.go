@@ -16,8 +16,8 @@ func TestMessages(t *testing.T) {
 	end := start.Add(90 * time.Second)
 	r := store.Run{ID: 7, Definition: "fix_emails", Kind: store.KindBackfill, Params: json.RawMessage(`{"domain":"x.org"}`),
 		State: store.RunFailed, Error: "1 of 20 batches failed",
-		Options:  store.RunOptions{BatchSize: 1000, MaxInFlight: 4, MaxAttempts: 3, RowsPerSecond: 5000, Sleep: 100 * time.Millisecond},
-		Counters: store.Counters{BatchesSucceeded: 19, BatchesFailed: 1, RowsRead: 19000, RowsWritten: 18990, RowsSkipped: 10},
+		Options:   store.RunOptions{BatchSize: 1000, MaxInFlight: 4, MaxAttempts: 3, RowsPerSecond: 5000, Sleep: 100 * time.Millisecond},
+		Counters:  store.Counters{BatchesSucceeded: 19, BatchesFailed: 1, RowsRead: 19000, RowsWritten: 18990, RowsSkipped: 10},
 		StartedAt: &start, FinishedAt: &end}
 	for _, tc := range []struct{ got, want string }{
 		{timeline.Created(r), `backfill fix_emails, params {"domain":"x.org"}; batch size 1,000, max in flight 4, max attempts 3, 5,000 rows/s, sleep 100ms`},
