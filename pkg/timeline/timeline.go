@@ -49,10 +49,15 @@ func Creator(createdBy, schedulerIdentity string) string {
 // action it is about.
 const writeTimeout = 5 * time.Second
 
-// Record appends e to its run's timeline. It never fails: an error is
-// logged on log (nil: not at all), and ctx ending does not stop the write
-// (the action it records has happened).
-func Record(ctx context.Context, st store.Store, log *zap.Logger, e store.RunEvent) (store.RunEvent, bool) {
+// Appender is the part of store.Store that Record needs.
+type Appender interface {
+	AppendRunEvent(ctx context.Context, e store.RunEvent) (store.RunEvent, bool, error)
+}
+
+// Record appends e to its run's timeline on st (nil: nowhere). It never
+// fails: an error is logged on log (nil: not at all), and ctx ending does
+// not stop the write (the action it records has happened).
+func Record(ctx context.Context, st Appender, log *zap.Logger, e store.RunEvent) (store.RunEvent, bool) {
 	if st == nil || e.RunID <= 0 {
 		return store.RunEvent{}, false
 	}
