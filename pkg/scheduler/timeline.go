@@ -112,5 +112,5 @@ func (ft *flowTrigger) noteMissedTick(ctx context.Context, flow string, tick tim
 	at := tick.UTC().Format(time.RFC3339Nano)
 	timeline.Record(ctx, appender(ft.store), ft.log, store.RunEvent{RunID: liveRun, Kind: store.EventNote, Actor: timeline.Scheduler,
 		Message: fmt.Sprintf("flow tick missed: %s came due at %s while this run was live; the flow runs again when it ends", flow, at),
-		Key: "missed:" + at})
+		Key:     "missed:" + at})
 }
