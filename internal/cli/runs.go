@@ -45,7 +45,7 @@ commands:
   start DEFINITION [--params JSON] [--batch-size N] [--max-in-flight N] [--rows-per-second N]
         [--sleep-ms N] [--max-attempts N] [--error-budget N] [--batch-timeout DURATION]
         [--start-at RFC3339] [--watch]
-  show RUN
+  show RUN [--timeline]              --timeline: who did what, failed attempts, the scheduler's decisions
   pause RUN | resume RUN | cancel RUN
   start-now RUN                      start a scheduled run at once
   reschedule RUN --at RFC3339        move a scheduled run's start
@@ -86,6 +86,7 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		sleepMS                                            int64
 		batchTimeout                                       time.Duration
 	)
+	var withTimeline bool
 	switch cmd {
 	case "list":
 		fs.StringVar(&status, "status", "", "comma-separated run states")
@@ -108,7 +109,9 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		fs.StringVar(&batch, "batch", "", "retry only this batch")
 	case "reschedule":
 		fs.StringVar(&startAt, "at", "", "the new start (RFC 3339 time)")
-	case "show", "pause", "resume", "cancel", "watch", "start-now":
+	case "show":
+		fs.BoolVar(&withTimeline, "timeline", false, "also print the run's timeline, oldest first")
+	case "pause", "resume", "cancel", "watch", "start-now":
 	default:
 		fmt.Fprintf(env.Stderr, "%s\n\n%s", unknownCommand("dripflow runs", cmd, runsCommands), runsUsage)
 		return ExitUsage
@@ -136,7 +139,7 @@ func Runs(ctx context.Context, args []string, env Env) int {
 			return ExitUsage
 		}
 	}
-	c := client.New(*url, *token)
+	c := client.New(*url, *token).WithUserAgent(cliUserAgent)
 	o := out{Env: env, json: *output == "json", url: *url}
 	var err error
 	switch cmd {
@@ -208,6 +211,10 @@ func Runs(ctx context.Context, args []string, env Env) int {
 			if r.Progress.Batches["failed"] > 0 || r.Error != "" {
 				// Best effort: the run itself is what was asked for.
 				failed, _ = c.Batches(ctx, r.ID, []string{"failed"}, 5, "")
+			}
+			if withTimeline {
+				err = o.runWithTimeline(ctx, c, r, failed.Items)
+				break
 			}
 			o.run(r, failed.Items...)
 		}
