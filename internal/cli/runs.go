@@ -46,7 +46,7 @@ commands:
         [--sleep-ms N] [--max-attempts N] [--error-budget N] [--batch-timeout DURATION]
         [--start-at RFC3339] [--watch]
         [--dry-run [--dry-run-batches N]]   try the first N batches (default 3), rolled back; no run
-  show RUN
+  show RUN [--timeline]              --timeline: who did what, failed attempts, the scheduler's decisions
   pause RUN | resume RUN | cancel RUN
   start-now RUN                      start a scheduled run at once
   reschedule RUN --at RFC3339        move a scheduled run's start
@@ -88,6 +88,7 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		batchTimeout                                       time.Duration
 		dry                                                *dryRunFlags
 	)
+	var withTimeline bool
 	switch cmd {
 	case "list":
 		fs.StringVar(&status, "status", "", "comma-separated run states")
@@ -111,7 +112,9 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		fs.StringVar(&batch, "batch", "", "retry only this batch")
 	case "reschedule":
 		fs.StringVar(&startAt, "at", "", "the new start (RFC 3339 time)")
-	case "show", "pause", "resume", "cancel", "watch", "start-now":
+	case "show":
+		fs.BoolVar(&withTimeline, "timeline", false, "also print the run's timeline, oldest first")
+	case "pause", "resume", "cancel", "watch", "start-now":
 	default:
 		fmt.Fprintf(env.Stderr, "%s\n\n%s", unknownCommand("dripflow runs", cmd, runsCommands), runsUsage)
 		return ExitUsage
@@ -139,7 +142,7 @@ func Runs(ctx context.Context, args []string, env Env) int {
 			return ExitUsage
 		}
 	}
-	c := client.New(*url, *token)
+	c := client.New(*url, *token).WithUserAgent(cliUserAgent)
 	o := out{Env: env, json: *output == "json", url: *url}
 	var err error
 	switch cmd {
@@ -215,6 +218,10 @@ func Runs(ctx context.Context, args []string, env Env) int {
 			if r.Progress.Batches["failed"] > 0 || r.Error != "" {
 				// Best effort: the run itself is what was asked for.
 				failed, _ = c.Batches(ctx, r.ID, []string{"failed"}, 5, "")
+			}
+			if withTimeline {
+				err = o.runWithTimeline(ctx, c, r, failed.Items)
+				break
 			}
 			o.run(r, failed.Items...)
 		}

@@ -42,9 +42,6 @@ type flowTrigger struct {
 	runs  runCreator
 	wake  *wakeup
 	log   *zap.Logger
-	// timeline, when set, gets the runs the trigger creates and the ticks
-	// it misses.
-	timeline *runTimeline
 
 	mu      sync.Mutex
 	idle    map[string]time.Time // flows whose last tick found nothing to move
@@ -158,7 +155,7 @@ func (ft *flowTrigger) triggerFlow(ctx context.Context, f store.FlowState, now t
 		return
 	}
 	log.Info("flow triggered", zap.Int64("run", r.ID), zap.Int64("spec_version", r.SpecVersion), zap.String("runtime", rt.String()))
-	ft.timeline.noteCreated(ctx, r, rt.String())
+	ft.noteCreated(ctx, r, rt.String())
 }
 
 // recordMissedTicks records each tick of rt that came due while run live
@@ -197,7 +194,7 @@ func (ft *flowTrigger) recordMissed(ctx context.Context, flow string, tick time.
 	}
 	log.Warn("flow tick missed: the previous run is still live; the flow runs again when it ends",
 		zap.Time("tick", tick), zap.Int64("live_run", liveRun), zap.Int64("missed_ticks", fs.MissedTicks))
-	ft.timeline.noteMissedTick(ctx, flow, tick, liveRun)
+	ft.noteMissedTick(ctx, flow, tick, liveRun)
 	return true
 }
 

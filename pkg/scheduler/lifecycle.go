@@ -16,7 +16,7 @@ import (
 // before its first batches are planned; r is the running run.
 func (p *runPlanner) runStarted(ctx context.Context, r store.Run, log *zap.Logger) {
 	log.Info("run started")
-	p.timeline.noteStarted(ctx, r)
+	p.noteStarted(ctx, r)
 	p.notify.started(ctx, r)
 }
 
@@ -26,7 +26,7 @@ func (p *runPlanner) runStarted(ctx context.Context, r store.Run, log *zap.Logge
 // ended by control directly (cancelled with nothing in flight) does not
 // pass here.
 func (p *runPlanner) runEnded(ctx context.Context, r store.Run, log *zap.Logger) {
-	p.timeline.noteFinished(ctx, r.ID)
+	p.noteFinished(ctx, r)
 	p.notify.ended(ctx, r)
 	p.forget(r.ID)
 }
@@ -35,5 +35,5 @@ func (p *runPlanner) runEnded(ctx context.Context, r store.Run, log *zap.Logger)
 // holds batch b back; it may start at until, and the planner wakes then.
 func (p *runPlanner) batchHeld(ctx context.Context, r store.Run, b store.Batch, until time.Time) {
 	p.wake.noLaterThan(until)
-	p.timeline.noteThrottled(ctx, r)
+	p.noteThrottled(ctx, r)
 }

@@ -64,8 +64,7 @@ type runPlanner struct {
 	snapshotWait time.Duration
 	countRetry   time.Duration
 	log          *zap.Logger
-	timeline     *runTimeline // nil: no timeline entries
-	notify       *notifier    // nil: no hooks or webhooks
+	notify       *notifier // nil: no hooks or webhooks
 }
 
 func newRunPlanner(st plannerStore, q batchQueue, open pipelineOpener, wake *wakeup, log *zap.Logger) *runPlanner {
@@ -120,7 +119,7 @@ func (p *runPlanner) advance(ctx context.Context, r store.Run) {
 func (p *runPlanner) forget(id int64) {
 	p.runs.forget(id)
 	forgetRunMetrics(id)
-	p.timeline.forgetTimeline(id)
+	p.forgetTimeline(id)
 }
 
 // fill keeps the run's window of queued batches full and ends the run when

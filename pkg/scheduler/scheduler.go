@@ -69,8 +69,7 @@ func New(cfg Config) (*Scheduler, error) {
 	env := engine.Env{DB: cfg.DB, Logger: log, Resources: cfg.Resources}
 	wake := &wakeup{}
 	planner := newRunPlanner(cfg.Store, queue, openPipeline(cfg.Registry, env), wake, log)
-	tl := &runTimeline{store: cfg.Store, log: log}
-	planner.timeline, planner.notify = tl, newNotifier(cfg)
+	planner.notify = newNotifier(cfg)
 	rec := &reconciler{store: cfg.Store, queue: queue, grace: cfg.ReconcileGrace, log: log}
 	s := &Scheduler{
 		cfg: cfg,
@@ -88,7 +87,7 @@ func New(cfg Config) (*Scheduler, error) {
 		poll:    cfg.PollInterval,
 		wake:    wake,
 		planner: planner,
-		flows: &flowTrigger{store: cfg.Store, jobs: cfg.Registry, env: env, wake: wake, log: log, timeline: tl,
+		flows: &flowTrigger{store: cfg.Store, jobs: cfg.Registry, env: env, wake: wake, log: log,
 			runs: &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events, Defaults: cfg.RunDefaults}},
 		reconcileNow: func(ctx context.Context, r store.Run) { rec.reconcileRun(ctx, r, true) },
 		metrics:      passMetrics{queue: queue},

@@ -6,92 +6,70 @@ import (
 	"sync"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/timeline"
 )
 
 // The scheduler's decisions on a run's timeline (see package timeline):
 // that it started the run, that pacing holds its batches back, that a
-// flow's tick was missed while the run was live, and how the run ended.
-// Each is one call from where the decision is made.
+// flow's tick was missed while the run was live, that it created a flow's
+// run, and how the run ended. Each is one call from where the decision is
+// made (lifecycle.go, flows.go). A store without AppendRunEvent (a test's
+// fake) records nothing.
 
-// throttleNoted remembers, per scheduler and run, the pacing reasons
-// already on the run's timeline, so a paced run costs no store call per
-// batch: the store's event key makes the event once per run anyway (also
-// across schedulers and restarts); this only saves the round trips.
+// appender is the store's timeline, or nil.
+func appender(st any) timeline.Appender {
+	a, _ := st.(timeline.Appender)
+	return a
+}
+
+// throttleNoted remembers, per planner and run, the pacing reasons already
+// on the run's timeline, so a paced run costs no store call per batch: the
+// store's event key makes the event once per run anyway (also across
+// schedulers and restarts); this only saves the round trips.
 var throttleNoted sync.Map // throttleKey -> struct{}
 
 type throttleKey struct {
-	s      *runTimeline
+	p      *runPlanner
 	run    int64
 	reason string
 }
 
-// runTimeline writes the scheduler's decisions on runs' timelines. Its
-// methods do nothing on a nil runTimeline.
-type runTimeline struct {
-	store store.Store
-	log   *zap.Logger
-}
-
-// noteCreated records that the scheduler created run r of a flow, on its
-// runtime's tick.
-func (s *runTimeline) noteCreated(ctx context.Context, r store.Run, runtime string) {
-	if s == nil {
-		return
-	}
-	timeline.Record(ctx, s.store, s.log, store.RunEvent{RunID: r.ID, Kind: store.EventCreated, Actor: timeline.Scheduler,
-		Message: "created on a tick of the flow's runtime (" + runtime + "): " + timeline.Created(r), Key: "created"})
-}
-
 // noteStarted records that the scheduler started run r (it was
 // scheduled). Keyed: a run starts once.
-func (s *runTimeline) noteStarted(ctx context.Context, r store.Run) {
-	if s == nil {
-		return
-	}
+func (p *runPlanner) noteStarted(ctx context.Context, r store.Run) {
 	msg := "started by the scheduler"
 	if r.StartAt != nil {
 		msg = fmt.Sprintf("started by the scheduler at its start time %s", r.StartAt.UTC().Format(time.RFC3339))
 	}
-	timeline.Record(ctx, s.store, s.log, store.RunEvent{RunID: r.ID, Kind: store.EventStarted, Actor: timeline.Scheduler,
+	timeline.Record(ctx, appender(p.store), p.log, store.RunEvent{RunID: r.ID, Kind: store.EventStarted, Actor: timeline.Scheduler,
 		Message: msg, Key: "started"})
 }
 
-// noteFinished records how run id ended, with its counts, after the
+// noteFinished records how run r ended, with its counts, after the
 // scheduler moved it to a terminal state.
-func (s *runTimeline) noteFinished(ctx context.Context, id int64) {
-	if s == nil {
+func (p *runPlanner) noteFinished(ctx context.Context, r store.Run) {
+	if !r.State.Terminal() {
 		return
 	}
-	r, err := s.store.GetRun(context.WithoutCancel(ctx), id)
-	if err != nil || !r.State.Terminal() {
-		return
-	}
-	timeline.Record(ctx, s.store, s.log, store.RunEvent{RunID: id, Kind: store.EventFinished, Actor: timeline.Scheduler,
+	timeline.Record(ctx, appender(p.store), p.log, store.RunEvent{RunID: r.ID, Kind: store.EventFinished, Actor: timeline.Scheduler,
 		Message: timeline.Finished(r)})
 }
 
 // noteThrottled records, once per run and reason, that the run's pacing
 // (rows_per_second or sleep) holds its next batch back.
-func (s *runTimeline) noteThrottled(ctx context.Context, r store.Run) {
-	if s == nil {
-		return
-	}
+func (p *runPlanner) noteThrottled(ctx context.Context, r store.Run) {
 	reason, msg := throttleReason(r)
 	if reason == "" {
 		return
 	}
-	k := throttleKey{s: s, run: r.ID, reason: reason}
+	k := throttleKey{p: p, run: r.ID, reason: reason}
 	if _, done := throttleNoted.Load(k); done {
 		return
 	}
-	if _, ok := timeline.Record(ctx, s.store, s.log, store.RunEvent{RunID: r.ID, Kind: store.EventThrottled, Actor: timeline.Scheduler,
-		Message: msg, Key: "throttled:" + reason}); ok || ctx.Err() == nil {
-		throttleNoted.Store(k, struct{}{})
-	}
+	throttleNoted.Store(k, struct{}{})
+	timeline.Record(ctx, appender(p.store), p.log, store.RunEvent{RunID: r.ID, Kind: store.EventThrottled, Actor: timeline.Scheduler,
+		Message: msg, Key: "throttled:" + reason})
 }
 
 // throttleReason says which of the run's limits sets its pacing.
@@ -111,27 +89,28 @@ func throttleReason(r store.Run) (reason, msg string) {
 	return "", ""
 }
 
-// noteMissedTick records on the live run of a flow that a tick of the
-// flow's runtime came due while it was still live. Keyed by the tick.
-func (s *runTimeline) noteMissedTick(ctx context.Context, flow string, tick time.Time, liveRun int64) {
-	if s == nil {
-		return
-	}
-	at := tick.UTC().Format(time.RFC3339Nano)
-	timeline.Record(ctx, s.store, s.log, store.RunEvent{RunID: liveRun, Kind: store.EventNote, Actor: timeline.Scheduler,
-		Message: fmt.Sprintf("flow tick missed: %s came due at %s while this run was live; the flow runs again when it ends", flow, at),
-		Key:     "missed:" + at})
-}
-
-// forgetTimeline drops what the scheduler remembers of run id's timeline.
-func (s *runTimeline) forgetTimeline(id int64) {
-	if s == nil {
-		return
-	}
+// forgetTimeline drops what the planner remembers of run id's timeline.
+func (p *runPlanner) forgetTimeline(id int64) {
 	throttleNoted.Range(func(k, _ any) bool {
-		if tk := k.(throttleKey); tk.s == s && tk.run == id {
+		if tk := k.(throttleKey); tk.p == p && tk.run == id {
 			throttleNoted.Delete(k)
 		}
 		return true
 	})
+}
+
+// noteCreated records that the scheduler created run r of a flow, on its
+// runtime's tick.
+func (ft *flowTrigger) noteCreated(ctx context.Context, r store.Run, runtime string) {
+	timeline.Record(ctx, appender(ft.store), ft.log, store.RunEvent{RunID: r.ID, Kind: store.EventCreated, Actor: timeline.Scheduler,
+		Message: "created on a tick of the flow's runtime (" + runtime + "): " + timeline.Created(r), Key: "created"})
+}
+
+// noteMissedTick records on the live run of a flow that a tick of the
+// flow's runtime came due while it was still live. Keyed by the tick.
+func (ft *flowTrigger) noteMissedTick(ctx context.Context, flow string, tick time.Time, liveRun int64) {
+	at := tick.UTC().Format(time.RFC3339Nano)
+	timeline.Record(ctx, appender(ft.store), ft.log, store.RunEvent{RunID: liveRun, Kind: store.EventNote, Actor: timeline.Scheduler,
+		Message: fmt.Sprintf("flow tick missed: %s came due at %s while this run was live; the flow runs again when it ends", flow, at),
+		Key:     "missed:" + at})
 }

@@ -9,11 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/dripflow/dripflow/pkg/keyset"
 	"github.com/dripflow/dripflow/pkg/store"
 )
 
@@ -47,10 +49,15 @@ func Creator(createdBy, schedulerIdentity string) string {
 // action it is about.
 const writeTimeout = 5 * time.Second
 
-// Record appends e to its run's timeline. It never fails: an error is
-// logged on log (nil: not at all), and ctx ending does not stop the write
-// (the action it records has happened).
-func Record(ctx context.Context, st store.Store, log *zap.Logger, e store.RunEvent) (store.RunEvent, bool) {
+// Appender is the part of store.Store that Record needs.
+type Appender interface {
+	AppendRunEvent(ctx context.Context, e store.RunEvent) (store.RunEvent, bool, error)
+}
+
+// Record appends e to its run's timeline on st (nil: nowhere). It never
+// fails: an error is logged on log (nil: not at all), and ctx ending does
+// not stop the write (the action it records has happened).
+func Record(ctx context.Context, st Appender, log *zap.Logger, e store.RunEvent) (store.RunEvent, bool) {
 	if st == nil || e.RunID <= 0 {
 		return store.RunEvent{}, false
 	}
@@ -144,14 +151,38 @@ func Finished(r store.Run) string {
 	return b.String()
 }
 
-// Range is a batch's key range as people read it: (lo, hi], "(start" for
-// the first.
+// Range is a batch's key range as people read it: (start, 100] for the
+// first batch of integer keys, keys of several columns in parentheses.
 func Range(b store.Batch) string {
-	lo := b.Lo
-	if lo == "" {
-		lo = "start"
+	lo := "start"
+	if b.Lo != "" {
+		lo = humanKey(b.Lo)
 	}
-	return fmt.Sprintf("(%s, %s]", lo, b.Hi)
+	return "(" + lo + ", " + humanKey(b.Hi) + "]"
+}
+
+// humanKey shows a stored key as its values: [1999] as 1999; what is not a
+// key (a stream offset) shows as it is.
+func humanKey(s string) string {
+	k, err := keyset.Decode(s)
+	if err != nil || len(k) == 0 {
+		return s
+	}
+	parts := make([]string, len(k))
+	for i, v := range k {
+		switch v := v.(type) {
+		case time.Time:
+			parts[i] = v.UTC().Format("2006-01-02 15:04:05.999999999Z07:00")
+		case string:
+			parts[i] = strconv.Quote(v)
+		default:
+			parts[i] = fmt.Sprint(v)
+		}
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
 }
 
 // BatchFailed is the event of a failed attempt of batch b (as FailBatch
@@ -166,8 +197,19 @@ func BatchFailed(b store.Batch, attempt, maxAttempts int, final bool, worker str
 	if b.Retries > 0 {
 		round = fmt.Sprintf(" (after %s)", plural(int64(b.Retries), "retry", "retries"))
 	}
-	return store.RunEvent{
+	e := store.RunEvent{
 		RunID: b.RunID, Kind: store.EventBatchFailed, Actor: Worker(worker), Batch: b.Seq,
 		Message: fmt.Sprintf("batch %d %s attempt %d of %d%s %s: %v", b.Seq, Range(b), attempt, maxAttempts, round, what, cause),
 	}
+	if final {
+		e.Key = FinalFailureKey(b.Seq, b.Retries)
+	}
+	return e
+}
+
+// FinalFailureKey keys the event of a batch's failure for good in one
+// round of retries: written once, and how the run page counts the batches
+// that failed for good before.
+func FinalFailureKey(seq int64, retries int) string {
+	return fmt.Sprintf("failed:%d:%d", seq, retries)
 }

@@ -336,6 +336,8 @@ type runData struct {
 	FailedCount int64
 	ChartURL    string
 	SelfURL     string
+	// Timeline is the run's events and the "failed before" hint.
+	Timeline timelineView
 	// Which actions apply now; app.js keeps them in step with live updates.
 	CanPause, CanResume, CanRetry, CanCancel, CanStart bool
 }
@@ -389,6 +391,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	for _, b := range pg.Items {
 		data.Batches = append(data.Batches, s.batchOf(b, run.Definition))
 	}
+	data.Timeline = s.runTimelineView(r.Context(), run, qs.Get("timeline") == "all")
 	if run.BatchesFailed > 0 {
 		failed, err := s.opts.Store.ListBatches(r.Context(), run.ID, store.BatchFilter{States: []store.BatchState{store.BatchFailed}, Limit: 1})
 		if err != nil {

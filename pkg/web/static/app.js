@@ -257,8 +257,40 @@
       });
     }
 
+    // The timeline follows the run: refreshed at most every 2 s when the
+    // run changes, and every 5 s while it is live (throttling and notes
+    // change no count), once more after it ended (its finished event).
+    var timeline = document.getElementById("timeline");
+    var tlBusy = false, tlAt = 0, tlPending = false;
+    function refreshTimeline() {
+      if (!timeline) return;
+      if (tlBusy) { tlPending = true; return; }
+      var wait = tlAt + 2000 - Date.now();
+      if (wait > 0) {
+        if (!tlPending) { tlPending = true; window.setTimeout(function () { tlPending = false; refreshTimeline(); }, wait); }
+        return;
+      }
+      tlBusy = true;
+      tlAt = Date.now();
+      swapFrom([timeline, document.getElementById("failed-before-box")], window.location.href).then(function () {
+        tlBusy = false;
+        if (tlPending) { tlPending = false; refreshTimeline(); }
+      });
+    }
+    var tlTimer = window.setInterval(function () {
+      if (!document.hidden) refreshTimeline();
+    }, 5000);
+    var tlLast = "";
+
     function update(r) {
       var p = r.progress;
+      var tlKey = r.status + " " + JSON.stringify(p.batches || {});
+      if (tlLast && tlKey !== tlLast) refreshTimeline();
+      tlLast = tlKey;
+      if (terminal[r.status]) {
+        window.clearInterval(tlTimer);
+        window.setTimeout(refreshTimeline, 2500);
+      }
       run.setAttribute("data-status", r.status);
       var badge = field("status");
       if (badge) { badge.textContent = r.status; badge.className = "state state-" + r.status; }
