@@ -50,6 +50,10 @@ func setup(ctx context.Context, name string, args []string, extra func(*flag.Fla
 	if err != nil {
 		return nil, err
 	}
+	if err := a.StartTracing(ctx, "dripflow-"+name); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -78,6 +82,7 @@ func Worker(ctx context.Context, args []string) error {
 		HeartbeatInterval: a.Config.HeartbeatInterval,
 		HeartbeatTTL:      a.Config.HeartbeatTTL,
 		Logger:            a.Log,
+		TracerProvider:    a.Tracer,
 	})
 	if err != nil {
 		return err
@@ -111,7 +116,7 @@ func Scheduler(ctx context.Context, args []string) error {
 		Tasks:        tasks.Config{Queue: a.Config.Queue},
 		PollInterval: poll, ReconcileInterval: reconcile, ReconcileGrace: grace, LeaderTTL: leaderTTL,
 		FlowsDir: a.Config.FlowsDir, FlowsDirInterval: a.Config.FlowsDirInterval,
-		Logger: a.Log,
+		Logger: a.Log, TracerProvider: a.Tracer,
 	})
 	if err != nil {
 		return err

@@ -60,6 +60,7 @@ func Web(ctx context.Context, args []string) error {
 		Logger:      a.Log,
 		ReadTimeout: a.Config.HTTPReadTimeout, IdleTimeout: a.Config.HTTPIdleTimeout,
 		MaxEventStreams: a.Config.MaxEventStreams, MaxEventStreamsPerIdentity: a.Config.MaxEventStreamsPerIdentity,
+		TracerProvider: a.Tracer,
 	})
 	if err != nil {
 		return err

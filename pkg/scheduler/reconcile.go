@@ -107,6 +107,7 @@ func (s *Scheduler) requeue(ctx context.Context, r store.Run, b store.Batch, now
 	default:
 		return // queued, scheduled or retrying: it will come
 	}
+	p.Trace = s.runTraceparent(r)
 	added, err := s.tasks.EnqueueBatch(ctx, p, tasks.EnqueueOptions{MaxAttempts: r.Options.MaxAttempts, Timeout: r.Options.BatchTimeout})
 	if err != nil {
 		log.Warn("reconcile: enqueue", zap.Int64("batch", b.Seq), zap.Error(err))

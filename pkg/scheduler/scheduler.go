@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
@@ -104,6 +105,10 @@ type Config struct {
 	FlowsDirInterval time.Duration
 	ID               string      // default host:pid
 	Logger           *zap.Logger // default zap.NewNop()
+
+	// TracerProvider traces the runs it creates and the batches it
+	// enqueues (see trace.go); nil: tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // WithDefaults returns c with every zero field set to its default. It leaves
@@ -198,7 +203,7 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		tasks:    tasks.NewClient(cfg.Redis, cfg.Tasks),
-		ctl:      &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events},
+		ctl:      &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events, TracerProvider: cfg.TracerProvider},
 		presence: worker.NewPresence(cfg.Redis, cfg.PresenceKey),
 		pipes:    map[int64]engine.Pipeline{},
 		nextAt:   map[int64]time.Time{},
@@ -709,6 +714,8 @@ func (s *Scheduler) enqueue(ctx context.Context, r store.Run, b store.Batch) (bo
 		s.mu.Unlock()
 		s.wakeNoLaterThan(due.Add(gap))
 	}
+	ctx, span := s.traceEnqueue(ctx, r, b)
+	defer span.End()
 	if b.State == store.BatchPending {
 		if _, err := s.cfg.Store.EnqueueBatch(ctx, r.ID, b.Seq); err != nil {
 			if errors.Is(err, store.ErrIllegalTransition) {
@@ -721,7 +728,7 @@ func (s *Scheduler) enqueue(ctx context.Context, r store.Run, b store.Batch) (bo
 }
 
 func (s *Scheduler) enqueueTask(ctx context.Context, r store.Run, b store.Batch) error {
-	_, err := s.tasks.EnqueueBatch(ctx, tasks.BatchPayload{RunID: r.ID, Seq: b.Seq, Retry: b.Retries, Definition: r.Definition},
+	_, err := s.tasks.EnqueueBatch(ctx, tasks.BatchPayload{RunID: r.ID, Seq: b.Seq, Retry: b.Retries, Definition: r.Definition, Trace: traceparent(ctx)},
 		tasks.EnqueueOptions{MaxAttempts: r.Options.MaxAttempts, Timeout: r.Options.BatchTimeout})
 	if err == nil && b.Retries > 0 {
 		// A retried batch's earlier task (archived when it failed for

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
@@ -75,6 +76,10 @@ type Options struct {
 	// closed connection ends it at once, a client that stops reading at
 	// the next write's 30s deadline; a keep-alive is written every 15s).
 	EventStreamMaxAge time.Duration
+
+	// TracerProvider traces requests (see trace.go) and records each run
+	// created as the root of its trace; nil: tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // MaxBodyBytesDefault bounds request bodies when Options.MaxBodyBytes is 0.
@@ -150,6 +155,7 @@ type Server struct {
 	ctl   *control.Controller
 	tasks *tasks.Client
 	mux   *http.ServeMux
+	root  http.Handler // mux, traced
 	base  string
 	ui    *ui
 	mon   tasks.MonitorHandler // nil without Options.RedisURL
@@ -185,7 +191,7 @@ func Handler(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, auth: auth,
-		ctl:  &control.Controller{Store: opts.Store, Registry: opts.Registry, Events: opts.Events},
+		ctl:  &control.Controller{Store: opts.Store, Registry: opts.Registry, Events: opts.Events, TracerProvider: opts.TracerProvider},
 		mux:  http.NewServeMux(),
 		base: strings.TrimSuffix(opts.BasePath, "/"),
 	}
@@ -194,6 +200,7 @@ func Handler(opts Options) (*Server, error) {
 		s.tasks = tasks.NewClient(opts.Redis, tasks.Config{Queue: opts.Queue})
 	}
 	s.routes()
+	s.root = s.traced(s.mux)
 	if opts.RedisURL != "" {
 		mon, err := tasks.Monitor(tasks.MonitorOptions{
 			RedisURL: opts.RedisURL, RootPath: s.base + "/monitoring",
@@ -297,7 +304,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, errorf(codeInternal, "", "internal error"))
 		}
 	}()
-	s.mux.ServeHTTP(w, r)
+	s.root.ServeHTTP(w, r)
 }
 
 // requireAPI authenticates API requests: 401 without an identity, 403 for
