@@ -171,13 +171,21 @@ func NewTracerProvider(ctx context.Context, cfg TraceConfig, opts ...sdktrace.Tr
 	return sdktrace.NewTracerProvider(all...), nil
 }
 
-// InstrumentTracing traces db's queries (gorm's OpenTelemetry plugin,
-// without the queries' values) and rdb's commands (go-redis's redisotel,
-// without their arguments) with tp. Either may be nil.
-func InstrumentTracing(tp trace.TracerProvider, db *gorm.DB, rdb redis.UniversalClient) error {
-	if db != nil {
-		if err := db.Use(oteltracing.NewPlugin(oteltracing.WithTracerProvider(tp), oteltracing.WithoutQueryVariables(),
-			oteltracing.WithoutMetrics())); err != nil {
+// GormUser is a *gorm.DB, or a store with connection pools of its own
+// (*sqlstore.Store).
+type GormUser interface{ Use(gorm.Plugin) error }
+
+// InstrumentTracing traces rdb's commands (go-redis's redisotel, without
+// their arguments) and the queries of each of dbs (gorm's OpenTelemetry
+// plugin, without the queries' values) with tp. rdb may be nil; a db that
+// has the plugin already (a store's DB) keeps it.
+func InstrumentTracing(tp trace.TracerProvider, rdb redis.UniversalClient, dbs ...GormUser) error {
+	for _, db := range dbs {
+		if db == nil {
+			continue
+		}
+		p := oteltracing.NewPlugin(oteltracing.WithTracerProvider(tp), oteltracing.WithoutQueryVariables(), oteltracing.WithoutMetrics())
+		if err := db.Use(p); err != nil && !errors.Is(err, gorm.ErrRegistered) {
 			return fmt.Errorf("trace SQL queries: %w", err)
 		}
 	}
@@ -222,7 +230,14 @@ func (a *App) StartTracing(ctx context.Context, service string) error {
 		}
 		return nil
 	})
-	if err := InstrumentTracing(tp, a.DB, a.Redis); err != nil {
+	var dbs []GormUser
+	if a.DB != nil {
+		dbs = append(dbs, a.DB)
+	}
+	if st, ok := a.Store.(GormUser); ok {
+		dbs = append(dbs, st)
+	}
+	if err := InstrumentTracing(tp, a.Redis, dbs...); err != nil {
 		return err
 	}
 	log := a.Log
