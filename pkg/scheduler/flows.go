@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,16 +16,48 @@ import (
 // SchedulerIdentity is the created_by of runs the scheduler starts.
 const SchedulerIdentity = "scheduler"
 
-// triggerFlows starts a run of every active flow whose runtime says it is
+// flowTriggerStore is what the flow trigger needs of the store.
+type flowTriggerStore interface {
+	ListFlows(ctx context.Context) ([]store.FlowState, error)
+	ListRuns(ctx context.Context, f store.RunFilter) (store.Page[store.Run], error)
+	RecordMissedTick(ctx context.Context, name string, at time.Time) (store.FlowState, error)
+}
+
+// jobResolver finds a definition's job (engine.Registry).
+type jobResolver interface {
+	Resolve(ctx context.Context, name string, specVersion int64) (engine.Job, error)
+}
+
+// runCreator creates runs (control.Controller).
+type runCreator interface {
+	CreateRun(ctx context.Context, n control.NewRun) (store.Run, error)
+}
+
+// flowTrigger starts runs of active flows when their runtime says so. The
+// plan loop runs it at the end of every pass.
+type flowTrigger struct {
+	store flowTriggerStore
+	jobs  jobResolver
+	env   engine.Env // to open a flow's pipeline and see whether it has anything to move
+	runs  runCreator
+	wake  *wakeup
+	log   *zap.Logger
+
+	mu      sync.Mutex
+	idle    map[string]time.Time // flows whose last tick found nothing to move
+	flowErr map[string]string    // flows' latest trigger error, logged once
+}
+
+// trigger starts a run of every active flow whose runtime says it is
 // time. A flow runs one run at a time: a tick that comes due while a run of
 // the flow is live is recorded as missed (Store.RecordMissedTick) and
 // logged, once per tick, and the flow runs again as soon as the live run
 // ends.
-func (s *Scheduler) triggerFlows(ctx context.Context) {
-	flows, err := s.cfg.Store.ListFlows(ctx)
+func (ft *flowTrigger) trigger(ctx context.Context) {
+	flows, err := ft.store.ListFlows(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("list flows", zap.Error(err))
+			ft.log.Warn("list flows", zap.Error(err))
 		}
 		return
 	}
@@ -33,7 +66,7 @@ func (s *Scheduler) triggerFlows(ctx context.Context) {
 		if !f.Active {
 			continue
 		}
-		s.triggerFlow(ctx, f, now)
+		ft.triggerFlow(ctx, f, now)
 	}
 }
 
@@ -41,24 +74,24 @@ func (s *Scheduler) triggerFlows(ctx context.Context) {
 // (a short interval after a long outage); the next pass goes on.
 const maxMissedPerPass = 100
 
-func (s *Scheduler) triggerFlow(ctx context.Context, f store.FlowState, now time.Time) {
-	log := s.log.With(zap.String("definition", f.Name))
+func (ft *flowTrigger) triggerFlow(ctx context.Context, f store.FlowState, now time.Time) {
+	log := ft.log.With(zap.String("definition", f.Name))
 	// A spec flow triggers by its latest version's runtime.
-	job, err := s.cfg.Registry.Resolve(ctx, f.Name, 0)
+	job, err := ft.jobs.Resolve(ctx, f.Name, 0)
 	if err != nil {
-		if ctx.Err() == nil && s.newFlowError(f.Name, err) {
+		if ctx.Err() == nil && ft.newFlowError(f.Name, err) {
 			log.Warn("cannot trigger flow", zap.Error(err))
 		}
 		return
 	}
-	s.newFlowError(f.Name, nil)
+	ft.newFlowError(f.Name, nil)
 	trig, ok := job.(engine.Triggered)
 	if !ok {
 		return
 	}
 	rt := trig.Runtime()
 	var last time.Time
-	page, err := s.cfg.Store.ListRuns(ctx, store.RunFilter{Definition: f.Name, Limit: 1})
+	page, err := ft.store.ListRuns(ctx, store.RunFilter{Definition: f.Name, Limit: 1})
 	if err != nil {
 		log.Warn("last run of flow", zap.Error(err))
 		return
@@ -67,7 +100,7 @@ func (s *Scheduler) triggerFlow(ctx context.Context, f store.FlowState, now time
 	if len(page.Items) > 0 {
 		if r := page.Items[0]; !r.State.Terminal() {
 			if repeats {
-				s.recordMissedTicks(ctx, f, rt, r, now, log)
+				ft.recordMissedTicks(ctx, f, rt, r, now, log)
 			}
 			return
 		}
@@ -79,7 +112,7 @@ func (s *Scheduler) triggerFlow(ctx context.Context, f store.FlowState, now time
 		// activation) do not count.
 		last = time.Time{}
 	}
-	if at := s.idleAt(f.Name); repeats && at.After(last) {
+	if at := ft.idleAt(f.Name); repeats && at.After(last) {
 		// The last tick found nothing to move: the next one counts
 		// from it, as if it had run.
 		last = at
@@ -96,24 +129,24 @@ func (s *Scheduler) triggerFlow(ctx context.Context, f store.FlowState, now time
 		}
 	}
 	if now.Before(next) {
-		s.wakeNoLaterThan(next)
+		ft.wake.noLaterThan(next)
 		return
 	}
-	if repeats && s.nothingToMove(ctx, job, f) {
+	if repeats && ft.nothingToMove(ctx, job, f) {
 		// A run now would read nothing: skip the tick rather than fill
 		// the runs list with empty runs.
-		s.setIdle(f.Name, now)
+		ft.setIdle(f.Name, now)
 		log.Debug("flow tick skipped: nothing new after the watermark")
 		return
 	}
-	r, err := s.ctl.CreateRun(ctx, control.NewRun{Definition: f.Name, CreatedBy: SchedulerIdentity})
+	r, err := ft.runs.CreateRun(ctx, control.NewRun{Definition: f.Name, CreatedBy: SchedulerIdentity})
 	var busy *store.FlowBusyError
 	if errors.As(err, &busy) {
 		// A run started by hand (or by another scheduler) since we
 		// looked: the store refused the second one.
 		log.Info("flow tick missed: a run of the flow is live", zap.Int64("live_run", busy.RunID), zap.String("state", string(busy.State)))
 		if repeats {
-			s.recordMissed(ctx, f.Name, next, busy.RunID, log)
+			ft.recordMissed(ctx, f.Name, next, busy.RunID, log)
 		}
 		return
 	}
@@ -128,13 +161,13 @@ func (s *Scheduler) triggerFlow(ctx context.Context, f store.FlowState, now time
 // was live and is not recorded yet: ticks after the live run's creation and
 // after the flow's last recorded miss, so each is counted once however many
 // passes (or schedulers) see it.
-func (s *Scheduler) recordMissedTicks(ctx context.Context, f store.FlowState, rt engine.Runtime, live store.Run, now time.Time, log *zap.Logger) {
+func (ft *flowTrigger) recordMissedTicks(ctx context.Context, f store.FlowState, rt engine.Runtime, live store.Run, now time.Time, log *zap.Logger) {
 	t := rt.Next(live.CreatedAt)
 	for i := 0; i < maxMissedPerPass && !t.IsZero() && !t.After(now); i++ {
 		// The store keeps microseconds.
 		t = t.Truncate(time.Microsecond)
 		if f.LastMissedTick == nil || t.After(*f.LastMissedTick) {
-			if !s.recordMissed(ctx, f.Name, t, live.ID, log) {
+			if !ft.recordMissed(ctx, f.Name, t, live.ID, log) {
 				return
 			}
 		}
@@ -145,13 +178,13 @@ func (s *Scheduler) recordMissedTicks(ctx context.Context, f store.FlowState, rt
 		t = next
 	}
 	if !t.IsZero() && t.After(now) {
-		s.wakeNoLaterThan(t)
+		ft.wake.noLaterThan(t)
 	}
 }
 
 // recordMissed records one missed tick; false when the store failed.
-func (s *Scheduler) recordMissed(ctx context.Context, flow string, tick time.Time, liveRun int64, log *zap.Logger) bool {
-	fs, err := s.cfg.Store.RecordMissedTick(ctx, flow, tick)
+func (ft *flowTrigger) recordMissed(ctx context.Context, flow string, tick time.Time, liveRun int64, log *zap.Logger) bool {
+	fs, err := ft.store.RecordMissedTick(ctx, flow, tick)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn("record missed flow tick", zap.Time("tick", tick), zap.Error(err))
@@ -166,20 +199,23 @@ func (s *Scheduler) recordMissed(ctx context.Context, flow string, tick time.Tim
 // newFlowError notes err (nil: none) as the flow's latest trigger error and
 // reports whether it differs from the one before, so a flow that cannot be
 // triggered is logged once per cause rather than every pass.
-func (s *Scheduler) newFlowError(flow string, err error) bool {
+func (ft *flowTrigger) newFlowError(flow string, err error) bool {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.flowErr[flow] == msg {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if ft.flowErr[flow] == msg {
 		return false
 	}
 	if msg == "" {
-		delete(s.flowErr, flow)
+		delete(ft.flowErr, flow)
 	} else {
-		s.flowErr[flow] = msg
+		if ft.flowErr == nil {
+			ft.flowErr = map[string]string{}
+		}
+		ft.flowErr[flow] = msg
 	}
 	return true
 }
@@ -187,8 +223,8 @@ func (s *Scheduler) newFlowError(flow string, err error) bool {
 // nothingToMove reports whether a run of the flow would read nothing now:
 // its source resumes from the watermark and no record follows it. Any
 // doubt (an error, a source that starts over each run) says there is.
-func (s *Scheduler) nothingToMove(ctx context.Context, job engine.Job, f store.FlowState) bool {
-	pipe, err := job.Open(ctx, engine.Env{DB: s.cfg.DB, Logger: s.log, Resources: s.cfg.Resources}, nil)
+func (ft *flowTrigger) nothingToMove(ctx context.Context, job engine.Job, f store.FlowState) bool {
+	pipe, err := job.Open(ctx, ft.env, nil)
 	if err != nil || !pipe.Incremental() {
 		return false
 	}
@@ -196,16 +232,19 @@ func (s *Scheduler) nothingToMove(ctx context.Context, job engine.Job, f store.F
 	return err == nil && !ok
 }
 
-func (s *Scheduler) idleAt(flow string) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.idle[flow]
+func (ft *flowTrigger) idleAt(flow string) time.Time {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.idle[flow]
 }
 
-func (s *Scheduler) setIdle(flow string, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.idle[flow] = at
+func (ft *flowTrigger) setIdle(flow string, at time.Time) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if ft.idle == nil {
+		ft.idle = map[string]time.Time{}
+	}
+	ft.idle[flow] = at
 }
 
 // activatedAt returns when the flow was last activated, when the store can

@@ -7,19 +7,46 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/worker"
 )
 
-// rescueDeadWorkers ends the claims of workers whose heartbeat stopped (a
+// rescuerStore is what the rescuer needs of the store.
+type rescuerStore interface {
+	runPager
+	ExpireClaims(ctx context.Context, runID int64, worker string) ([]store.Batch, error)
+}
+
+// workerRegistry is what the rescuer needs of the workers' registry
+// (worker.Presence).
+type workerRegistry interface {
+	List(ctx context.Context) ([]worker.WorkerInfo, error)
+	Forget(ctx context.Context, id string) error
+}
+
+// rescuer ends the claims of workers whose heartbeat stopped. The leader
+// runs it every Config.WorkerCheckInterval.
+type rescuer struct {
+	store   rescuerStore
+	workers workerRegistry
+	// requeue enqueues a rescued batch's task (reconciler.requeue);
+	// settle looks at a cancelling run again (runPlanner.advance), which
+	// may now end.
+	requeue func(ctx context.Context, r store.Run, b store.Batch, now bool, log *zap.Logger)
+	settle  func(ctx context.Context, r store.Run)
+	log     *zap.Logger
+}
+
+// rescue ends the claims of workers whose heartbeat stopped (a
 // worker killed with SIGKILL, a host gone), so their batches run again
 // within seconds instead of after their claim lease, which stays the
 // backstop. A running run's batch gets a rescue task at once; a cancelling
 // run's is cancelled. A dead worker is forgotten once all its claims are
 // ended.
-func (s *Scheduler) rescueDeadWorkers(ctx context.Context) {
-	ws, err := s.presence.List(ctx)
+func (c *rescuer) rescue(ctx context.Context) {
+	ws, err := c.workers.List(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("list workers", zap.Error(err))
+			c.log.Warn("list workers", zap.Error(err))
 		}
 		return
 	}
@@ -32,30 +59,21 @@ func (s *Scheduler) rescueDeadWorkers(ctx context.Context) {
 	if len(dead) == 0 {
 		return
 	}
-	var runs []store.Run
-	f := store.RunFilter{States: []store.RunState{store.RunRunning, store.RunPaused, store.RunCancelling}, Limit: store.MaxLimit}
-	for {
-		page, err := s.cfg.Store.ListRuns(ctx, f)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("rescue dead workers: list runs", zap.Error(err))
-			}
-			return
+	runs, err := listRuns(ctx, c.store, store.RunRunning, store.RunPaused, store.RunCancelling)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("rescue dead workers: list runs", zap.Error(err))
 		}
-		runs = append(runs, page.Items...)
-		if page.NextCursor == "" {
-			break
-		}
-		f.Cursor = page.NextCursor
+		return
 	}
 	for _, id := range dead {
-		log := s.log.With(zap.String("worker", id))
+		log := c.log.With(zap.String("worker", id))
 		rescued, complete := 0, true
 		for _, r := range runs {
 			if r.BatchesRunning == 0 {
 				continue
 			}
-			bs, err := s.cfg.Store.ExpireClaims(ctx, r.ID, id)
+			bs, err := c.store.ExpireClaims(ctx, r.ID, id)
 			if err != nil {
 				if !errors.Is(err, store.ErrNotFound) {
 					complete = false
@@ -71,17 +89,17 @@ func (s *Scheduler) rescueDeadWorkers(ctx context.Context) {
 			for _, b := range bs {
 				rlog.Warn("batch of a dead worker rescued", zap.Int64("batch", b.Seq), zap.Int("attempts", b.Attempts))
 				if r.State == store.RunRunning {
-					s.requeue(ctx, r, b, true, rlog)
+					c.requeue(ctx, r, b, true, rlog)
 				}
 			}
 			if r.State == store.RunCancelling {
-				s.advance(ctx, r)
+				c.settle(ctx, r)
 			}
 		}
 		if !complete {
 			continue
 		}
-		if err := s.presence.Forget(ctx, id); err != nil {
+		if err := c.workers.Forget(ctx, id); err != nil {
 			log.Warn("forget dead worker", zap.Error(err))
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/tasks"
 	"github.com/dripflow/dripflow/pkg/tracing"
 )
 
@@ -14,11 +15,11 @@ import (
 var noSpan trace.Span = noop.Span{}
 
 // traceEnqueue starts the span of enqueueing batch b of run r
-// (tracing.SpanEnqueue), a child of the run's root, whatever process
-// created the run. Its traceparent goes into the batch's task, so the
-// worker's span of the batch is its child.
-func (s *Scheduler) traceEnqueue(ctx context.Context, r store.Run, b store.Batch) (context.Context, trace.Span) {
-	tr := tracing.Tracer(s.cfg.TracerProvider)
+// (tracing.SpanEnqueue) with tr, a child of the run's root, whatever
+// process created the run. Its traceparent goes into the batch's task
+// (withTrace), so the worker's span of the batch is its child. With tr nil
+// (tracing off) it returns ctx and a span that does nothing.
+func traceEnqueue(ctx context.Context, tr trace.Tracer, r store.Run, b store.Batch) (context.Context, trace.Span) {
 	if tr == nil {
 		return ctx, noSpan
 	}
@@ -27,14 +28,17 @@ func (s *Scheduler) traceEnqueue(ctx context.Context, r store.Run, b store.Batch
 			tracing.AttrRetry.Int(b.Retries), tracing.AttrLo.String(b.Lo), tracing.AttrHi.String(b.Hi)))
 }
 
-// traceparent is the trace context a batch task carries: the enqueue span
-// in ctx, or "" when tracing is off.
-func traceparent(ctx context.Context) string { return tracing.Traceparent(ctx) }
+// withTrace gives the task the trace context of the enqueue span in ctx
+// (none when tracing is off).
+func withTrace(ctx context.Context, p tasks.BatchPayload) tasks.BatchPayload {
+	p.Trace = tracing.Traceparent(ctx)
+	return p
+}
 
 // runTraceparent is the trace context of a task the reconciler enqueues
-// again: the run's root, or "" when tracing is off.
-func (s *Scheduler) runTraceparent(r store.Run) string {
-	if s.cfg.TracerProvider == nil {
+// again: the run's root, or "" when tracing is off (tr nil).
+func runTraceparent(tr trace.Tracer, r store.Run) string {
+	if tr == nil {
 		return ""
 	}
 	return tracing.FormatTraceparent(tracing.RunSpanContext(r.ID, r.CreatedAt))
