@@ -212,7 +212,7 @@ func TestTraceOfOneBackfill(t *testing.T) {
 			root.SpanContext().TraceID(), root.SpanContext().SpanID(), root.Parent().SpanID(), want.TraceID(), want.SpanID())
 	}
 	if v, _ := attrOf(root, tracing.AttrRun); v.AsInt64() != run.ID {
-		t.Errorf("run root's %s = %v, want %d", tracing.AttrRun, v.Emit(), run.ID)
+		t.Errorf("run root's %s = %v, want %d", tracing.AttrRun, v.String(), run.ID)
 	}
 	if links := root.Links(); len(links) != 1 || links[0].SpanContext.SpanID() != req.SpanContext().SpanID() {
 		t.Errorf("run root's links %+v, want the creating request's span", links)
@@ -238,7 +238,7 @@ func TestTraceOfOneBackfill(t *testing.T) {
 			t.Errorf("%s's enqueue span is batch %d's", label, s.AsInt64())
 		}
 		if v, _ := attrOf(b, tracing.AttrRun); v.AsInt64() != run.ID {
-			t.Errorf("%s's run id %v, want %d", label, v.Emit(), run.ID)
+			t.Errorf("%s's run id %v, want %d", label, v.String(), run.ID)
 		}
 		lo, _ := attrOf(b, tracing.AttrLo)
 		hi, _ := attrOf(b, tracing.AttrHi)
