@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
@@ -35,6 +36,9 @@ type App struct {
 	// Resources are the named connections (DRIPFLOW_CONNECTIONS) and the
 	// clients flows' connectors open from them, shared in the process.
 	Resources *engine.Resources
+	// Tracer is the process's OpenTelemetry TracerProvider once
+	// StartTracing turned tracing on; nil (tracing off) by default.
+	Tracer trace.TracerProvider
 
 	closers []func() error
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
 	"github.com/dripflow/dripflow/pkg/store"
@@ -24,6 +26,9 @@ type Controller struct {
 	// Defaults are the process's DRIPFLOW_DEFAULT_* run options, applied
 	// to options neither the run nor its definition sets (defaults.go).
 	Defaults Defaults
+	// TracerProvider records each run's creation as the root span of its
+	// trace (see trace.go); nil: tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Controller) registry() *engine.Registry {
@@ -57,6 +62,7 @@ type NewRun struct {
 // store.ErrFlowBusy and store.ErrConflict): the store checks and inserts in
 // one step, so of two concurrent creations one fails.
 func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error) {
+	start := time.Now()
 	job, err := c.registry().Resolve(ctx, n.Definition, 0)
 	if errors.Is(err, engine.ErrUnknownDefinition) {
 		return store.Run{}, &store.ArgumentError{Field: "definition", Message: fmt.Sprintf("no definition named %q", n.Definition)}
@@ -99,6 +105,7 @@ func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error)
 		return store.Run{}, err
 	}
 	c.Events.RunChanged(ctx, r.ID)
+	c.traceCreated(ctx, start, r)
 	return r, nil
 }
 

@@ -112,6 +112,9 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 		return err
 	}
 	defer a.Close()
+	if err := a.StartTracing(ctx, "dripflow-dev"); err != nil {
+		return err
+	}
 	if o.Demo != nil {
 		if err := o.Demo.Migrate(ctx, a.DB); err != nil {
 			return err
@@ -134,7 +137,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 	sch, err := scheduler.New(scheduler.Config{
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Registry: reg, Events: a.Events, Resources: a.Resources, Tasks: tasks.Config{Queue: cfg.Queue},
 		ReconcileInterval: 5 * time.Second, ReconcileGrace: 5 * time.Second, Logger: log.Named("scheduler"),
-		FlowsDir: cfg.FlowsDir, FlowsDirInterval: cfg.FlowsDirInterval,
+		FlowsDir: cfg.FlowsDir, FlowsDirInterval: cfg.FlowsDirInterval, TracerProvider: a.Tracer,
 		RunDefaults: RunDefaults(cfg),
 		Notify:      cfg.Notifications.Notify(),
 	})
@@ -144,6 +147,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 	w, err := worker.New(worker.Config{
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Registry: reg, Events: a.Events, Resources: a.Resources, Queue: cfg.Queue,
 		Concurrency: *concurrency, ShutdownTimeout: 10 * time.Second, ClaimLease: 30 * time.Second, Logger: log.Named("worker"),
+		TracerProvider: a.Tracer,
 	})
 	if err != nil {
 		return err
@@ -151,7 +155,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 	h, err := web.Handler(web.Options{
 		Store: a.Store, Registry: reg, Redis: a.Redis, RedisURL: cfg.RedisURL, DB: a.DB, Resources: a.Resources, Events: a.Events, Queue: cfg.Queue,
 		Auth:    web.Auth{Disabled: true, InsecureCookies: true},
-		Metrics: promhttp.Handler(), Logger: log.Named("web"),
+		Metrics: promhttp.Handler(), Logger: log.Named("web"), TracerProvider: a.Tracer,
 		RunDefaults: RunDefaults(cfg),
 	})
 	if err != nil {

@@ -50,6 +50,10 @@ func setup(ctx context.Context, name string, args []string, extra func(*flag.Fla
 	if err != nil {
 		return nil, err
 	}
+	if err := a.StartTracing(ctx, "dripflow-"+name); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -78,6 +82,7 @@ func Worker(ctx context.Context, args []string) error {
 		HeartbeatInterval: a.Config.HeartbeatInterval,
 		HeartbeatTTL:      a.Config.HeartbeatTTL,
 		Logger:            a.Log,
+		TracerProvider:    a.Tracer,
 	})
 	if err != nil {
 		return err
@@ -112,8 +117,8 @@ func Scheduler(ctx context.Context, args []string) error {
 		PollInterval: poll, ReconcileInterval: reconcile, ReconcileGrace: grace, LeaderTTL: leaderTTL,
 		FlowsDir: a.Config.FlowsDir, FlowsDirInterval: a.Config.FlowsDirInterval,
 		RunDefaults: RunDefaults(a.Config),
-		Logger:      a.Log,
-		Notify:      a.Config.Notifications.Notify(),
+		Logger:      a.Log, TracerProvider: a.Tracer,
+		Notify: a.Config.Notifications.Notify(),
 	})
 	if err != nil {
 		return err

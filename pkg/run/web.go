@@ -60,7 +60,8 @@ func Web(ctx context.Context, args []string) error {
 		Logger:      a.Log,
 		ReadTimeout: a.Config.HTTPReadTimeout, IdleTimeout: a.Config.HTTPIdleTimeout,
 		MaxEventStreams: a.Config.MaxEventStreams, MaxEventStreamsPerIdentity: a.Config.MaxEventStreamsPerIdentity,
-		RunDefaults: RunDefaults(a.Config),
+		RunDefaults:    RunDefaults(a.Config),
+		TracerProvider: a.Tracer,
 	})
 	if err != nil {
 		return err

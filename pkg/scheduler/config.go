@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
@@ -97,6 +98,9 @@ type Config struct {
 	// Notify configures the global webhooks and how webhooks are sent; the
 	// leader calls definitions' hooks and sends webhooks (see hooks.go).
 	Notify notify.Config
+	// TracerProvider traces the runs it creates and the batches it
+	// enqueues (see trace.go); nil: tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // WithDefaults returns c with every zero field set to its default. It leaves

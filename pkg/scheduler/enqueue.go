@@ -50,6 +50,8 @@ func (p *runPlanner) enqueue(ctx context.Context, st *runState, r store.Run, b s
 		}
 		p.wake.noLaterThan(at) // the next batch's turn
 	}
+	ctx, span := traceEnqueue(ctx, p.tracer, r, b)
+	defer span.End()
 	if b.State == store.BatchPending {
 		if _, err := p.store.EnqueueBatch(ctx, r.ID, b.Seq); err != nil {
 			if errors.Is(err, store.ErrIllegalTransition) {
@@ -63,7 +65,7 @@ func (p *runPlanner) enqueue(ctx context.Context, st *runState, r store.Run, b s
 
 // enqueueTask puts the batch's task on the queue (a no-op when it is there).
 func (p *runPlanner) enqueueTask(ctx context.Context, r store.Run, b store.Batch) error {
-	_, err := p.queue.EnqueueBatch(ctx, batchPayload(r, b), enqueueOptions(r))
+	_, err := p.queue.EnqueueBatch(ctx, withTrace(ctx, batchPayload(r, b)), enqueueOptions(r))
 	if err == nil && b.Retries > 0 {
 		// A retried batch's earlier task (archived when it failed for
 		// good) is superseded: remove it, so the queue's view does not

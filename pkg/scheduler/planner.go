@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/dripflow/dripflow/pkg/engine"
@@ -64,7 +65,8 @@ type runPlanner struct {
 	snapshotWait time.Duration
 	countRetry   time.Duration
 	log          *zap.Logger
-	notify       *notifier // nil: no hooks or webhooks
+	notify       *notifier    // nil: no hooks or webhooks
+	tracer       trace.Tracer // nil: tracing off (see trace.go)
 }
 
 func newRunPlanner(st plannerStore, q batchQueue, open pipelineOpener, wake *wakeup, log *zap.Logger) *runPlanner {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/dripflow/dripflow/pkg/store"
@@ -34,8 +35,9 @@ type reconciler struct {
 	queue taskInspector
 	// grace is how old an enqueued batch must be before its missing task
 	// counts as lost (Config.ReconcileGrace).
-	grace time.Duration
-	log   *zap.Logger
+	grace  time.Duration
+	log    *zap.Logger
+	tracer trace.Tracer // nil: tracing off (see trace.go)
 }
 
 // reconcile looks at every running run.
@@ -122,6 +124,7 @@ func (c *reconciler) requeue(ctx context.Context, r store.Run, b store.Batch, no
 	default:
 		return // queued, scheduled or retrying: it will come
 	}
+	p.Trace = runTraceparent(c.tracer, r)
 	added, err := c.queue.EnqueueBatch(ctx, p, enqueueOptions(r))
 	if err != nil {
 		log.Warn("reconcile: enqueue", zap.Int64("batch", b.Seq), zap.Error(err))

@@ -35,6 +35,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/metrics"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
+	"github.com/dripflow/dripflow/pkg/tracing"
 	"github.com/dripflow/dripflow/pkg/worker"
 )
 
@@ -70,7 +71,8 @@ func New(cfg Config) (*Scheduler, error) {
 	wake := &wakeup{}
 	planner := newRunPlanner(cfg.Store, queue, openPipeline(cfg.Registry, env), wake, log)
 	planner.notify = newNotifier(cfg)
-	rec := &reconciler{store: cfg.Store, queue: queue, grace: cfg.ReconcileGrace, log: log}
+	planner.tracer = tracing.Tracer(cfg.TracerProvider)
+	rec := &reconciler{store: cfg.Store, queue: queue, grace: cfg.ReconcileGrace, log: log, tracer: tracing.Tracer(cfg.TracerProvider)}
 	s := &Scheduler{
 		cfg: cfg,
 		log: log,
@@ -88,7 +90,7 @@ func New(cfg Config) (*Scheduler, error) {
 		wake:    wake,
 		planner: planner,
 		flows: &flowTrigger{store: cfg.Store, jobs: cfg.Registry, env: env, wake: wake, log: log,
-			runs: &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events, Defaults: cfg.RunDefaults}},
+			runs: &control.Controller{Store: cfg.Store, Registry: cfg.Registry, Events: cfg.Events, Defaults: cfg.RunDefaults, TracerProvider: cfg.TracerProvider}},
 		reconcileNow: func(ctx context.Context, r store.Run) { rec.reconcileRun(ctx, r, true) },
 		metrics:      passMetrics{queue: queue},
 		log:          log,

@@ -12,7 +12,11 @@ func FuzzPayloadRoundTrip(f *testing.F) {
 	for _, s := range []string{
 		`{"run":1,"seq":2}`, `{"run":1,"seq":2,"retry":3,"def":"x","rescue":"e2"}`, `{"run":9223372036854775807,"seq":1,"rescue":"r0"}`,
 		`{"run":1,"seq":2,"rescue":"r01"}`, `{"run":0,"seq":1}`, `{"run":1,"seq":2,"retry":-1}`, `{"run":1.5,"seq":2}`,
-		`{"run":1,"seq":2,"def":"\u0000\xff"}`, `{"RUN":1,"Seq":2}`, `{}`, `null`, `[]`, ``, `{`,
+		`{"run":1,"seq":2,"def":"\u0000\xff"}`,
+		`{"run":1,"seq":2,"trace":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}`,
+		`{"run":1,"seq":2,"trace":"00-00000000000000000000000000000000-b7ad6b7169203331-01"}`,
+		`{"run":1,"seq":2,"trace":"00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01"}`,
+		`{"run":1,"seq":2,"trace":"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra"}`, `{"run":1,"seq":2,"trace":7}`, `{"RUN":1,"Seq":2}`, `{}`, `null`, `[]`, ``, `{`,
 	} {
 		f.Add([]byte(s))
 	}

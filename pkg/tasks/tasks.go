@@ -27,6 +27,12 @@ type BatchPayload struct {
 	// "r<attempt>" for a batch whose claim by that attempt expired,
 	// "e<attempts>" for a batch a dead worker dequeued but never claimed.
 	Rescue string `json:"rescue,omitempty"`
+	// Trace is the W3C traceparent of the span that enqueued the task
+	// (the run's trace, see package tracing), empty when tracing is off.
+	// It is not part of the task id. A payload whose trace is not a
+	// version-00 traceparent decodes without it: a batch never fails for
+	// its trace.
+	Trace string `json:"trace,omitempty"`
 }
 
 // TaskID returns the deterministic task id of the payload's batch. A rescue
@@ -70,6 +76,9 @@ func DecodeBatchPayload(b []byte) (BatchPayload, error) {
 	}
 	if p.Rescue != "" && !validRescue(p.Rescue) {
 		return p, fmt.Errorf("decode batch payload: bad rescue %q", p.Rescue)
+	}
+	if p.Trace != "" && !validTraceparent(p.Trace) {
+		p.Trace = ""
 	}
 	return p, nil
 }

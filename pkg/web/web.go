@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
@@ -79,6 +80,10 @@ type Options struct {
 	// to runs created through the API and the UI, and shown as the
 	// definitions' effective defaults.
 	RunDefaults control.Defaults
+
+	// TracerProvider traces requests (see trace.go) and records each run
+	// created as the root of its trace; nil: tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // MaxBodyBytesDefault bounds request bodies when Options.MaxBodyBytes is 0.
@@ -154,6 +159,7 @@ type Server struct {
 	ctl   *control.Controller
 	tasks *tasks.Client
 	mux   *http.ServeMux
+	root  http.Handler // mux, traced
 	base  string
 	ui    *ui
 	mon   tasks.MonitorHandler // nil without Options.RedisURL
@@ -192,7 +198,7 @@ func Handler(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, auth: auth,
-		ctl:  &control.Controller{Store: opts.Store, Registry: opts.Registry, Events: opts.Events, Defaults: opts.RunDefaults},
+		ctl:  &control.Controller{Store: opts.Store, Registry: opts.Registry, Events: opts.Events, Defaults: opts.RunDefaults, TracerProvider: opts.TracerProvider},
 		mux:  http.NewServeMux(),
 		base: strings.TrimSuffix(opts.BasePath, "/"),
 	}
@@ -201,6 +207,7 @@ func Handler(opts Options) (*Server, error) {
 		s.tasks = tasks.NewClient(opts.Redis, tasks.Config{Queue: opts.Queue})
 	}
 	s.routes()
+	s.root = s.traced(s.mux)
 	if opts.RedisURL != "" {
 		mon, err := tasks.Monitor(tasks.MonitorOptions{
 			RedisURL: opts.RedisURL, RootPath: s.base + "/monitoring",
@@ -306,7 +313,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, errorf(codeInternal, "", "internal error"))
 		}
 	}()
-	s.mux.ServeHTTP(w, r)
+	s.root.ServeHTTP(w, r)
 }
 
 // requireAPI authenticates API requests: 401 without an identity, 403 for

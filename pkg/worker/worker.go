@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"gorm.io/gorm"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/metrics"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
+	"github.com/dripflow/dripflow/pkg/tracing"
 )
 
 // TxStore is a store that can record a checkpoint inside a caller's
@@ -86,6 +88,8 @@ type Config struct {
 	// host:pid. Two live workers must not share one.
 	ID     string
 	Logger *zap.Logger // default zap.NewNop()
+	// TracerProvider traces every batch (see trace.go); nil: tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // WithDefaults returns c with every zero field set to its default. It leaves
@@ -154,6 +158,7 @@ type Worker struct {
 	reg     *engine.Registry
 	sameDB  bool
 	txStore TxStore
+	tracer  trace.Tracer // nil: tracing off
 
 	notify   *notifier
 	presence *Presence
@@ -182,7 +187,8 @@ func New(cfg Config) (*Worker, error) {
 	}
 	metrics.Register()
 	w := &Worker{cfg: cfg, log: cfg.Logger, reg: cfg.Registry, pipes: map[int64]openRun{}, notify: newNotifier(cfg.Events),
-		presence: NewPresence(cfg.Redis, cfg.PresenceKey), held: map[BatchRef]int{}, beatNow: make(chan struct{}, 1)}
+		presence: NewPresence(cfg.Redis, cfg.PresenceKey), held: map[BatchRef]int{}, beatNow: make(chan struct{}, 1),
+		tracer: tracing.Tracer(cfg.TracerProvider)}
 	if ts, ok := cfg.Store.(TxStore); ok && cfg.DB != nil && sameDatabase(ts.DB(), cfg.DB) {
 		w.sameDB, w.txStore = true, ts
 	}
@@ -226,8 +232,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	return err
 }
 
-// ProcessBatch handles one batch task.
-func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks.Attempt) error {
+// processBatch handles one batch task (ProcessBatch traces it).
+func (w *Worker) processBatch(ctx context.Context, p tasks.BatchPayload, a tasks.Attempt) error {
 	log := w.log.With(zap.Int64("run", p.RunID), zap.Int64("batch", p.Seq), zap.String("definition", p.Definition), zap.Int("attempt", a.Retried+1))
 	// A run this worker has opened needs no reading per batch: what it
 	// uses of it (definition, params) never changes, and its state is the
@@ -245,7 +251,9 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		}
 	}
 	token := fmt.Sprintf("%s/%s/%d/%d", w.cfg.ID, a.TaskID, a.Retried, time.Now().UnixNano())
-	b, err := w.cfg.Store.ClaimBatch(ctx, p.RunID, p.Seq, store.Claim{Worker: w.cfg.ID, Token: token, Lease: w.cfg.ClaimLease})
+	claim := w.step(ctx, tracing.SpanClaim)
+	b, err := w.cfg.Store.ClaimBatch(claim.ctx, p.RunID, p.Seq, store.Claim{Worker: w.cfg.ID, Token: token, Lease: w.cfg.ClaimLease})
+	claim.end(err)
 	if errors.Is(err, store.ErrRunNotRunning) && known {
 		// Which refusal it is depends on the run's current state.
 		fresh, gerr := w.cfg.Store.GetRun(ctx, p.RunID)
@@ -273,6 +281,7 @@ func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		return fmt.Errorf("claim batch %s: %w", store.BatchID(p.RunID, p.Seq), err)
 	}
 	log = log.With(zap.String("definition", run.Definition))
+	w.traceClaimed(ctx, b)
 	if b.EnqueuedAt != nil && b.StartedAt != nil && b.Attempts == 1 {
 		metrics.QueueWait.WithLabelValues(run.Definition).Observe(b.StartedAt.Sub(*b.EnqueuedAt).Seconds())
 	}
@@ -360,25 +369,34 @@ func (w *Worker) process(ctx context.Context, run store.Run, b store.Batch, toke
 	}
 	if w.sameDB && sameDatabase(pipe.WritesTo(), w.txStore.DB()) {
 		start := time.Now()
+		var checkpoint step
 		err = w.txStore.DB().WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			r, err := safeProcess(ctx, pipe, tx, b)
+			ps := w.step(ctx, tracing.SpanProcess)
+			r, err := safeProcess(ps.ctx, pipe, ps.tx(tx), b)
+			ps.endResult(r, err)
 			if err != nil {
 				return err
 			}
 			r.Duration = time.Since(start)
 			res = r
-			_, err = w.txStore.CompleteBatchTx(ctx, tx, b.RunID, b.Seq, token, r)
+			checkpoint = w.step(ctx, tracing.SpanCheckpoint)
+			_, err = w.txStore.CompleteBatchTx(checkpoint.ctx, checkpoint.tx(tx), b.RunID, b.Seq, token, r)
 			return err
 		}, &sql.TxOptions{})
+		checkpoint.end(err)
 		return res, err
 	}
 	start := time.Now()
-	res, err = safeProcess(ctx, pipe, nil, b)
+	ps := w.step(ctx, tracing.SpanProcess)
+	res, err = safeProcess(ps.ctx, pipe, nil, b)
+	ps.endResult(res, err)
 	if err != nil {
 		return res, err
 	}
 	res.Duration = time.Since(start)
-	_, err = w.cfg.Store.CompleteBatch(context.WithoutCancel(ctx), b.RunID, b.Seq, token, res)
+	checkpoint := w.step(ctx, tracing.SpanCheckpoint)
+	_, err = w.cfg.Store.CompleteBatch(context.WithoutCancel(checkpoint.ctx), b.RunID, b.Seq, token, res)
+	checkpoint.end(err)
 	return res, err
 }
 
