@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,6 +37,8 @@ type Store struct {
 	prefix string
 	now    func() time.Time
 	step   int // batches per CancelRun / RetryBatches script
+
+	kindIndexed atomic.Bool // runs:kind:* known to hold every run (see indexKinds)
 }
 
 var _ store.Store = (*Store)(nil)

@@ -13,7 +13,7 @@ const (
 
 // SchemaVersion is the version of the schema this binary reads and writes:
 // the highest migration it knows.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migration is one versioned schema change, written out per dialect. On
 // PostgreSQL and SQLite a migration runs in one transaction with the row that
@@ -43,6 +43,19 @@ var migrations = []migration{
 		dialectMySQL:    v3MySQL,
 		dialectSQLite:   v3SQLite,
 	}},
+	{version: 4, name: "runs listed by kind (backfill or flow)", up: map[dialect][]string{
+		dialectPostgres: v4,
+		dialectMySQL:    v4,
+		dialectSQLite:   v4,
+	}},
+}
+
+// v4 indexes runs by kind, so listing only backfills (or only flows) reads
+// an index range however many runs of the other kind there are: one index
+// for the kind alone, one for the kind and a state.
+var v4 = []string{
+	`CREATE INDEX dripflow_runs_kind_id ON dripflow_runs (kind, id)`,
+	`CREATE INDEX dripflow_runs_kind_state_id ON dripflow_runs (kind, state, id)`,
 }
 
 // v3 adds the versions of flows stored as data (dripflow_flow_specs), the
