@@ -166,9 +166,10 @@
       ev.preventDefault();
       out.textContent = "Counting…";
       fetch(button.getAttribute("formaction"), {
-        // URL-encoded like the form itself (FormData alone would go as
-        // multipart).
-        method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin",
+        // Encoded like the form itself: URL-encoded, or multipart when it
+        // uploads a file (a CSV param).
+        method: "POST", credentials: "same-origin",
+        body: form.enctype === "multipart/form-data" ? new FormData(form) : new URLSearchParams(new FormData(form)),
         headers: { "Accept": "application/json" }
       }).then(function (resp) {
         return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
