@@ -203,7 +203,7 @@ func Handler(opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.mon = mon
-		s.mux.Handle("/monitoring/", s.requireUI(s.guardMonitoring(s.withBasePath(mon))))
+		s.mux.Handle("/monitoring/", s.requireUI(s.guardMonitoring(s.withBackLink(s.withBasePath(mon)))))
 		s.mux.Handle("/monitoring", http.RedirectHandler(s.base+"/monitoring/", http.StatusFound))
 	}
 	return s, nil
