@@ -14,18 +14,19 @@ import (
 	"github.com/dripflow/dripflow/pkg/params"
 )
 
-// runBodyLimit bounds the body of a request that starts a run (or previews
-// one), which may carry a CSV param of up to params.MaxCSVBytes: as a JSON
-// string it grows by at most half again for quotes and line breaks, and
-// other params need room too. Other requests keep Options.MaxBodyBytes.
-const runBodyLimit = 2*params.MaxCSVBytes + MaxBodyBytesDefault
+// MaxRunBodyBytesDefault bounds the body of a request that starts a run
+// (or previews one) when Options.MaxRunBodyBytes is 0: such a body may
+// carry a CSV param of up to params.MaxCSVBytes, which as a JSON string
+// grows by at most twice for quotes and line breaks, and other params
+// need room too (11 MiB). Other requests keep Options.MaxBodyBytes.
+const MaxRunBodyBytesDefault = 2*params.MaxCSVBytes + MaxBodyBytesDefault
 
 // bodyLimit returns the size bound of r's body; path is r's path below the
 // base path.
 func (s *Server) bodyLimit(r *http.Request, path string) int64 {
 	if r.Method == http.MethodPost && (path == "/api/v1/runs" ||
 		strings.HasPrefix(path, "/definitions/") && (strings.HasSuffix(path, "/runs") || strings.HasSuffix(path, "/preview"))) {
-		return max(s.opts.MaxBodyBytes, runBodyLimit)
+		return s.opts.MaxRunBodyBytes
 	}
 	return s.opts.MaxBodyBytes
 }

@@ -49,6 +49,10 @@ type Options struct {
 	PrometheusAddress string
 	// MaxBodyBytes bounds request bodies; default MaxBodyBytesDefault.
 	MaxBodyBytes int64
+	// MaxRunBodyBytes bounds instead the bodies of the requests that start
+	// or preview a run (POST /api/v1/runs, the start form), which may carry
+	// a CSV param of up to params.MaxCSVBytes; default MaxRunBodyBytesDefault.
+	MaxRunBodyBytes int64
 	// Metrics, when set, is served at /metrics, to authenticated callers
 	// (any role; Prometheus sends a token with its scrape config's
 	// authorization) unless PublicMetrics.
@@ -89,6 +93,9 @@ func (o Options) WithDefaults() Options {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = MaxBodyBytesDefault
 	}
+	if o.MaxRunBodyBytes == 0 {
+		o.MaxRunBodyBytes = MaxRunBodyBytesDefault
+	}
 	if o.Queue == "" {
 		o.Queue = tasks.DefaultQueue
 	}
@@ -122,6 +129,7 @@ func (o Options) validate() error {
 	}
 	if err := cmp.Or(
 		cfgutil.NotNegative("MaxBodyBytes", o.MaxBodyBytes),
+		cfgutil.NotNegative("MaxRunBodyBytes", o.MaxRunBodyBytes),
 		cfgutil.NotNegative("ReadHeaderTimeout", o.ReadHeaderTimeout),
 		cfgutil.NotNegative("ReadTimeout", o.ReadTimeout),
 		cfgutil.NotNegative("IdleTimeout", o.IdleTimeout),
