@@ -29,9 +29,8 @@ const (
 type runsFilter struct {
 	Status     string
 	Definition string
-	// Kind is "backfill", "flow" or "" (both). It is remembered in a
-	// cookie (see runsKind), so it is always written to the query: "all"
-	// for both.
+	// Kind is "backfill", "flow" or "" (both), from the query or the
+	// cookie that remembers it (see runsKind).
 	Kind string
 	Mine bool
 	Q    string
