@@ -5,6 +5,8 @@
 //     null;
 //   - backfill fix_user_emails (ProcessElement): normalise email, mark it
 //     verified;
+//   - backfill import_user_emails (CSV rows): set the emails given in an
+//     uploaded CSV (id,email), one batch per slice of its rows;
 //   - flow user_sync: active users → user_backups, upsert by user_id,
 //     incremental on (updated_at, id), every 30 seconds.
 //

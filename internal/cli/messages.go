@@ -60,7 +60,11 @@ func flagError(err error, fs *flag.FlagSet) string {
 	if m := invalidRE.FindStringSubmatch(msg); m != nil {
 		what := "a valid value"
 		if f := fs.Lookup(m[2]); f != nil {
-			switch f.Value.(flag.Getter).Get().(type) {
+			g, ok := f.Value.(flag.Getter)
+			if !ok { // a flag of our own type says what it wants
+				return fmt.Sprintf("--%s %q: %s", m[2], m[1], m[3])
+			}
+			switch g.Get().(type) {
 			case int, int64, uint, uint64:
 				what = "a whole number"
 			case float64:

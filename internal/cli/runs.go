@@ -41,8 +41,8 @@ type Env struct {
 const runsUsage = `usage: dripflow runs <command> [flags]
 
 commands:
-  list [--status S,…] [--definition D] [--mine] [--limit N] [--cursor C]
-  start DEFINITION [--params JSON] [--batch-size N] [--max-in-flight N] [--rows-per-second N]
+  list [--status S,…] [--definition D] [--kind backfill|flow] [--mine] [--limit N] [--cursor C]
+  start DEFINITION [--params JSON] [--param NAME=VALUE|NAME=@FILE …] [--batch-size N] [--max-in-flight N] [--rows-per-second N]
         [--sleep-ms N] [--max-attempts N] [--error-budget N] [--batch-timeout DURATION]
         [--start-at RFC3339] [--watch]
         [--dry-run [--dry-run-batches N]]   try the first N batches (default 3), rolled back; no run
@@ -81,6 +81,8 @@ func Runs(ctx context.Context, args []string, env Env) int {
 	output := fs.String("output", "text", "text or json")
 	var (
 		status, definition, cursor, params, startAt, batch string
+		kind                                               string
+		paramFlags                                         paramList
 		mine, watch                                        bool
 		limit, batchSize, maxInFlight, rps                 int
 		maxAttempts, errorBudget                           int
@@ -93,11 +95,13 @@ func Runs(ctx context.Context, args []string, env Env) int {
 	case "list":
 		fs.StringVar(&status, "status", "", "comma-separated run states")
 		fs.StringVar(&definition, "definition", "", "definition name")
+		fs.StringVar(&kind, "kind", "", "backfill or flow: only runs of that kind")
 		fs.BoolVar(&mine, "mine", false, "only my runs")
 		fs.IntVar(&limit, "limit", 20, "runs per page")
 		fs.StringVar(&cursor, "cursor", "", "next_cursor of the previous page")
 	case "start":
 		fs.StringVar(&params, "params", "", "params as a JSON object")
+		fs.Var(&paramFlags, "param", "one param as NAME=VALUE, or NAME=@FILE for a file's text (a CSV); repeatable")
 		fs.IntVar(&batchSize, "batch-size", 0, "records per batch (default: the definition's)")
 		fs.IntVar(&maxInFlight, "max-in-flight", 0, "batches queued or running at once")
 		fs.IntVar(&rps, "rows-per-second", 0, "throttle")
@@ -148,7 +152,11 @@ func Runs(ctx context.Context, args []string, env Env) int {
 	switch cmd {
 	case "list":
 		var page api.Page[api.Run]
-		opts := client.ListRunsOptions{Definition: definition, Mine: mine, Limit: limit, Cursor: cursor}
+		if kind != "" && kind != "backfill" && kind != "flow" {
+			fmt.Fprintf(env.Stderr, "dripflow runs list: --kind must be backfill or flow, not %q\n", kind)
+			return ExitUsage
+		}
+		opts := client.ListRunsOptions{Definition: definition, Kind: kind, Mine: mine, Limit: limit, Cursor: cursor}
 		if status != "" {
 			opts.Status = strings.Split(status, ",")
 		}
@@ -163,6 +171,14 @@ func Runs(ctx context.Context, args []string, env Env) int {
 				return ExitUsage
 			}
 			req.Params = json.RawMessage(params)
+		}
+		if len(paramFlags) > 0 {
+			merged, perr := paramFlags.merge(ctx, c, pos[0], req.Params)
+			if perr != nil {
+				fmt.Fprintf(env.Stderr, "dripflow runs start: %v\n", perr)
+				return ExitUsage
+			}
+			req.Params = merged
 		}
 		if batchSize > 0 {
 			req.BatchSize = &batchSize

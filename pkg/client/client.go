@@ -69,11 +69,15 @@ func (c *Client) request(ctx context.Context, method, path string, query url.Val
 	}
 	var rd io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		// Without HTML escaping: a param's text (a CSV) keeps its size
+		// on the wire instead of growing sixfold for each <, > or &.
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(body); err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(b)
+		rd = &b
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
@@ -165,9 +169,11 @@ type ListRunsOptions struct {
 	Status     []string
 	Definition string
 	CreatedBy  string
-	Mine       bool
-	Limit      int
-	Cursor     string
+	// Kind is "backfill" or "flow"; "" lists both.
+	Kind   string
+	Mine   bool
+	Limit  int
+	Cursor string
 }
 
 // ListRuns lists runs, newest first.
@@ -181,6 +187,9 @@ func (c *Client) ListRuns(ctx context.Context, o ListRunsOptions) (api.Page[api.
 	}
 	if o.CreatedBy != "" {
 		q.Set("created_by", o.CreatedBy)
+	}
+	if o.Kind != "" {
+		q.Set("kind", o.Kind)
 	}
 	if o.Mine {
 		q.Set("mine", "true")

@@ -12,8 +12,9 @@
 //	}
 //
 // Supported field types: string, bool, signed and unsigned integers, floats,
-// time.Time (RFC 3339) and time.Duration (Go syntax such as "1m30s"). A params
-// type may also implement `Validate() error` for rules across fields.
+// time.Time (RFC 3339), time.Duration (Go syntax such as "1m30s") and CSV (a
+// file's rows, see CSV; its `headers` tag lists the columns it must have). A
+// params type may also implement `Validate() error` for rules across fields.
 package params
 
 import (
@@ -66,6 +67,8 @@ type Field struct {
 	Default     any      `json:"default,omitempty"`
 	Enum        []string `json:"enum,omitempty"`
 	Description string   `json:"description,omitempty"`
+	// Headers are the columns a CSV field's header must name.
+	Headers []string `json:"headers,omitempty"`
 
 	index int
 }
@@ -114,6 +117,16 @@ func NewSpec[P any]() (*Spec[P], error) {
 		seen[name] = sf.Name
 		f := Field{Name: name, Description: sf.Tag.Get("help"), index: i}
 		switch {
+		case sf.Type == csvType:
+			f.Type = TypeCSV
+			if _, ok := sf.Tag.Lookup("default"); ok {
+				return nil, fmt.Errorf("params %s: CSV field %s cannot have a default", t, sf.Name)
+			}
+			for _, h := range strings.Split(sf.Tag.Get("headers"), ",") {
+				if h = strings.TrimSpace(h); h != "" {
+					f.Headers = append(f.Headers, h)
+				}
+			}
 		case sf.Type == timeType:
 			f.Type = TypeTime
 		case sf.Type == durationType:
@@ -181,6 +194,18 @@ func (s *Spec[P]) Decode(raw json.RawMessage) (P, error) {
 		if present && string(bytes.TrimSpace(rawField)) == "null" {
 			present = false
 		}
+		if present && f.Type == TypeCSV {
+			var text string
+			if err := json.Unmarshal(rawField, &text); err != nil {
+				return p, &Error{Field: f.Name, Message: "must be a string: the CSV file's text"}
+			}
+			c, err := ParseCSV(text, f.Headers)
+			if err != nil {
+				return p, &Error{Field: f.Name, Message: err.Error()}
+			}
+			fv.Set(reflect.ValueOf(c))
+			continue
+		}
 		if present {
 			if err := setJSON(fv, f.Type, rawField); err != nil {
 				return p, &Error{Field: f.Name, Message: err.Error()}
@@ -235,7 +260,15 @@ func (s *Spec[P]) Encode(p P) (json.RawMessage, error) {
 	for _, f := range s.schema.Fields {
 		out[f.Name] = jsonValue(v.Field(f.index), f.Type)
 	}
-	return json.Marshal(out)
+	// Without HTML escaping, which would make a CSV's text up to six times
+	// longer as stored.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func jsonValue(v reflect.Value, typ string) any {

@@ -17,6 +17,7 @@ type RunFilter struct {
 	States     []RunState // any of these; empty means all
 	Definition string     // exact name; empty means all
 	CreatedBy  string     // exact identity; empty means all
+	Kind       Kind       // KindBackfill or KindFlow; empty means both
 	Limit      int        // 0 means DefaultLimit; at most MaxLimit
 	Cursor     string     // NextCursor of the previous page; "" for the first
 }
@@ -70,12 +71,15 @@ func NormalizeLimit(limit int) (int, error) {
 	return limit, nil
 }
 
-// Validate checks the filter's states, limit and cursor.
+// Validate checks the filter's states, kind, limit and cursor.
 func (f RunFilter) Validate() error {
 	for _, s := range f.States {
 		if !s.Valid() {
 			return argErr("status", "unknown run state %q", s)
 		}
+	}
+	if f.Kind != "" && !f.Kind.Valid() {
+		return argErr("kind", "must be %q or %q, got %q", KindBackfill, KindFlow, f.Kind)
 	}
 	if _, err := NormalizeLimit(f.Limit); err != nil {
 		return err

@@ -211,7 +211,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, who string) {
 	q := r.URL.Query()
-	f := store.RunFilter{Definition: q.Get("definition"), CreatedBy: q.Get("created_by"), Cursor: q.Get("cursor")}
+	f := store.RunFilter{Definition: q.Get("definition"), CreatedBy: q.Get("created_by"), Kind: store.Kind(q.Get("kind")), Cursor: q.Get("cursor")}
 	if q.Get("mine") == "true" {
 		f.CreatedBy = who
 	}

@@ -462,7 +462,7 @@ func TestAPIRoutes(t *testing.T) {
 }
 
 func TestAPIBadInput(t *testing.T) {
-	e := newAPIEnv(t, func(o *web.Options) { o.MaxBodyBytes = 4096 })
+	e := newAPIEnv(t, func(o *web.Options) { o.MaxBodyBytes, o.MaxRunBodyBytes = 4096, 4096 })
 	scheduled := e.runInState(store.RunScheduled)
 	succeeded := e.runInState(store.RunSucceeded)
 	running := e.runInState(store.RunRunning)

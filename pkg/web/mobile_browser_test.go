@@ -10,6 +10,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/web"
+	"github.com/dripflow/dripflow/pkg/worker"
 )
 
 // At 420 px wide (a phone) every page fits the screen: the top bar wraps
@@ -20,9 +22,22 @@ func TestBrowserNarrowScreen(t *testing.T) {
 		t.Skip("browser test")
 	}
 	chromium(t)
-	e := newUIEnv(t, 20, nil)
+	// A presence key of the test's own: /workers lists exactly the worker
+	// registered below, whatever other tests do.
+	presenceKey := fmt.Sprintf("dripflow-test:narrow:%d:workers", time.Now().UnixNano())
+	e := newUIEnv(t, 20, func(o *web.Options) { o.PresenceKey = presenceKey })
 	r := e.createRun("alice", `{"note":"narrow"}`, nil)
 	e.runWithBatches(r, "boom: a long error message that would widen the page if it did not wrap within its card", "the stack")
+	// A worker as a deployed one names itself (host, pid, instance), holding
+	// batches: its row is what widened /workers before its table scrolled.
+	presence := worker.NewPresence(e.rdb, presenceKey)
+	const workerID = "worker-7d9f8c6b5-x2x4q:4242:0c1e5a7e-33b1-4c55-9d2e-7a4f1b2c3d4e"
+	t.Cleanup(func() { presence.Forget(context.Background(), workerID) })
+	if err := presence.Beat(context.Background(), worker.WorkerInfo{ID: workerID, Queue: e.opts.Queue, Concurrency: 16,
+		StartedAt: time.Now().Add(-time.Hour), LastHeartbeat: time.Now(),
+		Batches: []worker.BatchRef{{RunID: r.ID, Seq: 1}, {RunID: r.ID, Seq: 2}, {RunID: r.ID, Seq: 3}}}, 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	b := newBrowser(t, e.srv.URL)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	b.do("log in at 420 px",
@@ -35,6 +50,9 @@ func TestBrowserNarrowScreen(t *testing.T) {
 	)
 	for _, path := range []string{"/runs", fmt.Sprintf("/runs/%d", r.ID), "/definitions", "/definitions/ui_touch", "/flows", "/workers"} {
 		b.do("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitVisible(css("main")))
+		if path == "/workers" {
+			b.waitText("the registered worker", "main", time.Second, func(s string) bool { return strings.Contains(s, workerID) })
+		}
 		width := get(b, "page width", chromedp.Evaluate[int]("document.documentElement.scrollWidth"))
 		if width > 420 {
 			b.fail("%s is %d px wide at a 420 px screen", path, width)

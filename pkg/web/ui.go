@@ -182,7 +182,15 @@ func (s *Server) uiHandler(action Action, h func(http.ResponseWriter, *http.Requ
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if err := r.ParseForm(); err != nil {
+			err := r.ParseForm()
+			if err == nil {
+				err = parseUploads(r)
+			}
+			if errors.Is(err, errUploadTooLarge) {
+				s.uiFail(w, r, q, http.StatusRequestEntityTooLarge, strings.TrimPrefix(err.Error(), errUploadTooLarge.Error()+": ")+".")
+				return
+			}
+			if err != nil {
 				var me *http.MaxBytesError
 				if errors.As(err, &me) {
 					s.uiFail(w, r, q, http.StatusRequestEntityTooLarge, "The form is too large.")

@@ -186,8 +186,24 @@ func newFormField(pf params.Field) formField {
 		ff.Input, ff.Step = "datetime-local", "1"
 	case pf.Type == params.TypeDuration:
 		ff.Placeholder = "e.g. 90s or 1h30m"
+	case pf.Type == params.TypeCSV:
+		ff.Input = "file"
+		if len(pf.Headers) > 0 {
+			ff.Placeholder = "columns " + strings.Join(pf.Headers, ", ")
+		}
 	}
 	return ff
+}
+
+// HasFile says whether the form uploads a file (a CSV param), so it must
+// be sent as multipart/form-data.
+func (f runForm) HasFile() bool {
+	for _, ff := range f.Fields {
+		if ff.Input == "file" {
+			return true
+		}
+	}
+	return false
 }
 
 func enumOptions(pf params.Field, value string) []formOption {
@@ -257,6 +273,12 @@ func parseRunForm(j engine.Job, who string, v url.Values) (control.NewRun, runFo
 				} else {
 					obj[pf.Name] = t.UTC().Format(time.RFC3339Nano)
 				}
+			}
+		case params.TypeCSV:
+			// The uploaded file's text (see parseUploads), kept as is and
+			// not shown again: a form that comes back asks for the file.
+			if raw != "" {
+				obj[pf.Name] = raw
 			}
 		case params.TypeString:
 			// Strings are kept as typed: spaces may matter.

@@ -29,8 +29,11 @@ const (
 type runsFilter struct {
 	Status     string
 	Definition string
-	Mine       bool
-	Q          string
+	// Kind is "backfill", "flow" or "" (both), from the query or the
+	// cookie that remembers it (see runsKind).
+	Kind string
+	Mine bool
+	Q    string
 }
 
 func (f runsFilter) query(cursor string) string {
@@ -40,6 +43,9 @@ func (f runsFilter) query(cursor string) string {
 	}
 	if f.Definition != "" {
 		v.Set("definition", f.Definition)
+	}
+	if f.Kind != "" {
+		v.Set("kind", f.Kind)
 	}
 	if f.Mine {
 		v.Set("mine", "1")
@@ -74,7 +80,13 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		Status: qs.Get("status"), Definition: strings.TrimSpace(qs.Get("definition")),
 		Mine: qs.Get("mine") == "1" || qs.Get("mine") == "true", Q: strings.TrimSpace(qs.Get("q")),
 	}
-	filter := store.RunFilter{Definition: f.Definition, Cursor: qs.Get("cursor")}
+	kind, err := s.runsKind(w, r)
+	if err != nil {
+		s.uiFailErr(w, r, q, err)
+		return
+	}
+	f.Kind = string(kind)
+	filter := store.RunFilter{Definition: f.Definition, Kind: kind, Cursor: qs.Get("cursor")}
 	if f.Mine {
 		filter.CreatedBy = q.identity
 	}
@@ -93,7 +105,6 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	var (
 		runs []store.Run
 		next string
-		err  error
 	)
 	if f.Q != "" {
 		runs, next, data.Searched, err = s.searchRuns(r.Context(), filter, f.Q)

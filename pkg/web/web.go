@@ -50,6 +50,10 @@ type Options struct {
 	PrometheusAddress string
 	// MaxBodyBytes bounds request bodies; default MaxBodyBytesDefault.
 	MaxBodyBytes int64
+	// MaxRunBodyBytes bounds instead the bodies of the requests that start
+	// or preview a run (POST /api/v1/runs, the start form), which may carry
+	// a CSV param of up to params.MaxCSVBytes; default MaxRunBodyBytesDefault.
+	MaxRunBodyBytes int64
 	// Metrics, when set, is served at /metrics, to authenticated callers
 	// (any role; Prometheus sends a token with its scrape config's
 	// authorization) unless PublicMetrics.
@@ -98,6 +102,9 @@ func (o Options) WithDefaults() Options {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = MaxBodyBytesDefault
 	}
+	if o.MaxRunBodyBytes == 0 {
+		o.MaxRunBodyBytes = MaxRunBodyBytesDefault
+	}
 	if o.Queue == "" {
 		o.Queue = tasks.DefaultQueue
 	}
@@ -131,6 +138,7 @@ func (o Options) validate() error {
 	}
 	if err := cmp.Or(
 		cfgutil.NotNegative("MaxBodyBytes", o.MaxBodyBytes),
+		cfgutil.NotNegative("MaxRunBodyBytes", o.MaxRunBodyBytes),
 		cfgutil.NotNegative("ReadHeaderTimeout", o.ReadHeaderTimeout),
 		cfgutil.NotNegative("ReadTimeout", o.ReadTimeout),
 		cfgutil.NotNegative("IdleTimeout", o.IdleTimeout),
@@ -217,7 +225,7 @@ func Handler(opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.mon = mon
-		s.mux.Handle("/monitoring/", s.requireUI(s.guardMonitoring(s.withBasePath(mon))))
+		s.mux.Handle("/monitoring/", s.requireUI(s.guardMonitoring(s.withBackLink(s.withBasePath(mon)))))
 		s.mux.Handle("/monitoring", http.RedirectHandler(s.base+"/monitoring/", http.StatusFound))
 	}
 	return s, nil
@@ -289,7 +297,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	}
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, s.bodyLimit(r, strings.TrimPrefix(r.URL.Path, s.base)))
 	}
 	if s.base != "" {
 		if !strings.HasPrefix(r.URL.Path, s.base) {

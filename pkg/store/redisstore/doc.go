@@ -31,6 +31,10 @@
 //	runs:state:{state}         zset    run ids in that state
 //	runs:def:{definition}      zset    run ids of that definition
 //	runs:by:{created_by}       zset    run ids created by that identity
+//	runs:kind:{kind}           zset    run ids of that kind (backfill, flow)
+//	layout:runkind             string  "1" once the runs stored before
+//	                                   runs:kind keys existed were indexed
+//	                                   (by the first listing by kind)
 //	run:{id}:b:{seq}           hash    a batch
 //	run:{id}:batches           zset    the run's batch seqs, scored by seq
 //	run:{id}:bstate:{state}    zset    the run's batch seqs in that state

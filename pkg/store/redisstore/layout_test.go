@@ -121,6 +121,7 @@ func TestKeyLayoutStaysBounded(t *testing.T) {
 		"runs",
 		"runs:by:alice",
 		"runs:def:layout",
+		"runs:kind:backfill",
 		"runs:seq",
 		"runs:state:succeeded",
 	}
@@ -378,6 +379,7 @@ func TestFlowSpecKeys(t *testing.T) {
 		"run:" + id,
 		"runs",
 		"runs:def:f",
+		"runs:kind:flow",
 		"runs:seq",
 		"runs:state:cancelled",
 		"spec:f:1",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,6 +39,8 @@ type Store struct {
 	step   int // batches per CancelRun / RetryBatches script
 	// maxEvents is how many events a run keeps (store.MaxRunEvents).
 	maxEvents int
+
+	kindIndexed atomic.Bool // runs:kind:* known to hold every run (see indexKinds)
 }
 
 var _ store.Store = (*Store)(nil)

@@ -42,8 +42,8 @@ func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
 }
 
 // ListRuns returns runs newest first, filtered, with keyset pagination. It
-// scans the smallest of the matching indexes (the states', the definition's
-// or the creator's) and checks the other filters on each run.
+// scans the smallest of the matching indexes (the states', the definition's,
+// the creator's or the kind's) and checks the other filters on each run.
 func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.Page[store.Run], error) {
 	const op = "list runs"
 	if err := f.Validate(); err != nil {
@@ -70,6 +70,12 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.Page[sto
 	if f.CreatedBy != "" {
 		options = append(options, []string{s.prefix + "runs:by:" + f.CreatedBy})
 	}
+	if f.Kind != "" {
+		if err := s.indexKinds(ctx); err != nil {
+			return store.Page[store.Run]{}, fmt.Errorf("%s: %w", op, err)
+		}
+		options = append(options, []string{s.kindKey(string(f.Kind))})
+	}
 	if len(options) == 0 {
 		options = append(options, []string{s.prefix + "runs"})
 	}
@@ -86,7 +92,8 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.Page[sto
 		match: func(r store.Run) bool {
 			return (len(states) == 0 || states[r.State]) &&
 				(f.Definition == "" || r.Definition == f.Definition) &&
-				(f.CreatedBy == "" || r.CreatedBy == f.CreatedBy)
+				(f.CreatedBy == "" || r.CreatedBy == f.CreatedBy) &&
+				(f.Kind == "" || r.Kind == f.Kind)
 		},
 		key: func(r store.Run) int64 { return r.ID },
 	}

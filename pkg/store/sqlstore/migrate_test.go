@@ -197,7 +197,7 @@ func TestMigrateConcurrently(t *testing.T) {
 // been migrated by a dripflow of schema version 2.
 func downgradeToV2(t *testing.T, db *gorm.DB, dialect string) {
 	t.Helper()
-	downgradeToV3(t, db)
+	downgradeToV3(t, db, dialect)
 	dropIndex := "DROP INDEX dripflow_runs_definition_state_id"
 	if dialect == "mysql" {
 		dropIndex += " ON dripflow_runs"
@@ -286,6 +286,61 @@ func TestMigrationToSpecsKeepsExistingRows(t *testing.T) {
 			}
 			if _, err := s2.SaveFlowSpec(ctx, store.SaveFlowSpec{Name: "new_flow", Spec: []byte(`{"a":1}`), Create: true}); err != nil {
 				t.Fatalf("SaveFlowSpec after the migration: %v", err)
+			}
+		})
+	}
+}
+
+// downgradeToV4 undoes migration 5 (the indexes of runs by kind).
+func downgradeToV4(t *testing.T, db *gorm.DB, dialect string) {
+	t.Helper()
+	var stmts []string
+	for _, idx := range []string{"dripflow_runs_kind_id", "dripflow_runs_kind_state_id"} {
+		stmt := "DROP INDEX " + idx
+		if dialect == "mysql" {
+			stmt += " ON dripflow_runs"
+		}
+		stmts = append(stmts, stmt)
+	}
+	stmts = append(stmts, "DELETE FROM dripflow_schema_migrations WHERE version >= 5")
+	for _, stmt := range stmts {
+		if err := db.Exec(stmt).Error; err != nil {
+			t.Fatalf("downgrade to schema version 4: %s: %v", stmt, err)
+		}
+	}
+}
+
+// Migrating a version 4 database to version 5 lists its runs by kind.
+func TestMigrationToKindIndexListsExistingRuns(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			url := d.url(t)
+			s := openStore(t, url)
+			opts := store.RunOptions{BatchSize: 10, MaxAttempts: 1, MaxInFlight: 1}
+			b, err := s.CreateRun(ctx, store.NewRun{Definition: "old_backfill", Kind: store.KindBackfill, Options: opts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.CreateRun(ctx, store.NewRun{Definition: "old_flow", Kind: store.KindFlow, Options: opts}); err != nil {
+				t.Fatal(err)
+			}
+			downgradeToV4(t, rawDB(t, d.name, url), d.name)
+			if _, err := sqlstore.Open(ctx, url, sqlstore.Config{}); err == nil {
+				t.Fatal("a store opened on a version 4 schema")
+			}
+			if err := sqlstore.MigrateURL(ctx, url); err != nil {
+				t.Fatalf("migrate to version 5: %v", err)
+			}
+			s2, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			p, err := s2.ListRuns(ctx, store.RunFilter{Kind: store.KindBackfill})
+			if err != nil || len(p.Items) != 1 || p.Items[0].ID != b.ID {
+				t.Fatalf("backfills after the migration: %+v, %v; want run %d alone", p.Items, err, b.ID)
 			}
 		})
 	}

@@ -90,6 +90,9 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.Page[sto
 	if f.CreatedBy != "" {
 		q.where, q.args = append(q.where, "created_by = ?"), append(q.args, f.CreatedBy)
 	}
+	if f.Kind != "" {
+		q.where, q.args = append(q.where, "kind = ?"), append(q.args, string(f.Kind))
+	}
 	for _, st := range f.States {
 		q.states = append(q.states, string(st))
 	}

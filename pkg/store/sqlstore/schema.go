@@ -14,7 +14,7 @@ const (
 
 // SchemaVersion is the version of the schema this binary reads and writes:
 // the highest migration it knows.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migration is one versioned schema change, written out per dialect. On
 // PostgreSQL and SQLite a migration runs in one transaction with the row that
@@ -48,6 +48,11 @@ var migrations = []migration{
 		dialectPostgres: v4Postgres,
 		dialectMySQL:    v4MySQL,
 		dialectSQLite:   v4SQLite,
+	}},
+	{version: 5, name: "runs listed by kind (backfill or flow)", up: map[dialect][]string{
+		dialectPostgres: v5,
+		dialectMySQL:    v5,
+		dialectSQLite:   v5,
 	}},
 }
 
@@ -99,6 +104,14 @@ var v4SQLite = []string{
 	PRIMARY KEY (run_id, id)
 ) WITHOUT ROWID`,
 	`CREATE UNIQUE INDEX dripflow_run_events_key ON dripflow_run_events (run_id, event_key)`,
+}
+
+// v5 indexes runs by kind, so listing only backfills (or only flows) reads
+// an index range however many runs of the other kind there are: one index
+// for the kind alone, one for the kind and a state.
+var v5 = []string{
+	`CREATE INDEX dripflow_runs_kind_id ON dripflow_runs (kind, id)`,
+	`CREATE INDEX dripflow_runs_kind_state_id ON dripflow_runs (kind, state, id)`,
 }
 
 // v3 adds the versions of flows stored as data (dripflow_flow_specs), the

@@ -13,8 +13,9 @@ import (
 
 // downgradeToV3 undoes migration 4 on a migrated database, as if it had
 // been migrated by a dripflow of schema version 3.
-func downgradeToV3(t *testing.T, db *gorm.DB) {
+func downgradeToV3(t *testing.T, db *gorm.DB, dialect string) {
 	t.Helper()
+	downgradeToV4(t, db, dialect)
 	for _, stmt := range []string{
 		"DROP TABLE dripflow_run_events",
 		"DELETE FROM dripflow_schema_migrations WHERE version >= 4",
@@ -40,12 +41,12 @@ func TestMigrationToTimeline(t *testing.T) {
 				t.Fatal(err)
 			}
 			db := rawDB(t, d.name, url)
-			downgradeToV3(t, db)
+			downgradeToV3(t, db, d.name)
 			if _, err := sqlstore.Open(ctx, url, sqlstore.Config{}); !errors.Is(err, store.ErrSchemaOutdated) {
 				t.Fatalf("Open on a version 3 schema: %v, want ErrSchemaOutdated", err)
 			}
 			if err := sqlstore.MigrateURL(ctx, url); err != nil {
-				t.Fatalf("migrate to version 4: %v", err)
+				t.Fatalf("migrate to version 5: %v", err)
 			}
 			s2, err := sqlstore.Open(ctx, url, sqlstore.Config{})
 			if err != nil {

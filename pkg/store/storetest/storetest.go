@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SetRunTotal", testSetRunTotal},
 		{"ListRunsFilters", testListRunsFilters},
 		{"ListRunsPagination", testListRunsPagination},
+		{"ListRunsByKind", testListRunsByKind},
 		{"ListRejectsBadInput", testListRejectsBadInput},
 		{"AppendBatches", testAppendBatches},
 		{"AppendBatchesEnqueued", testAppendBatchesEnqueued},

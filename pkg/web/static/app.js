@@ -43,6 +43,30 @@
       pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " +
       sign + pad(Math.floor(off / 60)) + ":" + pad(off % 60);
   }
+  // relativeTime says how long ago (or in how long) d is from now, as
+  // people say it: "just now", "40 s ago", "3 min ago", "5 h ago",
+  // "2 d ago", "in 10 min"; beyond a week it is the date itself.
+  function relativeTime(d, now) {
+    var s = Math.round((now - d.getTime()) / 1000);
+    var future = s < 0;
+    s = Math.abs(s);
+    var t;
+    if (s < 10) return future ? "in a few s" : "just now";
+    if (s < 60) t = s + " s";
+    else if (s < 3600) t = Math.floor(s / 60) + " min";
+    else if (s < 86400) t = Math.floor(s / 3600) + " h";
+    else if (s < 7 * 86400) t = Math.floor(s / 86400) + " d";
+    else return isoLocal(d);
+    return future ? "in " + t : t + " ago";
+  }
+  // <time data-relative> reads as a relative time, the ISO time (as
+  // isoLocal writes it) in its title; refreshed as the clock moves.
+  function relTime(el) {
+    var d = new Date(el.getAttribute("datetime"));
+    if (isNaN(d.getTime())) return;
+    el.title = isoLocal(d);
+    el.textContent = relativeTime(d, Date.now());
+  }
   function localTime(el) {
     var d = new Date(el.getAttribute("datetime"));
     if (isNaN(d.getTime())) return;
@@ -69,6 +93,8 @@
 
   function init() {
     document.querySelectorAll("time[data-local]").forEach(localTime);
+    document.querySelectorAll("time[data-relative]").forEach(relTime);
+    setInterval(function () { document.querySelectorAll("time[data-relative]").forEach(relTime); }, 15000);
     initRunForm();
     initRun();
     initFlowForm();
@@ -91,6 +117,7 @@
           if (!fresh) { swapped.push(false); return; }
           el.innerHTML = fresh.innerHTML;
           el.querySelectorAll("time[data-local]").forEach(localTime);
+          el.querySelectorAll("time[data-relative]").forEach(relTime);
           swapped.push(true);
         });
         return swapped[0];
@@ -166,9 +193,10 @@
       ev.preventDefault();
       out.textContent = "Counting…";
       fetch(button.getAttribute("formaction"), {
-        // URL-encoded like the form itself (FormData alone would go as
-        // multipart).
-        method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin",
+        // Encoded like the form itself: URL-encoded, or multipart when it
+        // uploads a file (a CSV param).
+        method: "POST", credentials: "same-origin",
+        body: form.enctype === "multipart/form-data" ? new FormData(form) : new URLSearchParams(new FormData(form)),
         headers: { "Accept": "application/json" }
       }).then(function (resp) {
         return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });

@@ -13,6 +13,7 @@ redis.call('HSET', run_key(id), unpack(fields))
 redis.call('ZADD', P .. 'runs', id, id)
 redis.call('ZADD', rstate_key('scheduled'), id, id)
 redis.call('ZADD', P .. 'runs:def:' .. def, id, id)
+redis.call('ZADD', P .. 'runs:kind:' .. kind, id, id)
 if by ~= '' then redis.call('ZADD', P .. 'runs:by:' .. by, id, id) end
 if kind == 'flow' then redis.call('ZADD', live_key(def), id, id) end
 return ok(run_key(id))
