@@ -23,6 +23,9 @@ type runner struct {
 	// that needs that state.
 	tpl     string
 	tplRows int
+
+	// riverBin is the River peer, built once (riverPeerBinary).
+	riverBin string
 }
 
 // Run measures the selected sections and returns the results. It writes

@@ -50,12 +50,12 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
-	if res.InPlace == nil || len(res.InPlace.Variants) != 9 || res.Noop == nil || res.Flow == nil ||
+	if res.InPlace == nil || len(res.InPlace.Variants) != 11 || res.Noop == nil || res.Flow == nil ||
 		res.FirstBatch == nil || len(res.FirstBatch.Sizes) != 2 || res.StoreOps == nil {
 		t.Fatalf("a section is missing: %+v", res)
 	}
-	if len(res.Targets) != 12 {
-		t.Errorf("%d targets evaluated, want 12: %+v", len(res.Targets), res.Targets)
+	if len(res.Targets) != 16 {
+		t.Errorf("%d targets evaluated, want 16: %+v", len(res.Targets), res.Targets)
 	}
 	if _, err := os.Stat(cfg.Out); err != nil {
 		t.Errorf("results file: %v", err)
@@ -82,5 +82,99 @@ func TestParseFlags(t *testing.T) {
 		if _, err := ParseFlags(bad, &strings.Builder{}); err == nil {
 			t.Errorf("ParseFlags(%q) = nil error", bad)
 		}
+	}
+}
+
+// The peers (River as its own process, plain asynq) do the same backfill as
+// dripflow in the same run, each row bumped once (Run checks it), and each
+// headline variant is reported as a ratio to each of them.
+func TestPeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL and Redis")
+	}
+	cfg := QuickConfig()
+	cfg.PostgresURL = testenv.PostgresURL(t)
+	cfg.RedisURL = testenv.RedisURL(t)
+	cfg.Rows = 2500
+	cfg.BatchSize = 500
+	cfg.Only = []string{SectionInPlace}
+	cfg.Variants = []string{VariantLoop2, VariantRedis, VariantRiver, VariantAsynq}
+	cfg.Timeout = 3 * time.Minute
+	cfg.Out = ""
+	var progress strings.Builder
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	ip := res.InPlace
+	if ip == nil || len(ip.Variants) != 4 {
+		t.Fatalf("variants: %+v", ip)
+	}
+	for _, name := range []string{VariantRiver, VariantAsynq} {
+		v := ip.variant(name)
+		if v == nil || v.Batches != 5 || v.Wall <= 0 || v.VsBestLoop <= 0 || v.Settings == "" {
+			t.Errorf("%s: %+v, want 5 tasks (2500 rows in ranges of 500), a wall time, a ratio to the loop and its settings", name, v)
+		}
+	}
+	if v := ip.variant(VariantRiver); v != nil && !strings.Contains(v.Settings, "FetchCooldown 2ms") {
+		t.Errorf("River settings %q lack FetchCooldown", v.Settings)
+	}
+	d := ip.variant(VariantRedis)
+	if d == nil || d.VsRiver <= 0 || d.VsAsynq <= 0 {
+		t.Fatalf("dripflow-redis has no ratio to the peers: %+v", d)
+	}
+	var table strings.Builder
+	res.WriteTable(&table)
+	for _, want := range []string{"| river — River", "| asynq — plain asynq", "- dripflow-redis (ProcessRange): vs River", "vs asynq", "dripflow-redis vs River (same backfill)"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+}
+
+func TestPeerLines(t *testing.T) {
+	ip := &InPlaceResult{Variants: []InPlaceVariant{
+		{Name: VariantRiver, VsBestLoop: 2, VsRiver: 1, VsAsynq: 1.25},
+		{Name: VariantAsynq, VsBestLoop: 1.6, VsRiver: 0.8, VsAsynq: 1},
+		{Name: VariantSQLStore, VsRiver: 0.5, VsAsynq: 0.625},
+		{Name: VariantRedisRecords, VsRiver: 1.5},
+		{Name: VariantRedis}, // the peers did not run for it: no line
+	}}
+	got := strings.Join(ip.peerLines(), "\n")
+	want := strings.Join([]string{
+		"- river: 2.00× the best hand-written loop",
+		"- asynq: 1.60× the best hand-written loop",
+		"- dripflow-sql (ProcessRange): vs River 0.50×, vs asynq 0.62× (below 1: faster than the peer)",
+		"- dripflow-redis-records (ProcessBatch): vs River 1.50× (below 1: faster than the peer)",
+	}, "\n")
+	if got != want {
+		t.Errorf("peerLines:\n%s\nwant:\n%s", got, want)
+	}
+	res := &Results{InPlace: ip}
+	var met, missed int
+	for _, tg := range res.targets() {
+		if strings.Contains(tg.Name, "(same backfill)") {
+			if tg.Met {
+				met++
+			} else {
+				missed++
+			}
+		}
+	}
+	if met != 2 || missed != 0 {
+		t.Errorf("peer targets: %d met, %d missed; want 2 met (dripflow-sql 0.50× River, 0.62× asynq)", met, missed)
+	}
+}
+
+func TestRiverPeerDir(t *testing.T) {
+	dir, err := riverPeerDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "main.go")); err != nil {
+		t.Errorf("River peer module at %s: %v", dir, err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 // Sections of the benchmark, in the order they run.
 const (
-	SectionInPlace    = "inplace"    // 1. in-place backfill: UPDATE, hand-written loops, dripflow
+	SectionInPlace    = "inplace"    // 1. in-place backfill: UPDATE, hand-written loops, dripflow, River and plain asynq
 	SectionNoop       = "noop"       // 2. no-op batches: dripflow against plain asynq
 	SectionFlow       = "flow"       // 3. flow copy with upsert against INSERT … SELECT
 	SectionFirstBatch = "firstbatch" // 4. time to first batch and RSS, as processes
@@ -162,7 +162,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.StoreOpsParallel, "store-ops-parallel", c.StoreOpsParallel, "goroutines of section 5's parallel part")
 	fs.IntVar(&c.Repeat, "repeat", c.Repeat, "rounds of each variant in sections 1-3, interleaved; the fastest counts (no-op batches through the SQL store: once)")
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(Sections, ","))
-	variants := fs.String("variants", "", "comma-separated variants of sections 1-3 to run (profiling; ratios need the baselines): update,loop-1conn,loop-2conn,dripflow-sql,dripflow-redis,dripflow-sql-records,dripflow-redis-records,asynq,insert-select")
+	variants := fs.String("variants", "", "comma-separated variants of sections 1-3 to run (profiling; ratios need the baselines): update,loop-1conn,loop-2conn,dripflow-sql,dripflow-redis,dripflow-sql-records,dripflow-redis-records,river,asynq,insert-select")
 	fs.StringVar(&c.Out, "out", c.Out, "JSON results file (empty: none)")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "longest one run may take")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the benchmark process (in-process dripflow included) to this file")

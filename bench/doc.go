@@ -9,7 +9,12 @@
 //     loop on one and on two connections (what a user would write
 //     instead), and through dripflow with the SQL store (in the data's
 //     database, checkpoints in the batches' transactions) and with the
-//     Redis store. Every variant starts from a copy of one template
+//     Redis store; and by its peers, what a Go team would pick instead:
+//     River (a job per key range, the UPDATE and JobCompleteTx in one
+//     transaction; its own module, bench/peers/river, built and run as a
+//     process so River stays out of dripflow's go.mod) and plain asynq (a
+//     task per key range, no checkpoint), at the same batch size and
+//     concurrency. Every variant starts from a copy of one template
 //     database, and every result is checked (each row bumped exactly once).
 //  2. noop: Config.NoopBatches batches that do nothing through dripflow,
 //     with each store, against as many no-op tasks through plain asynq at

@@ -48,6 +48,12 @@ type InPlaceVariant struct {
 	// by the faster hand-written loop's.
 	VsUpdate   float64 `json:"vs_update"`
 	VsBestLoop float64 `json:"vs_best_loop"`
+	// VsRiver and VsAsynq are Wall divided by the River peer's and by the
+	// plain asynq peer's (when they ran): below 1, faster than the peer.
+	VsRiver float64 `json:"vs_river,omitempty"`
+	VsAsynq float64 `json:"vs_asynq,omitempty"`
+	// Settings (peers only) is how the peer was configured.
+	Settings string `json:"settings,omitempty"`
 	// Batches and BatchMean (dripflow only): the run's batches and the
 	// mean time a worker spent in one (its transaction, checkpoint
 	// included).
@@ -63,6 +69,9 @@ type InPlaceVariant struct {
 }
 
 func (v InPlaceVariant) batchNote() string {
+	if v.Settings != "" {
+		return fmt.Sprintf("  %d tasks; %s", v.Batches, v.Settings)
+	}
 	if v.Batches == 0 {
 		return ""
 	}
@@ -184,12 +193,25 @@ func (r *runner) inPlace(ctx context.Context) (*InPlaceResult, error) {
 		{VariantRedisRecords, "as dripflow-redis, with batches that load their records (ProcessBatch) and update them by key", func(ctx context.Context, url string) (InPlaceVariant, error) {
 			return r.dripflowBump(ctx, url, defBumpRecords, true, ShapeProcesses)
 		}},
+		{VariantRiver, "River (pgx driver), a separate process built from its own module: one job per key range inserted with InsertMany as the ranges are found, the UPDATE and river.JobCompleteTx in one transaction", func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.riverPeer(ctx, url)
+		}},
+		{VariantAsynq, "plain asynq: one task per key range enqueued as the ranges are found, the UPDATE in the handler, no checkpoint", func(ctx context.Context, url string) (InPlaceVariant, error) {
+			return r.asynqPeer(ctx, url)
+		}},
 		{VariantSQLStoreInProc, "as dripflow-sql, with the scheduler and the worker inside the benchmark's process", func(ctx context.Context, url string) (InPlaceVariant, error) {
 			return r.dripflowBump(ctx, url, defBump, false, ShapeInProcess)
 		}},
 		{VariantRedisInProc, "as dripflow-redis, with the scheduler and the worker inside the benchmark's process", func(ctx context.Context, url string) (InPlaceVariant, error) {
 			return r.dripflowBump(ctx, url, defBump, true, ShapeInProcess)
 		}},
+	}
+	// The River peer is built before anything is measured, so that a
+	// build failure ends the benchmark early.
+	if r.cfg.variant(VariantRiver) {
+		if _, err := r.riverPeerBinary(ctx); err != nil {
+			return nil, err
+		}
 	}
 	// Repeats run interleaved, so that a disturbance hits one round rather
 	// than one variant; each variant keeps its fastest round.
@@ -232,7 +254,20 @@ func (r *runner) inPlace(ctx context.Context) (*InPlaceResult, error) {
 			best = v.Wall
 		}
 	}
+	var river, asq Seconds
+	if v := res.variant(VariantRiver); v != nil {
+		river = v.Wall
+	}
+	if v := res.variant(VariantAsynq); v != nil {
+		asq = v.Wall
+	}
 	for i := range res.Variants {
+		if river > 0 {
+			res.Variants[i].VsRiver = float64(res.Variants[i].Wall) / float64(river)
+		}
+		if asq > 0 {
+			res.Variants[i].VsAsynq = float64(res.Variants[i].Wall) / float64(asq)
+		}
 		if floor > 0 {
 			res.Variants[i].VsUpdate = float64(res.Variants[i].Wall) / float64(floor)
 		}

@@ -41,6 +41,21 @@ func (res *Results) targets() []Target {
 			}
 		}
 	}
+	if ip := res.InPlace; ip != nil {
+		// Faster than what a team would pick instead, with either store.
+		for _, name := range []string{VariantSQLStore, VariantRedis} {
+			if v := ip.variant(name); v != nil {
+				for _, peer := range []struct {
+					label string
+					v     float64
+				}{{"River", v.VsRiver}, {"plain asynq", v.VsAsynq}} {
+					if peer.v > 0 {
+						ts = append(ts, Target{Name: name + " vs " + peer.label + " (same backfill)", Goal: "< 1.00×", Value: peer.v, Got: fmt.Sprintf("%.2f×", peer.v), Met: peer.v < 1})
+					}
+				}
+			}
+		}
+	}
 	if n := res.Noop; n != nil {
 		ratio("no-op throughput, Redis store vs plain asynq", "≥ 0.50×", n.DripflowRedis.VsAsynq, 0.50, false)
 		ratio("no-op throughput, SQL store vs plain asynq", "≥ 0.25×", n.DripflowSQL.VsAsynq, 0.25, false)
@@ -96,9 +111,19 @@ func (res *Results) WriteTable(w io.Writer) {
 				busy = fmt.Sprintf("%.2f (%.2f) of %d", pl.BusySlots, pl.HeldSlots, pl.Slots)
 				wait = fmt.Sprintf("%.1f ms", ms(pl.QueueWait))
 			}
-			p("| %s — %s | %.2f s | %s | %.2f× | %.2f× | %s | %s | %s | %s |", v.Name, v.Description, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsUpdate, v.VsBestLoop, mean, busy, wait, rounds(v.Rounds))
+			desc := v.Description
+			if v.Settings != "" {
+				desc += " (" + v.Settings + ")"
+			}
+			p("| %s — %s | %.2f s | %s | %.2f× | %.2f× | %s | %s | %s | %s |", v.Name, desc, v.Wall.Seconds(), rate(v.RowsPerSec), v.VsUpdate, v.VsBestLoop, mean, busy, wait, rounds(v.Rounds))
 		}
 		p("")
+		if lines := ip.peerLines(); len(lines) > 0 {
+			for _, l := range lines {
+				p("%s", l)
+			}
+			p("")
+		}
 	}
 	if n := res.Noop; n != nil {
 		p("### 2. No-op batches, %s, concurrency %d", count(n.Batches), n.Concurrency)
@@ -195,4 +220,40 @@ func rate(f float64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// peerHeadlines are the dripflow variants compared with the peers, and what
+// each one's batches do.
+var peerHeadlines = []struct{ name, form string }{
+	{VariantSQLStore, "ProcessRange"},
+	{VariantRedis, "ProcessRange"},
+	{VariantSQLStoreRecords, "ProcessBatch"},
+	{VariantRedisRecords, "ProcessBatch"},
+}
+
+// peerLines are the "vs River" and "vs asynq" lines of the in-place
+// section: each headline dripflow variant's wall time divided by each
+// peer's, and the peers' own ratios to the best hand-written loop.
+func (r *InPlaceResult) peerLines() []string {
+	var lines []string
+	for _, peer := range []string{VariantRiver, VariantAsynq} {
+		if v := r.variant(peer); v != nil && v.VsBestLoop > 0 {
+			lines = append(lines, fmt.Sprintf("- %s: %.2f× the best hand-written loop", peer, v.VsBestLoop))
+		}
+	}
+	for _, h := range peerHeadlines {
+		v := r.variant(h.name)
+		if v == nil || (v.VsRiver == 0 && v.VsAsynq == 0) {
+			continue
+		}
+		var parts []string
+		if v.VsRiver > 0 {
+			parts = append(parts, fmt.Sprintf("vs River %.2f×", v.VsRiver))
+		}
+		if v.VsAsynq > 0 {
+			parts = append(parts, fmt.Sprintf("vs asynq %.2f×", v.VsAsynq))
+		}
+		lines = append(lines, fmt.Sprintf("- %s (%s): %s (below 1: faster than the peer)", h.name, h.form, strings.Join(parts, ", ")))
+	}
+	return lines
 }
