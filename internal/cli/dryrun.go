@@ -10,6 +10,7 @@ import (
 
 	"github.com/dripflow/dripflow/pkg/api"
 	"github.com/dripflow/dripflow/pkg/client"
+	"github.com/dripflow/dripflow/pkg/keyset"
 )
 
 // dryRunFlags are `dripflow runs start`'s --dry-run and --dry-run-batches.
@@ -79,11 +80,7 @@ func (o out) dryRun(r api.DryRun) {
 	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BATCH\tRANGE\tREAD\tWOULD CHANGE\tSKIPPED\tMS\tERROR")
 	for _, b := range r.Batches {
-		lo := b.Lo
-		if lo == "" {
-			lo = "start"
-		}
-		fmt.Fprintf(tw, "%d\t(%s, %s]\t%d\t%d\t%d\t%d\t%s\n", b.Seq, lo, b.Hi, b.Rows.Read, b.Rows.Written, b.Rows.Skipped, b.DurationMS, oneLine(b.Error))
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%s\n", b.Seq, keyset.HumanRange(b.Lo, b.Hi), b.Rows.Read, b.Rows.Written, b.Rows.Skipped, b.DurationMS, oneLine(b.Error))
 	}
 	tw.Flush()
 	for _, b := range r.Batches {

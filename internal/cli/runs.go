@@ -18,6 +18,7 @@ import (
 
 	"github.com/dripflow/dripflow/pkg/api"
 	"github.com/dripflow/dripflow/pkg/client"
+	"github.com/dripflow/dripflow/pkg/keyset"
 )
 
 // Exit codes of `dripflow runs`.
@@ -419,7 +420,7 @@ func (o out) run(r api.Run, failed ...api.Batch) {
 		fmt.Fprintln(o.Stdout, "failed batches:")
 		for _, b := range failed {
 			msg, _, _ := strings.Cut(b.Error, "\n")
-			fmt.Fprintf(o.Stdout, "  #%s (%s, %s] after %d attempt(s): %s\n", b.ID, b.Lo, b.Hi, b.Attempts, msg)
+			fmt.Fprintf(o.Stdout, "  #%s %s after %d attempt(s): %s\n", b.ID, keyset.HumanRange(b.Lo, b.Hi), b.Attempts, msg)
 		}
 		if n := r.Progress.Batches["failed"]; n > int64(len(failed)) {
 			fmt.Fprintf(o.Stdout, "  … %d more: dripflow runs show %s --output json, or the run page\n", n-int64(len(failed)), r.ID)

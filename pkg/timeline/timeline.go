@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -153,37 +152,7 @@ func Finished(r store.Run) string {
 
 // Range is a batch's key range as people read it: (start, 100] for the
 // first batch of integer keys, keys of several columns in parentheses.
-func Range(b store.Batch) string {
-	lo := "start"
-	if b.Lo != "" {
-		lo = humanKey(b.Lo)
-	}
-	return "(" + lo + ", " + humanKey(b.Hi) + "]"
-}
-
-// humanKey shows a stored key as its values: [1999] as 1999; what is not a
-// key (a stream offset) shows as it is.
-func humanKey(s string) string {
-	k, err := keyset.Decode(s)
-	if err != nil || len(k) == 0 {
-		return s
-	}
-	parts := make([]string, len(k))
-	for i, v := range k {
-		switch v := v.(type) {
-		case time.Time:
-			parts[i] = v.UTC().Format("2006-01-02 15:04:05.999999999Z07:00")
-		case string:
-			parts[i] = strconv.Quote(v)
-		default:
-			parts[i] = fmt.Sprint(v)
-		}
-	}
-	if len(parts) == 1 {
-		return parts[0]
-	}
-	return "(" + strings.Join(parts, ", ") + ")"
-}
+func Range(b store.Batch) string { return keyset.HumanRange(b.Lo, b.Hi) }
 
 // BatchFailed is the event of a failed attempt of batch b (as FailBatch
 // left it): attempt of maxAttempts of the batch's current task, final

@@ -192,36 +192,7 @@ func prettyJSON(raw json.RawMessage) string {
 }
 
 // keyRange shows a batch's half-open key range.
-func keyRange(lo, hi string) string {
-	if lo == "" {
-		lo = "start"
-	} else {
-		lo = humanKey(lo)
-	}
-	return "(" + lo + ", " + humanKey(hi) + "]"
-}
+func keyRange(lo, hi string) string { return keyset.HumanRange(lo, hi) }
 
-// humanKey shows a stored key as its values: [1999] as 1999,
-// [{"t":"2026-12-02T00:40:16Z"},1000] as (2026-12-02 00:40:16Z, 1000).
-// Strings are quoted; what is not a key (a stream offset) shows as it is.
-func humanKey(s string) string {
-	k, err := keyset.Decode(s)
-	if err != nil || len(k) == 0 {
-		return s
-	}
-	parts := make([]string, len(k))
-	for i, v := range k {
-		switch v := v.(type) {
-		case time.Time:
-			parts[i] = v.UTC().Format("2006-01-02 15:04:05.999999999Z07:00")
-		case string:
-			parts[i] = strconv.Quote(v)
-		default:
-			parts[i] = fmt.Sprint(v)
-		}
-	}
-	if len(parts) == 1 {
-		return parts[0]
-	}
-	return "(" + strings.Join(parts, ", ") + ")"
-}
+// humanKey shows a stored key as its values (keyset.Human).
+func humanKey(s string) string { return keyset.Human(s) }
