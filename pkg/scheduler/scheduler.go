@@ -22,6 +22,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -61,7 +62,10 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	metrics.Register()
 	log := cfg.Logger
-	queue := tasks.NewClient(cfg.Redis, cfg.Tasks)
+	queue, err := tasks.NewClient(cfg.Redis, cfg.Tasks)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
 	env := engine.Env{DB: cfg.DB, Logger: log, Resources: cfg.Resources}
 	wake := &wakeup{}
 	planner := newRunPlanner(cfg.Store, queue, openPipeline(cfg.Registry, env), wake, log)
