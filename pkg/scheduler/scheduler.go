@@ -121,10 +121,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) lead(ctx context.Context) {
 	s.setLeading(true)
 	defer s.setLeading(false)
+	// The queue is cleaned before the first pass, so nothing undecodable
+	// stands in its way.
+	s.janitor.clean(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { every(ctx, s.cfg.JanitorInterval, true, s.janitor.clean) })
-	wg.Go(func() { every(ctx, s.cfg.ReconcileInterval, false, s.reconciler.reconcile) })
-	wg.Go(func() { every(ctx, s.cfg.WorkerCheckInterval, false, s.rescuer.rescue) })
+	wg.Go(func() { every(ctx, s.cfg.JanitorInterval, s.janitor.clean) })
+	wg.Go(func() { every(ctx, s.cfg.ReconcileInterval, s.reconciler.reconcile) })
+	wg.Go(func() { every(ctx, s.cfg.WorkerCheckInterval, s.rescuer.rescue) })
 	s.loop.run(ctx)
 	wg.Wait()
 }
