@@ -130,7 +130,10 @@ func TestProcessPoisonBatchRetry(t *testing.T) {
 	if err := c.db.Exec("UPDATE e2e_items SET poison = false").Error; err != nil {
 		t.Fatal(err)
 	}
-	q := tasks.NewClient(c.rdb, tasks.Config{})
+	q, err := tasks.NewClient(c.rdb, tasks.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	archived := tasks.BatchPayload{RunID: r.ID, Seq: b.Seq, Retry: b.Retries}
 	if st, err := q.BatchTaskState(context.Background(), archived); err != nil || st != tasks.TaskArchived {
 		t.Fatalf("task of the failed batch is %s (%v), want archived", st, err)
@@ -239,7 +242,10 @@ func TestProcessReplayArchivedTask(t *testing.T) {
 	if err := c.db.Exec("UPDATE e2e_items SET poison = false").Error; err != nil {
 		t.Fatal(err)
 	}
-	q := tasks.NewClient(c.rdb, tasks.Config{})
+	q, err := tasks.NewClient(c.rdb, tasks.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := tasks.BatchPayload{RunID: r.ID, Seq: 3}
 	if st, err := q.BatchTaskState(context.Background(), p); err != nil || st != tasks.TaskArchived {
 		t.Fatalf("task of the failed batch is %s (%v), want archived", st, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/tasks"
 )
 
 // fakeStore satisfies store.Store; validation never calls it.
@@ -55,5 +56,15 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("validate error = %v, want one containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// A negative duration in the queue client's config is an error too.
+func TestNewRejectsNegativeTaskRetention(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	_, err := New(Config{Store: fakeStore{}, Redis: rdb, Tasks: tasks.Config{Retention: -time.Second}})
+	if err == nil || !strings.Contains(err.Error(), "Retention must not be negative") {
+		t.Fatalf("New error = %v, want the negative retention named", err)
 	}
 }

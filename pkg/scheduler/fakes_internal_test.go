@@ -198,15 +198,21 @@ func newTestPlanner(t *testing.T, st plannerStore, pipe engine.Pipeline) (*runPl
 	return p, q
 }
 
-// complete claims and completes batch seq of run id as a worker would.
-func complete(t *testing.T, st store.Store, id, seq int64) {
+// claim claims batch seq of run id as a worker would and returns the
+// claim's token.
+func claim(t *testing.T, st store.Store, id, seq int64) string {
 	t.Helper()
-	ctx := context.Background()
 	token := fmt.Sprintf("w%d-%d", id, seq)
-	if _, err := st.ClaimBatch(ctx, id, seq, store.Claim{Worker: "w", Token: token, Lease: time.Minute}); err != nil {
+	if _, err := st.ClaimBatch(context.Background(), id, seq, store.Claim{Worker: "w", Token: token, Lease: time.Minute}); err != nil {
 		t.Fatalf("claim batch %d: %v", seq, err)
 	}
-	if _, err := st.CompleteBatch(ctx, id, seq, token, store.Result{RowsRead: 1, RowsWritten: 1}); err != nil {
+	return token
+}
+
+// complete claims and completes batch seq of run id.
+func complete(t *testing.T, st store.Store, id, seq int64) {
+	t.Helper()
+	if _, err := st.CompleteBatch(context.Background(), id, seq, claim(t, st, id, seq), store.Result{RowsRead: 1, RowsWritten: 1}); err != nil {
 		t.Fatalf("complete batch %d: %v", seq, err)
 	}
 }
@@ -214,12 +220,7 @@ func complete(t *testing.T, st store.Store, id, seq int64) {
 // fail claims batch seq of run id and fails it for good.
 func fail(t *testing.T, st store.Store, id, seq int64) {
 	t.Helper()
-	ctx := context.Background()
-	token := fmt.Sprintf("w%d-%d", id, seq)
-	if _, err := st.ClaimBatch(ctx, id, seq, store.Claim{Worker: "w", Token: token, Lease: time.Minute}); err != nil {
-		t.Fatalf("claim batch %d: %v", seq, err)
-	}
-	if _, err := st.FailBatch(ctx, id, seq, token, store.Failure{Message: "boom", Final: true}); err != nil {
+	if _, err := st.FailBatch(context.Background(), id, seq, claim(t, st, id, seq), store.Failure{Message: "boom", Final: true}); err != nil {
 		t.Fatalf("fail batch %d: %v", seq, err)
 	}
 }

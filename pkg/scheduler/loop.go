@@ -5,14 +5,10 @@ import (
 	"time"
 )
 
-// every calls tick every interval until ctx ends, and once at the start when
-// now is set. The leader's maintenance loops (janitor, reconciler, rescuer)
+// every calls tick every interval until ctx ends. The leader's maintenance loops (janitor, reconciler, rescuer)
 // run on it, each in a goroutine of its own, so a slow one holds up neither
 // the others nor planning.
-func every(ctx context.Context, interval time.Duration, now bool, tick func(context.Context)) {
-	if now {
-		tick(ctx)
-	}
+func every(ctx context.Context, interval time.Duration, tick func(context.Context)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -43,14 +43,14 @@ func TestRescuerEndsDeadWorkersClaims(t *testing.T) {
 	st := newTestStore(t)
 	running := runningRunWith(t, st, 2)
 	cancelling := runningRunWith(t, st, 1)
-	claim := func(r store.Run, seq int64, w string) {
+	claimBy := func(r store.Run, seq int64, w string) {
 		if _, err := st.ClaimBatch(ctx, r.ID, seq, store.Claim{Worker: w, Token: w + "-" + string(rune('0'+seq)), Lease: time.Hour}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	claim(running, 1, "dead")
-	claim(running, 2, "alive")
-	claim(cancelling, 1, "dead")
+	claimBy(running, 1, "dead")
+	claimBy(running, 2, "alive")
+	claimBy(cancelling, 1, "dead")
 	if _, err := st.CancelRun(ctx, cancelling.ID); err != nil {
 		t.Fatal(err)
 	}

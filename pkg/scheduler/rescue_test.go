@@ -43,7 +43,10 @@ func TestDeadWorkersClaimsAreRescued(t *testing.T) {
 	}
 	startScheduler(t, st, rdb, prefix, scheduler.Config{PresenceKey: prefix + "workers", WorkerCheckInterval: 200 * time.Millisecond})
 
-	client := tasks.NewClient(rdb, tasks.Config{Queue: prefix + "q"})
+	client, err := tasks.NewClient(rdb, tasks.Config{Queue: prefix + "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		b, err := st.GetBatch(ctx, r.ID, 1)

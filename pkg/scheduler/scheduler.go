@@ -66,7 +66,10 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	metrics.Register()
 	log := cfg.Logger
-	queue := tasks.NewClient(cfg.Redis, cfg.Tasks)
+	queue, err := tasks.NewClient(cfg.Redis, cfg.Tasks)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
 	env := engine.Env{DB: cfg.DB, Logger: log, Resources: cfg.Resources}
 	wake := &wakeup{}
 	planner := newRunPlanner(cfg.Store, queue, openPipeline(cfg.Registry, env), wake, log)
@@ -124,10 +127,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) lead(ctx context.Context) {
 	s.setLeading(true)
 	defer s.setLeading(false)
+	// The queue is cleaned before the first pass, so nothing undecodable
+	// stands in its way.
+	s.janitor.clean(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { every(ctx, s.cfg.JanitorInterval, true, s.janitor.clean) })
-	wg.Go(func() { every(ctx, s.cfg.ReconcileInterval, false, s.reconciler.reconcile) })
-	wg.Go(func() { every(ctx, s.cfg.WorkerCheckInterval, false, s.rescuer.rescue) })
+	wg.Go(func() { every(ctx, s.cfg.JanitorInterval, s.janitor.clean) })
+	wg.Go(func() { every(ctx, s.cfg.ReconcileInterval, s.reconciler.reconcile) })
+	wg.Go(func() { every(ctx, s.cfg.WorkerCheckInterval, s.rescuer.rescue) })
 	defer s.loop.planner.notify.lead(ctx)()
 	s.loop.run(ctx)
 	wg.Wait()

@@ -8,24 +8,44 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dripflow/dripflow/internal/cfgutil"
+)
+
+// Defaults of Config.
+const (
+	// QueueDefault is the queue batch tasks go to.
+	QueueDefault = DefaultQueue
+	// RetentionDefault is how long a finished task is kept.
+	RetentionDefault = DefaultRetention
 )
 
 // Config names the queue batch tasks go to and how long finished tasks are
 // kept (retention keeps a finished task's id taken, so a late duplicate
-// enqueue stays a no-op, and lets asynqmon show it).
+// enqueue stays a no-op, and lets asynqmon show it). Zero values mean
+// defaults (see WithDefaults); a negative Retention is an error.
 type Config struct {
-	Queue     string        // default DefaultQueue
-	Retention time.Duration // default DefaultRetention
+	Queue     string        // default QueueDefault
+	Retention time.Duration // default RetentionDefault
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its default. It leaves
+// negative values alone, for validation to reject.
+func (c Config) WithDefaults() Config {
 	if c.Queue == "" {
-		c.Queue = DefaultQueue
+		c.Queue = QueueDefault
 	}
-	if c.Retention <= 0 {
-		c.Retention = DefaultRetention
+	if c.Retention == 0 {
+		c.Retention = RetentionDefault
 	}
 	return c
+}
+
+func (c Config) validate() error {
+	if err := cfgutil.NotNegative("Retention", c.Retention); err != nil {
+		return fmt.Errorf("queue client: %w", err)
+	}
+	return nil
 }
 
 // Client enqueues batch tasks and inspects them.
@@ -37,13 +57,18 @@ type Client struct {
 }
 
 // NewClient returns a Client on rdb. Closing the Client does not close rdb.
-func NewClient(rdb redis.UniversalClient, cfg Config) *Client {
+// A negative duration in cfg is an error.
+func NewClient(rdb redis.UniversalClient, cfg Config) (*Client, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	return &Client{
-		cfg:       cfg.withDefaults(),
+		cfg:       cfg,
 		rdb:       rdb,
 		client:    asynq.NewClientFromRedisClient(rdb),
 		inspector: asynq.NewInspectorFromRedisClient(rdb),
-	}
+	}, nil
 }
 
 // Queue returns the queue name batch tasks go to.

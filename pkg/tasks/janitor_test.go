@@ -23,7 +23,10 @@ func TestCleanQueueRemovesUndecodableEntries(t *testing.T) {
 	queue := prefix + "q"
 	q := "asynq:{" + queue + "}:"
 	t.Cleanup(func() { testenv.DeletePrefix(context.Background(), rdb, q) })
-	client := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+	client, err := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
 	good := tasks.BatchPayload{RunID: 1, Seq: 1}
 	if _, err := client.EnqueueBatch(ctx, good, tasks.EnqueueOptions{MaxAttempts: 1}); err != nil {
 		t.Fatal(err)

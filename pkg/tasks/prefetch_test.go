@@ -89,7 +89,10 @@ func TestBusyServerHoldsTheNextTaskButRunsNoMoreThanItsConcurrency(t *testing.T)
 		t.Run(tc.name, func(t *testing.T) {
 			rdb, prefix := testenv.Redis(t)
 			queue := prefix + "q"
-			client := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+			client, err := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+			if err != nil {
+				t.Fatal(err)
+			}
 			bs := &blockingServer{started: make(chan tasks.BatchPayload, 8), release: make(chan struct{})}
 			startBlocking(t, rdb, tasks.ServerConfig{Queue: queue, Concurrency: 1, Prefetch: tc.prefetch, PrefetchWait: time.Minute, ShutdownTimeout: 5 * time.Second}, bs)
 			for seq := int64(1); seq <= 3; seq++ {
@@ -152,7 +155,10 @@ func TestHeldTaskGoesBackWithoutCountingAnAttempt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rdb, prefix := testenv.Redis(t)
 			queue := prefix + "q"
-			client := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+			client, err := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+			if err != nil {
+				t.Fatal(err)
+			}
 			cfg := tasks.ServerConfig{Queue: queue, Concurrency: 1, PrefetchWait: tc.wait, ShutdownTimeout: 10 * time.Second}
 			first := &blockingServer{started: make(chan tasks.BatchPayload, 8), release: make(chan struct{})}
 			startBlocking(t, rdb, cfg, first)

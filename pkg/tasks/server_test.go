@@ -37,7 +37,10 @@ func TestIdleServerPicksUpTasksWithoutWaitingForAsynqsPoll(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 
-	client := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+	client, err := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const bound = 700 * time.Millisecond
 	for seq := int64(1); seq <= 6; seq++ {
 		// Let the server find the queue empty and go to sleep first.

@@ -10,7 +10,8 @@ import (
 // TypeBatch is the asynq task type of a batch.
 const TypeBatch = "dripflow:batch"
 
-// Defaults of Config.
+// DefaultQueue and DefaultRetention are the older names of QueueDefault and
+// RetentionDefault.
 const (
 	DefaultQueue     = "dripflow"
 	DefaultRetention = 24 * time.Hour

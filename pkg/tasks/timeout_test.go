@@ -17,7 +17,10 @@ import (
 func TestQueueTimeoutLeavesBatchTimeoutsToTheWorker(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	queue := prefix + "q"
-	client := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+	client, err := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	for seq, tc := range []struct {
 		batch, atLeast time.Duration

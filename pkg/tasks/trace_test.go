@@ -46,7 +46,10 @@ func TestPayloadTrace(t *testing.T) {
 func TestEnqueueTrace(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
 	ctx := context.Background()
-	c := tasks.NewClient(rdb, tasks.Config{Queue: prefix + "q"})
+	c, err := tasks.NewClient(rdb, tasks.Config{Queue: prefix + "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	msg := func(id string) string {
 		m, err := rdb.HGet(ctx, "asynq:{"+prefix+"q}:t:"+id, "msg").Result()
 		if err != nil {

@@ -212,7 +212,10 @@ func Handler(opts Options) (*Server, error) {
 	}
 	s.hub = newRunHub(opts.Store, opts.Logger, time.Second, opts.MaxEventStreams, opts.MaxEventStreamsPerIdentity)
 	if opts.Redis != nil {
-		s.tasks = tasks.NewClient(opts.Redis, tasks.Config{Queue: opts.Queue})
+		var err error
+		if s.tasks, err = tasks.NewClient(opts.Redis, tasks.Config{Queue: opts.Queue}); err != nil {
+			return nil, err
+		}
 	}
 	s.routes()
 	s.root = s.traced(s.mux)

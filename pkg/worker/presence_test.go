@@ -52,7 +52,11 @@ func TestWorkerHeartbeat(t *testing.T) {
 	if _, err := st.AppendBatches(ctx, run.ID, store.PlanStep{To: "[1]", Done: true, Enqueue: true, Batches: []store.KeyRange{{Hi: "[1]"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tasks.NewClient(rdb, tasks.Config{Queue: queue}).EnqueueBatch(ctx, tasks.BatchPayload{RunID: run.ID, Seq: 1}, tasks.EnqueueOptions{MaxAttempts: 1}); err != nil {
+	client, err := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.EnqueueBatch(ctx, tasks.BatchPayload{RunID: run.ID, Seq: 1}, tasks.EnqueueOptions{MaxAttempts: 1}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)

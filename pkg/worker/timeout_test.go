@@ -101,7 +101,10 @@ func runSlowBatch(t *testing.T, d, timeout time.Duration, maxAttempts int) (stor
 		t.Fatal(err)
 	}
 	start := time.Now()
-	client := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+	client, err := tasks.NewClient(rdb, tasks.Config{Queue: queue})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := client.EnqueueBatch(ctx, tasks.BatchPayload{RunID: run.ID, Seq: 1, Definition: "slow"},
 		tasks.EnqueueOptions{MaxAttempts: maxAttempts, Timeout: timeout}); err != nil {
 		t.Fatal(err)

@@ -123,29 +123,29 @@ func (s *Store) ClaimBatch(ctx context.Context, runID, seq int64, c store.Claim)
 			return err
 		}
 		now := s.clock()
-		if from == store.BatchRunning && leaseLive(b, now) {
-			// Refused either way; which error depends on the run's state,
-			// read without taking its lock.
+		var runState string
+		if claimRefusal(b, store.RunRunning, now) != nil {
+			// Refused whatever the run's state (a live claim); which error
+			// depends on it, read without taking its lock.
 			var run runRow
 			if _, err := findOne(tx.Table(runsTable).Select("state").Where("id = ?", runID), &run); err != nil {
 				return err
 			}
-			if st := store.RunState(run.State); st != store.RunRunning {
-				return fmt.Errorf("run is %s: %w", st, store.ErrRunNotRunning)
+			runState = run.State
+		} else {
+			// Locking the run's row (after the batch's) keeps a pause or a
+			// cancel from committing between this check and the claim.
+			st, ok, err := s.lockRunShared(tx, runID)
+			if err != nil {
+				return err
 			}
-			return claimedErr(b)
+			if !ok {
+				return store.ErrNotFound
+			}
+			runState = st
 		}
-		// Locking the run's row (after the batch's) keeps a pause or a
-		// cancel from committing between this check and the claim.
-		runState, ok, err := s.lockRunShared(tx, runID)
-		if err != nil {
+		if err := claimRefusal(b, store.RunState(runState), now); err != nil {
 			return err
-		}
-		if !ok {
-			return store.ErrNotFound
-		}
-		if st := store.RunState(runState); st != store.RunRunning {
-			return fmt.Errorf("run is %s: %w", st, store.ErrRunNotRunning)
 		}
 		lease := now.Add(c.Lease).Truncate(time.Microsecond)
 		b.State, b.Attempts, b.Worker, b.ClaimToken = string(store.BatchRunning), b.Attempts+1, c.Worker, c.Token
@@ -373,33 +373,7 @@ func (s *Store) precheckClaim(db *gorm.DB, runID, seq int64) error {
 		return store.ErrNotFound
 	}
 	b := batchRow{State: row.State, Worker: row.Worker, LeaseUntil: row.LeaseUntil}
-	if err := finished(b); err != nil {
-		return err
-	}
-	if st := store.RunState(row.RunState); st != store.RunRunning {
-		return fmt.Errorf("run is %s: %w", st, store.ErrRunNotRunning)
-	}
-	if store.BatchState(b.State) == store.BatchRunning && leaseLive(b, s.clock()) {
-		return claimedErr(b)
-	}
-	return nil
-}
-
-// leaseLive reports whether a running batch's claim is still live at now.
-func leaseLive(b batchRow, now time.Time) bool {
-	return b.LeaseUntil != nil && now.Before(*b.LeaseUntil)
-}
-
-func claimedErr(b batchRow) error {
-	return fmt.Errorf("worker %q holds it until %s: %w", b.Worker, b.LeaseUntil.UTC().Format(time.RFC3339Nano), store.ErrBatchClaimed)
-}
-
-// finished refuses a batch that needs no more processing.
-func finished(b batchRow) error {
-	if st := store.BatchState(b.State); st == store.BatchSucceeded || st == store.BatchCancelled {
-		return fmt.Errorf("batch is %s: %w", st, store.ErrBatchFinished)
-	}
-	return nil
+	return claimRefusal(b, store.RunState(row.RunState), s.clock())
 }
 
 // currentClaim refuses token unless it holds the batch's current claim. An

@@ -2,10 +2,8 @@ package sqlstore
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/pkg/store"
@@ -22,22 +20,21 @@ import (
 // the checkpoint one instead of three (inside the data's transaction) or
 // five (alone). A round trip is most of what each statement costs.
 
-// claimSQL claims batch (@run, @seq) if its run is running and it is
-// pending, enqueued, failed or running under an expired lease. The batch's
-// row is locked before its run's (as the general path does); the run's row
-// is share-locked, so a pause or cancel cannot commit in between. It returns
-// the claimed batch and the state it was claimed from, or no row. The run's
-// lock is FOR KEY SHARE, as in lockRunShared.
-const claimSQL = `WITH b AS (
-	SELECT run_id, seq, state FROM dripflow_batches WHERE run_id = @run AND seq = @seq FOR UPDATE
+// claimSQL claims batch (@run, @seq) if the claim rule allows it
+// (claimableSQL, claimRunSQL). The batch's row is locked before its run's
+// (as the general path does); the run's row is share-locked, so a pause or
+// cancel cannot commit in between. It returns the claimed batch and the
+// state it was claimed from, or no row. The run's lock is FOR KEY SHARE, as
+// in lockRunShared.
+var claimSQL = `WITH b AS (
+	SELECT run_id, seq, state, lease_until FROM dripflow_batches WHERE run_id = @run AND seq = @seq FOR UPDATE
 ), r AS (
-	SELECT id FROM dripflow_runs WHERE id = (SELECT run_id FROM b) AND state = 'running' FOR KEY SHARE
+	SELECT id FROM dripflow_runs WHERE id = (SELECT run_id FROM b) AND ` + claimRunSQL("dripflow_runs") + ` FOR KEY SHARE
 ), u AS (
 	UPDATE dripflow_batches x SET state = 'running', attempts = x.attempts + 1, worker = @worker,
 		claim_token = @token, lease_until = @lease, started_at = @now, finished_at = NULL, updated_at = @now
 	FROM b, r
-	WHERE x.run_id = b.run_id AND x.seq = b.seq AND (b.state IN ('pending', 'enqueued', 'failed')
-		OR (b.state = 'running' AND (x.lease_until IS NULL OR x.lease_until <= @now)))
+	WHERE x.run_id = b.run_id AND x.seq = b.seq AND ` + claimableSQL("b") + `
 	RETURNING x.*, b.state AS from_state
 ), c AS (
 	UPDATE dripflow_run_counters k SET
@@ -49,12 +46,12 @@ const claimSQL = `WITH b AS (
 	FROM u WHERE k.run_id = u.run_id AND k.slot = @slot
 	RETURNING k.slot
 )
-SELECT u.*, 1 / (SELECT count(*) FROM c) AS slots FROM u`
+SELECT u.*, ` + missingSlotCheck("SELECT count(*) FROM c") + ` AS slots FROM u`
 
 // completeSQL records the checkpoint of batch (@run, @seq) if the claim
 // @token holds it, moving it and its slot's counters to succeeded. It
 // returns the batch, or no row.
-const completeSQL = `WITH u AS (
+var completeSQL = `WITH u AS (
 	UPDATE dripflow_batches SET state = 'succeeded', rows_read = @read, rows_written = @written,
 		rows_skipped = @skipped, duration_ns = @duration, finished_at = @now, error = '', error_stack = '',
 		claim_token = '', lease_until = NULL, updated_at = @now
@@ -67,7 +64,7 @@ const completeSQL = `WITH u AS (
 	FROM u WHERE k.run_id = u.run_id AND k.slot = @slot
 	RETURNING k.slot
 )
-SELECT u.*, 1 / (SELECT count(*) FROM c) AS slots FROM u`
+SELECT u.*, ` + missingSlotCheck("SELECT count(*) FROM c") + ` AS slots FROM u`
 
 // appendSQL applies a planning step to run @run if it is running or paused,
 // not done planning and at cursor @from: it inserts the batches of @ranges
@@ -189,10 +186,7 @@ func fastResult(rows []batchRow, err error) (store.Batch, bool, error) {
 // fallBack reports whether an autocommit fast path that failed with err
 // should give way to the general path: the database aborted it to break a
 // deadlock (the general path retries), or it found the batch's counter slot
-// missing (1 / 0 in its last line, which rolls the whole statement back; the
-// general path creates the slot — a run created by a dripflow of schema
-// version 1 while this one was being deployed has none).
+// missing (isMissingSlot; the general path creates the slot).
 func fallBack(err error) bool {
-	var pgErr *pgconn.PgError
-	return retryable(err) || (errors.As(err, &pgErr) && pgErr.Code == "22012")
+	return retryable(err) || isMissingSlot(err)
 }

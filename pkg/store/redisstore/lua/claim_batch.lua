@@ -1,3 +1,7 @@
+-- The claim rule, the Redis store's one statement of it (the SQL store's is
+-- sqlstore/claim.go): a batch may be claimed when it is not finished, its
+-- run is running, and no live claim holds it (pending, enqueued or failed,
+-- or running under a lease that has expired).
 -- ARGV[3] run id, ARGV[4] seq, ARGV[5] worker, ARGV[6] token, ARGV[7] lease
 -- end (Unix microseconds). The checks run in the order the Store contract
 -- gives: not found, finished, run not running, live claim.
