@@ -69,7 +69,7 @@ func TestRunsStartDryRun(t *testing.T) {
 	for _, want := range []string{
 		"Dry run of add_default_role_to_users: nothing was changed and no run was created.",
 		"BATCH", "RANGE", "WOULD CHANGE",
-		"1      (start, [7]]", "2      ([7], [15]]",
+		"1      (start, 7]", "2      (7, 15]",
 		`1: role null → "guest"; updated_at`,
 		"The run would go on after these 2 batches of 4.",
 	} {

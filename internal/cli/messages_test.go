@@ -85,7 +85,7 @@ func TestRunsShowFailuresAndRetryMessages(t *testing.T) {
 	}
 	code, out, errs := run(t, url, "show", strconv.FormatInt(r.ID, 10))
 	if code != ExitOK || !strings.Contains(out, "failed batches:") ||
-		!strings.Contains(out, `#1 (, 10] after 1 attempt(s): pq: duplicate key value violates unique constraint "users_email_key"`) ||
+		!strings.Contains(out, `#1 (start, 10] after 1 attempt(s): pq: duplicate key value violates unique constraint "users_email_key"`) ||
 		strings.Contains(out, "stack…") {
 		t.Fatalf("show: %d %q %q", code, out, errs)
 	}
