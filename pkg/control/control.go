@@ -16,6 +16,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
 	"github.com/dripflow/dripflow/pkg/store"
+	"github.com/dripflow/dripflow/pkg/timeline"
 )
 
 // Controller changes runs.
@@ -52,6 +53,10 @@ type NewRun struct {
 	Sleep         *time.Duration
 	BatchTimeout  *time.Duration
 	ErrorBudget   *int
+	// Created, when set, gives the run's "created" timeline event. It is
+	// written before the run is announced, so a scheduler that sees the run
+	// and starts it writes "started" after it.
+	Created func(store.Run) store.RunEvent
 }
 
 // CreateRun validates the request (unknown definition, invalid params and
@@ -103,6 +108,9 @@ func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error)
 	})
 	if err != nil {
 		return store.Run{}, err
+	}
+	if n.Created != nil {
+		timeline.Record(ctx, c.Store, nil, n.Created(r))
 	}
 	c.Events.RunChanged(ctx, r.ID)
 	c.traceCreated(ctx, start, r)

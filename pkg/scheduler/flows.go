@@ -139,7 +139,7 @@ func (ft *flowTrigger) triggerFlow(ctx context.Context, f store.FlowState, now t
 		log.Debug("flow tick skipped: nothing new after the watermark")
 		return
 	}
-	r, err := ft.runs.CreateRun(ctx, control.NewRun{Definition: f.Name, CreatedBy: SchedulerIdentity})
+	r, err := ft.runs.CreateRun(ctx, control.NewRun{Definition: f.Name, CreatedBy: SchedulerIdentity, Created: createdOnTick(rt.String())})
 	var busy *store.FlowBusyError
 	if errors.As(err, &busy) {
 		// A run started by hand (or by another scheduler) since we
@@ -155,7 +155,6 @@ func (ft *flowTrigger) triggerFlow(ctx context.Context, f store.FlowState, now t
 		return
 	}
 	log.Info("flow triggered", zap.Int64("run", r.ID), zap.Int64("spec_version", r.SpecVersion), zap.String("runtime", rt.String()))
-	ft.noteCreated(ctx, r, rt.String())
 }
 
 // recordMissedTicks records each tick of rt that came due while run live

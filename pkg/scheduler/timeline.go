@@ -99,11 +99,13 @@ func (p *runPlanner) forgetTimeline(id int64) {
 	})
 }
 
-// noteCreated records that the scheduler created run r of a flow, on its
-// runtime's tick.
-func (ft *flowTrigger) noteCreated(ctx context.Context, r store.Run, runtime string) {
-	timeline.Record(ctx, appender(ft.store), ft.log, store.RunEvent{RunID: r.ID, Kind: store.EventCreated, Actor: timeline.Scheduler,
-		Message: "created on a tick of the flow's runtime (" + runtime + "): " + timeline.Created(r), Key: "created"})
+// createdOnTick gives control.NewRun.Created for a flow's run the
+// scheduler creates on a tick of the flow's runtime.
+func createdOnTick(runtime string) func(store.Run) store.RunEvent {
+	return func(r store.Run) store.RunEvent {
+		return store.RunEvent{RunID: r.ID, Kind: store.EventCreated, Actor: timeline.Scheduler,
+			Message: "created on a tick of the flow's runtime (" + runtime + "): " + timeline.Created(r), Key: "created"}
+	}
 }
 
 // noteMissedTick records on the live run of a flow that a tick of the

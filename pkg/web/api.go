@@ -194,6 +194,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		d := time.Duration(*req.BatchTimeoutMS) * time.Millisecond
 		n.BatchTimeout = &d
 	}
+	n.Created = s.createdEvent(who, viaOf(r))
 	run, err := s.ctl.CreateRun(r.Context(), n)
 	if err != nil {
 		var ae *store.ArgumentError
@@ -204,7 +205,6 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		return
 	}
 	s.log.Info("run created", zap.Int64("run", run.ID), zap.String("definition", run.Definition), zap.String("by", who))
-	s.noteCreated(r.Context(), who, viaOf(r), run)
 	w.Header().Set("Location", s.base+"/api/v1/runs/"+strconv.FormatInt(run.ID, 10))
 	writeJSON(w, http.StatusCreated, runOf(run, time.Now()))
 }
@@ -454,11 +454,10 @@ func (s *Server) triggerFlow(w http.ResponseWriter, r *http.Request, who string)
 		s.fail(w, r, &store.FlowBusyError{Flow: name, RunID: page.Items[0].ID, State: page.Items[0].State})
 		return
 	}
-	run, err := s.ctl.CreateRun(r.Context(), control.NewRun{Definition: name, CreatedBy: who})
+	run, err := s.ctl.CreateRun(r.Context(), control.NewRun{Definition: name, CreatedBy: who, Created: s.createdEvent(who, viaOf(r))})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.noteCreated(r.Context(), who, viaOf(r), run)
 	writeJSON(w, http.StatusCreated, runOf(run, time.Now()))
 }

@@ -129,10 +129,13 @@ func (s *Server) noteRetry(ctx context.Context, who, via string, runID int64, se
 	timeline.Record(ctx, s.opts.Store, s.log, e)
 }
 
-// noteCreated writes a run's creation, with its params and options.
-func (s *Server) noteCreated(ctx context.Context, who, via string, run store.Run) {
-	timeline.Record(ctx, s.opts.Store, s.log, store.RunEvent{RunID: run.ID, Kind: store.EventCreated, Actor: timeline.User(who),
-		Message: fmt.Sprintf("created by %s (%s): %s", who, via, timeline.Created(run)), Key: "created"})
+// createdEvent gives control.NewRun.Created: the run's creation by who
+// through via, with its params and options.
+func (s *Server) createdEvent(who, via string) func(store.Run) store.RunEvent {
+	return func(run store.Run) store.RunEvent {
+		return store.RunEvent{RunID: run.ID, Kind: store.EventCreated, Actor: timeline.User(who),
+			Message: fmt.Sprintf("created by %s (%s): %s", who, via, timeline.Created(run)), Key: "created"}
+	}
 }
 
 // noteUI is noteAction for a UI action that ended with err (nothing is

@@ -454,6 +454,7 @@ func (s *Server) uiCreateRun(w http.ResponseWriter, r *http.Request, q *uiReq) {
 	n, form, err := parseRunForm(j, q.identity, r.PostForm)
 	var run store.Run
 	if err == nil {
+		n.Created = s.createdEvent(q.identity, viaUI)
 		run, err = s.ctl.CreateRun(r.Context(), n)
 	}
 	if err != nil {
@@ -464,7 +465,6 @@ func (s *Server) uiCreateRun(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		return
 	}
 	s.log.Info("run created", zap.Int64("run", run.ID), zap.String("definition", run.Definition), zap.String("by", q.identity))
-	s.noteCreated(r.Context(), q.identity, viaUI, run)
 	msg := fmt.Sprintf("Run %d of %s created.", run.ID, run.Definition)
 	if run.StartAt != nil && run.StartAt.After(time.Now()) {
 		loc, _ := time.LoadLocation(form.TZ)

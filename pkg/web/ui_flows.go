@@ -241,14 +241,13 @@ func (s *Server) uiTriggerFlow(w http.ResponseWriter, r *http.Request, q *uiReq)
 		fail(fmt.Sprintf("Run %d of flow %s is still %s; trigger again when it ends.", pg.Items[0].ID, name, pg.Items[0].State))
 		return
 	}
-	run, err := s.ctl.CreateRun(r.Context(), control.NewRun{Definition: name, CreatedBy: q.identity})
+	run, err := s.ctl.CreateRun(r.Context(), control.NewRun{Definition: name, CreatedBy: q.identity, Created: s.createdEvent(q.identity, viaUI)})
 	if err != nil {
 		_, msg := s.uiError(r, err)
 		fail(msg)
 		return
 	}
 	s.log.Info("flow triggered", zap.String("definition", name), zap.Int64("run", run.ID), zap.String("by", q.identity))
-	s.noteCreated(r.Context(), q.identity, viaUI, run)
 	s.redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), &flash{Kind: "ok", Message: fmt.Sprintf("Run %d of flow %s started.", run.ID, name)})
 }
 

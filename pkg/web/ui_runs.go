@@ -512,6 +512,7 @@ func (s *Server) uiRunAgain(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		Definition: old.Definition, Params: old.Params, CreatedBy: q.identity,
 		BatchSize: &o.BatchSize, MaxInFlight: &o.MaxInFlight, MaxAttempts: &o.MaxAttempts,
 		RowsPerSecond: &o.RowsPerSecond, Sleep: &o.Sleep, BatchTimeout: &o.BatchTimeout, ErrorBudget: &o.ErrorBudget,
+		Created: s.createdEvent(q.identity, viaUI),
 	})
 	if err != nil {
 		_, msg := s.uiError(r, err)
@@ -519,7 +520,6 @@ func (s *Server) uiRunAgain(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		return
 	}
 	s.log.Info("run created", zap.Int64("run", run.ID), zap.Int64("again_of", old.ID), zap.String("definition", run.Definition), zap.String("by", q.identity))
-	s.noteCreated(r.Context(), q.identity, viaUI, run)
 	s.redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), &flash{Kind: "ok", Message: fmt.Sprintf("Run %d of %s created with the params and options of run %d.", run.ID, run.Definition, old.ID)})
 }
 
