@@ -194,10 +194,12 @@ func TestProcessSentinelFailover(t *testing.T) {
 	t.Logf("run done %s after the kill; reconciler re-enqueued a lost task: %v", time.Since(killed).Round(time.Millisecond),
 		c.logged("scheduler", "re-enqueued a lost batch task"))
 	c.assertExactlyOnce(r, faultItems, faultBatchSize)
-	// The processes work on the promoted replica: the queue's keys are there.
+	// The processes work on the promoted replica: the queue's keys are
+	// there. (Not asynq:queues: asynq's client adds a queue to it once per
+	// process, so that write can be the one the failover lost.)
 	promoted := redis.NewClient(&redis.Options{Addr: set.replica.addr()})
 	defer promoted.Close()
-	if n, err := promoted.Exists(context.Background(), "asynq:queues").Result(); err != nil || n != 1 {
-		t.Errorf("asynq:queues on the promoted replica: %d, %v", n, err)
+	if keys, _, err := promoted.Scan(context.Background(), 0, "asynq:{*}:*", 1000).Result(); err != nil || len(keys) == 0 {
+		t.Errorf("the queue's keys on the promoted replica: %v, %v", keys, err)
 	}
 }
