@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"time"
 
@@ -60,6 +61,8 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			return nil, err
 		}
 		defer pprof.StopCPUProfile()
+		// The scheduler and worker processes profile themselves beside it.
+		os.Setenv(processProfileEnv, filepath.Dir(cfg.CPUProfile))
 	}
 	start := time.Now()
 	if cfg.runs(SectionInPlace) {
