@@ -35,8 +35,8 @@ func (res *Results) targets() []Target {
 				ratio(name+" vs single UPDATE", "≤ 1.30×", v.VsUpdate, 1.30, true)
 				if pl := v.Pipeline; pl != nil && pl.Slots > 0 {
 					goal := 0.95 * float64(pl.Slots)
-					ts = append(ts, Target{Name: name + " busy worker slots (Σ batch duration / span)", Goal: fmt.Sprintf("≥ %.1f of %d", goal, pl.Slots),
-						Value: pl.BusySlots, Got: fmt.Sprintf("%.2f (held %.2f)", pl.BusySlots, pl.HeldSlots), Met: pl.BusySlots >= goal})
+					ts = append(ts, Target{Name: name + " busy worker slots (the worker's dripflow_worker_busy_seconds_total / span)", Goal: fmt.Sprintf("≥ %.1f of %d", goal, pl.Slots),
+						Value: pl.WorkerBusySlots, Got: fmt.Sprintf("%.2f (batch rows: %.2f, held %.2f)", pl.WorkerBusySlots, pl.BusySlots, pl.HeldSlots), Met: pl.WorkerBusySlots >= goal})
 				}
 			}
 		}
@@ -100,7 +100,7 @@ func (res *Results) WriteTable(w io.Writer) {
 	if ip := res.InPlace; ip != nil {
 		p("### 1. In-place backfill, %s rows, batch size %d", count(ip.Rows), ip.BatchSize)
 		p("")
-		p("| variant | wall (fastest round) | rows/s | vs UPDATE | vs best loop | mean batch | busy slots (held) | queue wait | rounds |")
+		p("| variant | wall (fastest round) | rows/s | vs UPDATE | vs best loop | mean batch | busy slots: worker; rows (held) | queue wait | rounds |")
 		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, v := range ip.Variants {
 			mean, busy, wait := "", "", ""
@@ -108,7 +108,7 @@ func (res *Results) WriteTable(w io.Writer) {
 				mean = fmt.Sprintf("%.1f ms", v.BatchMean.Seconds()*1000)
 			}
 			if pl := v.Pipeline; pl != nil && pl.Batches > 0 {
-				busy = fmt.Sprintf("%.2f (%.2f) of %d", pl.BusySlots, pl.HeldSlots, pl.Slots)
+				busy = fmt.Sprintf("%.2f; %.2f (%.2f) of %d", pl.WorkerBusySlots, pl.BusySlots, pl.HeldSlots, pl.Slots)
 				wait = fmt.Sprintf("%.1f ms", ms(pl.QueueWait))
 			}
 			desc := v.Description
