@@ -127,7 +127,7 @@ func TestUIAdaptiveBatchSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := c.get(r.location()).body
-	for _, want := range []string{`data-field="adaptive">adaptive: target`, `now 4,300 per batch`, `between 1 and 40`,
+	for _, want := range []string{`data-field="adaptive">adaptive: target 250 ms, now 4,300 per batch`, `between 1 and 40`,
 		`title="Keys the batch was planned with">Size</th>`, `<td class="num" data-field="size">4,300</td>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("run page lacks %q", want)
