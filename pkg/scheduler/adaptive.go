@@ -87,6 +87,17 @@ func (p *runPlanner) batchSize(ctx context.Context, st *runState, r store.Run, l
 	return a.size
 }
 
+// adaptiveWindow bounds free, the batches the planner may add to run r's
+// window: until an adaptive run's first batch has finished, one batch at a
+// time is in flight, so a batch size far off the target costs one batch
+// at that size rather than max_in_flight of them.
+func adaptiveWindow(r store.Run, free int64) int64 {
+	if !r.Options.Adaptive() || r.BatchesSucceeded+r.BatchesFailed+r.BatchesCancelled > 0 {
+		return free
+	}
+	return min(free, 1-r.BatchesEnqueued-r.BatchesRunning)
+}
+
 // readSamples adds the run's batches that succeeded since the last look
 // to a's window and returns how many it added.
 func (p *runPlanner) readSamples(ctx context.Context, r store.Run, a *adaptState) (int, error) {

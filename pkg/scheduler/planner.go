@@ -167,7 +167,7 @@ func (p *runPlanner) fill(ctx context.Context, r store.Run, log *zap.Logger) err
 	// An adaptive run's batches are planned (and paced) with its current
 	// size (adaptive.go); any other run's with its batch size.
 	r.Options.BatchSize = p.batchSize(ctx, st, r, log)
-	free := int64(r.Options.MaxInFlight) - r.BatchesEnqueued - r.BatchesRunning
+	free := adaptiveWindow(r, int64(r.Options.MaxInFlight)-r.BatchesEnqueued-r.BatchesRunning)
 	// Batches planned (or retried) but not yet enqueued go first.
 	if free > 0 && r.BatchesPending > 0 {
 		page, err := p.store.ListBatches(ctx, r.ID, store.BatchFilter{States: []store.BatchState{store.BatchPending}, Limit: int(min(free, store.MaxLimit))})
