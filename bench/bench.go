@@ -90,6 +90,11 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			return res, fmt.Errorf("store overhead: %w", err)
 		}
 	}
+	if cfg.runs(SectionAdaptive) {
+		if res.Adaptive, err = r.adaptive(ctx); err != nil {
+			return res, fmt.Errorf("adaptive batch size: %w", err)
+		}
+	}
 	res.Elapsed = Seconds(time.Since(start))
 	res.LoadAfter = loadAverage()
 	res.Targets = res.targets()

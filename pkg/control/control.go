@@ -53,6 +53,12 @@ type NewRun struct {
 	Sleep         *time.Duration
 	BatchTimeout  *time.Duration
 	ErrorBudget   *int
+	// TargetBatchTime turns the adaptive batch size on (0: off), within
+	// MinBatchSize..MaxBatchSize (0: the defaults, see
+	// store.RunOptions.BatchSizeBounds).
+	TargetBatchTime *time.Duration
+	MinBatchSize    *int
+	MaxBatchSize    *int
 	// Created, when set, gives the run's "created" timeline event. It is
 	// written before the run is announced, so a scheduler that sees the run
 	// and starts it writes "started" after it.
@@ -97,6 +103,13 @@ func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error)
 	if n.BatchTimeout != nil {
 		o.BatchTimeout = *n.BatchTimeout
 	}
+	if n.TargetBatchTime != nil {
+		o.TargetBatchTime = *n.TargetBatchTime
+	}
+	set(&o.MinBatchSize, n.MinBatchSize)
+	set(&o.MaxBatchSize, n.MaxBatchSize)
+	// The run keeps (and shows) the bounds it adapts within.
+	o = o.WithBatchSizeBounds()
 	r, err := c.Store.CreateRun(ctx, store.NewRun{
 		Definition:  n.Definition,
 		Kind:        def.Kind,

@@ -79,6 +79,10 @@ func TestSpecErrorsNameTheField(t *testing.T) {
 		{"set both", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "transforms": [{"type": "set", "field": "x", "value": 1, "template": "y"}]}`, "transforms[0].value", "exactly one"},
 		{"bad option", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"batch_size": 10000000}}`, "options.batch_size", "must be between"},
 		{"bad duration", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"sleep": "soon"}}`, "options.sleep", "duration"},
+		{"bad target", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"target_batch_time": "soon"}}`, "options.target_batch_time", "duration"},
+		{"target too short", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"target_batch_time": "1ms"}}`, "options.target_batch_time", "between"},
+		{"min above the batch size", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"batch_size": 100, "target_batch_time": "1s", "min_batch_size": 200}}`, "options.min_batch_size", "batch_size"},
+		{"negative max", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"max_batch_size": -1}}`, "options.max_batch_size", "negative"},
 		{"wrong type", `{"name": 5}`, "name", "must be a string"},
 		{"trailing", `{"name": "a"} x`, "", "unexpected data"},
 	} {
@@ -263,5 +267,22 @@ options:
 		if _, err := ParseSpecYAML([]byte(bad)); err == nil {
 			t.Errorf("ParseSpecYAML(%q): no error", bad)
 		}
+	}
+}
+
+// A spec's options carry the adaptive batch size: a target as a duration
+// and the bounds.
+func TestSpecAdaptiveOptions(t *testing.T) {
+	s, err := ParseSpec([]byte(`{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"},
+		"options": {"batch_size": 500, "target_batch_time": "250ms", "min_batch_size": 50, "max_batch_size": 20000}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := f.Options; o.TargetBatchTime != 250*time.Millisecond || o.MinBatchSize != 50 || o.MaxBatchSize != 20000 || !o.Adaptive() {
+		t.Fatalf("compiled options %+v", o)
 	}
 }

@@ -45,6 +45,13 @@ var (
 		Help: "Progress of active runs (processed / total; 0 while the total is unknown).",
 	}, []string{"run", "definition"})
 
+	// RunBatchSize is the batch size the scheduler plans each active
+	// adaptive run's batches with now (see RunOptions.TargetBatchTime).
+	RunBatchSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "dripflow", Name: "run_batch_size",
+		Help: "Batch size the scheduler plans an active adaptive run's batches with now (target_batch_ms set).",
+	}, []string{"run", "definition"})
+
 	// RunsActive counts runs by state, as the scheduler last saw them.
 	RunsActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "dripflow", Name: "runs",
@@ -98,7 +105,7 @@ var once sync.Once
 
 // All returns every dripflow metric.
 func All() []prometheus.Collector {
-	return []prometheus.Collector{Batches, BatchDuration, QueueWait, Rows, RunProgress, RunsActive,
+	return []prometheus.Collector{Batches, BatchDuration, QueueWait, Rows, RunProgress, RunBatchSize, RunsActive,
 		SchedulerPass, SchedulerLeader, QueueDepth, WorkerSlots, WorkerBusy, WorkerRunning}
 }
 

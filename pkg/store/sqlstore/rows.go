@@ -28,6 +28,9 @@ type runRow struct {
 	RowsPerSecond    int        `gorm:"column:rows_per_second"`
 	BatchTimeoutNS   int64      `gorm:"column:batch_timeout_ns"`
 	ErrorBudget      int        `gorm:"column:error_budget"`
+	TargetBatchNS    int64      `gorm:"column:target_batch_ns"`
+	MinBatchSize     int        `gorm:"column:min_batch_size"`
+	MaxBatchSize     int        `gorm:"column:max_batch_size"`
 	StartAt          *time.Time `gorm:"column:start_at"`
 	Total            int64      `gorm:"column:total"`
 	TotalEstimated   bool       `gorm:"column:total_estimated"`
@@ -68,6 +71,10 @@ func (r runRow) run() store.Run {
 			RowsPerSecond: r.RowsPerSecond,
 			BatchTimeout:  time.Duration(r.BatchTimeoutNS),
 			ErrorBudget:   r.ErrorBudget,
+
+			TargetBatchTime: time.Duration(r.TargetBatchNS),
+			MinBatchSize:    r.MinBatchSize,
+			MaxBatchSize:    r.MaxBatchSize,
 		},
 		StartAt:        utcPtr(r.StartAt),
 		Total:          r.Total,
@@ -99,6 +106,7 @@ type batchRow struct {
 	State       string     `gorm:"column:state"`
 	Lo          string     `gorm:"column:lo"`
 	Hi          string     `gorm:"column:hi"`
+	Size        int        `gorm:"column:planned_size"`
 	Attempts    int        `gorm:"column:attempts"`
 	Retries     int        `gorm:"column:retries"`
 	Worker      string     `gorm:"column:worker"`
@@ -126,6 +134,7 @@ func (b batchRow) batch() store.Batch {
 		State:       store.BatchState(b.State),
 		Lo:          b.Lo,
 		Hi:          b.Hi,
+		Size:        b.Size,
 		Attempts:    b.Attempts,
 		Retries:     b.Retries,
 		Worker:      b.Worker,

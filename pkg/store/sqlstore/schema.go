@@ -14,7 +14,7 @@ const (
 
 // SchemaVersion is the version of the schema this binary reads and writes:
 // the highest migration it knows.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migration is one versioned schema change, written out per dialect. On
 // PostgreSQL and SQLite a migration runs in one transaction with the row that
@@ -54,6 +54,23 @@ var migrations = []migration{
 		dialectMySQL:    v5,
 		dialectSQLite:   v5,
 	}},
+	{version: 6, name: "adaptive batch size: a run's target and bounds, each batch's planned size", up: map[dialect][]string{
+		dialectPostgres: v6,
+		dialectMySQL:    v6,
+		dialectSQLite:   v6,
+	}},
+}
+
+// v6 adds the adaptive batch size: a run's target batch duration and its
+// size bounds (0: off, defaults), and the size each batch was planned with
+// (0 for the batches planned before). One column per statement, so each
+// dialect takes them as written and an interrupted MySQL migration runs
+// again (see alreadyApplied).
+var v6 = []string{
+	`ALTER TABLE dripflow_runs ADD COLUMN target_batch_ns BIGINT NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_runs ADD COLUMN min_batch_size INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_runs ADD COLUMN max_batch_size INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_batches ADD COLUMN planned_size INTEGER NOT NULL DEFAULT 0`,
 }
 
 // v4 adds the runs' timelines: events numbered 1, 2, … per run, deleted
