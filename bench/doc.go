@@ -2,7 +2,7 @@
 // dripflow side by side with what it replaces, in one run, and reports
 // ratios, because absolute times on shared machines are noisy.
 //
-// Against local PostgreSQL and Redis it runs five sections:
+// Against local PostgreSQL and Redis it runs six sections:
 //
 //  1. inplace: an in-place backfill of Config.Rows rows (val = val + 1),
 //     as one UPDATE statement (the floor), as a hand-written pgx keyset
@@ -28,6 +28,14 @@
 //  5. storeops: the store operations a batch costs (append, enqueue, get
 //     run, claim, complete), driven straight through the SQL store on
 //     PostgreSQL and the Redis store.
+//  6. scale: one scheduler and 1, 2, 4 and 8 worker processes
+//     (Config.ScaleProcs) of each concurrency (Config.ScaleConcurrency)
+//     running no-op batches and the in-place backfill, with each store,
+//     on a redis-server of its own when one is installed: batches/s and
+//     rows/s, the CPU time of each process class (workers, scheduler,
+//     postgres, redis-server, from /proc), the machine's busy fraction,
+//     Redis commands and PostgreSQL transactions per batch, and a verdict
+//     on what bounded each point.
 //
 // Sections 1–3 run the scheduler and the worker of their headline dripflow
 // variants as separate processes (this binary re-executed through package

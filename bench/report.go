@@ -185,6 +185,9 @@ func (res *Results) WriteTable(w io.Writer) {
 		p("SQL store / Redis store, sequential: %.1f×", so.SQLvsRedis)
 		p("")
 	}
+	if sc := res.Scale; sc != nil {
+		sc.writeTable(w)
+	}
 	if len(res.Targets) > 0 {
 		p("### Targets")
 		p("")
