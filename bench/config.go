@@ -116,7 +116,7 @@ func DefaultConfig() Config {
 		StoreOpsParallel:  8,
 		ScaleProcs:        []int{1, 2, 4, 8},
 		ScaleConcurrency:  []int{2, 8},
-		ScaleNoopBatches:  8000,
+		ScaleNoopBatches:  5000,
 		ScaleRows:         500_000,
 		Repeat:            2,
 		Out:               "bench-results/results.json",

@@ -101,22 +101,25 @@ func (u Usage) cores(class string) float64 {
 	return u.CPU[class] / u.Interval.Seconds()
 }
 
-// RedisUsage is what a point asked of Redis (INFO stats and commandstats).
+// RedisUsage is what a point asked of Redis (INFO commandstats). Redis
+// counts the commands a Lua script calls as commands too (and their time
+// inside the script's), so Commands is every command Redis executed, and
+// Scripts the EVAL/EVALSHA/FCALL among them: a batch's round trips are
+// Scripts plus the commands sent on their own, at most Commands.
 type RedisUsage struct {
-	Commands int64   `json:"commands"`
-	PerBatch float64 `json:"commands_per_batch"`
-	// UsecPerBatch is the time Redis spent executing commands, per batch.
-	UsecPerBatch float64 `json:"usec_per_batch"`
+	Commands        int64   `json:"commands"`
+	PerBatch        float64 `json:"commands_per_batch"`
+	Scripts         int64   `json:"scripts"`
+	ScriptsPerBatch float64 `json:"scripts_per_batch"`
 	// Top are the commands called most, most first.
 	Top []CommandCost `json:"top"`
 }
 
 // CommandCost is one Redis command's share of a point.
 type CommandCost struct {
-	Name         string  `json:"name"`
-	Calls        int64   `json:"calls"`
-	PerBatch     float64 `json:"per_batch"`
-	UsecPerBatch float64 `json:"usec_per_batch"`
+	Name     string  `json:"name"`
+	Calls    int64   `json:"calls"`
+	PerBatch float64 `json:"per_batch"`
 }
 
 // PGUsage is what a point asked of PostgreSQL: the benchmark database's
@@ -850,10 +853,8 @@ func usageBetween(a, b scaleSnap) Usage {
 // redisCounters are a Redis server's command counters at one moment.
 type redisCounters struct {
 	commands int64
-	cmds     map[string]cmdStat
+	cmds     map[string]int64 // calls per command
 }
-
-type cmdStat struct{ calls, usec int64 }
 
 // parseInfo reads the "field:value" lines of Redis's INFO reply.
 func parseInfo(s string) map[string]string {
@@ -873,50 +874,46 @@ func parseInfo(s string) map[string]string {
 
 // parseCommandStats reads INFO commandstats
 // ("cmdstat_evalsha:calls=12,usec=340,usec_per_call=28.33,…") into each
-// command's calls and microseconds.
-func parseCommandStats(s string) map[string]cmdStat {
-	out := map[string]cmdStat{}
+// command's calls.
+func parseCommandStats(s string) map[string]int64 {
+	out := map[string]int64{}
 	for k, v := range parseInfo(s) {
 		name, ok := strings.CutPrefix(k, "cmdstat_")
 		if !ok {
 			continue
 		}
-		var c cmdStat
 		for _, kv := range strings.Split(v, ",") {
-			f, val, _ := strings.Cut(kv, "=")
-			n, err := strconv.ParseInt(val, 10, 64)
-			if err != nil {
-				continue // usec_per_call is a fraction
-			}
-			switch f {
-			case "calls":
-				c.calls = n
-			case "usec":
-				c.usec = n
+			if f, val, _ := strings.Cut(kv, "="); f == "calls" {
+				if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+					out[name] = n
+				}
 			}
 		}
-		out[name] = c
 	}
 	return out
 }
+
+// scriptCommands run a Lua script or function.
+var scriptCommands = []string{"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"}
 
 // redisUsage is what Redis did between two snapshots, per batch; the
 // commands of the snapshots themselves (INFO) are left out.
 func redisUsage(a, b redisCounters, batches int64) RedisUsage {
 	f := float64(batches)
 	u := RedisUsage{}
-	var usec int64
 	for name, c := range b.cmds {
 		if name == "info" {
 			continue
 		}
-		d := cmdStat{calls: c.calls - a.cmds[name].calls, usec: c.usec - a.cmds[name].usec}
-		if d.calls <= 0 {
+		calls := c - a.cmds[name]
+		if calls <= 0 {
 			continue
 		}
-		u.Commands += d.calls
-		usec += d.usec
-		u.Top = append(u.Top, CommandCost{Name: name, Calls: d.calls, PerBatch: float64(d.calls) / f, UsecPerBatch: float64(d.usec) / f})
+		u.Commands += calls
+		if slices.Contains(scriptCommands, name) {
+			u.Scripts += calls
+		}
+		u.Top = append(u.Top, CommandCost{Name: name, Calls: calls, PerBatch: float64(calls) / f})
 	}
 	if len(b.cmds) == 0 {
 		u.Commands = b.commands - a.commands // no commandstats: the total only
@@ -931,7 +928,7 @@ func redisUsage(a, b redisCounters, batches int64) RedisUsage {
 		u.Top = u.Top[:5]
 	}
 	u.PerBatch = float64(u.Commands) / f
-	u.UsecPerBatch = float64(usec) / f
+	u.ScriptsPerBatch = float64(u.Scripts) / f
 	return u
 }
 
@@ -998,19 +995,19 @@ func (s *ScaleResult) writeTable(w io.Writer) {
 			pt.Wall.Seconds(), rate(pt.BatchesPerSec), rate(pt.RowsPerSec), pt.Speedup, busy, pt.Verdict)
 	}
 	p("")
-	p("CPU time per batch by process class, and what a batch asked of Redis and PostgreSQL (PostgreSQL: the run's database; WAL: the whole server):")
+	p("CPU time per batch by process class, and what a batch asked of Redis (every command executed, those inside Lua scripts included; in brackets the scripts) and PostgreSQL (the run's database; WAL: the whole server):")
 	p("")
-	p("| work | store | workers × concurrency | CPU ms/batch: workers | scheduler | postgres | redis | other | Redis cmds/batch | Redis µs/batch | top Redis commands per batch | PG xacts/batch | PG rows written/batch | PG active ms/batch | WAL syncs/batch |")
-	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+	p("| work | store | workers × concurrency | CPU ms/batch: workers | scheduler | postgres | redis | other | Redis commands/batch (scripts) | top Redis commands per batch | PG xacts/batch | PG rows written/batch | PG active ms/batch | WAL syncs/batch |")
+	p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
 	for _, pt := range s.Points {
 		top := make([]string, len(pt.Redis.Top))
 		for i, c := range pt.Redis.Top {
 			top[i] = fmt.Sprintf("%s %.1f", c.Name, c.PerBatch)
 		}
 		c := pt.CPUPerBatch
-		p("| %s | %s | %d × %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %.0f | %s | %.2f | %.2f | %.2f | %.2f |", pt.Work, pt.Store, pt.Workers, pt.Concurrency,
+		p("| %s | %s | %d × %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f (%.1f) | %s | %.2f | %.2f | %.2f | %.2f |", pt.Work, pt.Store, pt.Workers, pt.Concurrency,
 			c[classWorkers], c[classScheduler], c[classPostgres], c[classRedis], c[classOther],
-			pt.Redis.PerBatch, pt.Redis.UsecPerBatch, strings.Join(top, ", "),
+			pt.Redis.PerBatch, pt.Redis.ScriptsPerBatch, strings.Join(top, ", "),
 			pt.Postgres.XactsPerBatch, pt.Postgres.WrittenPerBatch, pt.Postgres.ActiveMsPerBatch, pt.Postgres.WALSyncsPerBatch)
 	}
 	p("")

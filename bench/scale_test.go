@@ -48,8 +48,8 @@ func TestRedisUsage(t *testing.T) {
 		"cmdstat_client|setname:calls=200,usec=100,usec_per_call=0.50\r\n")
 	u := redisUsage(redisCounters{cmds: before}, redisCounters{cmds: after}, 100)
 	// INFO (the snapshots' own) is left out; ties by name.
-	if u.Commands != 800 || u.PerBatch != 8 || u.UsecPerBatch != 85 || len(u.Top) != 3 ||
-		u.Top[0].Name != "evalsha" || u.Top[0].PerBatch != 4 || u.Top[0].UsecPerBatch != 80 ||
+	if u.Commands != 800 || u.PerBatch != 8 || u.Scripts != 400 || u.ScriptsPerBatch != 4 || len(u.Top) != 3 ||
+		u.Top[0].Name != "evalsha" || u.Top[0].PerBatch != 4 ||
 		u.Top[1].Name != "client|setname" || u.Top[2].Name != "zadd" {
 		t.Errorf("redisUsage = %+v", u)
 	}
