@@ -388,7 +388,7 @@ func (r *runner) scalePoint(ctx context.Context, mon *scaleMonitor, work, storeK
 		return fail(err)
 	}
 
-	pids := scalePIDs{scheduler: sch.cmd.Process.Pid, redis: mon.redisPID}
+	pids := scalePIDs{scheduler: sch.cmd.Process.Pid, redis: mon.redisPID, database: dbName}
 	for _, w := range workers {
 		pids.workers = append(pids.workers, w.cmd.Process.Pid)
 	}
@@ -682,15 +682,19 @@ func pgUsage(a, b pgCounters, batches int64) PGUsage {
 type scalePIDs struct {
 	scheduler int
 	workers   []int
-	redis     int // 0: every redis-server
+	redis     int    // 0: every redis-server
+	database  string // PostgreSQL: the backends of this database
 }
 
 // scaleSnap is the counters at one moment of a point.
 type scaleSnap struct {
 	at      time.Time
 	machine cpuTimes
-	ticks   map[string]int64 // per class, clkTck ticks
-	redis   redisCounters
+	ticks   map[string]int64 // per class but postgres, clkTck ticks
+	// backends are the ticks of each PostgreSQL backend of the run's
+	// database, by pid.
+	backends map[int]int64
+	redis    redisCounters
 }
 
 func (m *scaleMonitor) snapshot(ctx context.Context, pids scalePIDs) (scaleSnap, error) {
@@ -723,17 +727,32 @@ func (m *scaleMonitor) snapshot(ctx context.Context, pids scalePIDs) (scaleSnap,
 	if s.ticks[classBench], err = one(m.self); err != nil {
 		return s, err
 	}
-	byName, err := ticksByName("postgres", "redis-server")
-	if err != nil {
-		return s, err
-	}
-	// A backend that exits is counted in the postmaster's cutime once it
-	// is reaped, so the sum over every process named postgres only grows.
-	s.ticks[classPostgres] = byName["postgres"]
-	s.ticks[classRedis] = byName["redis-server"]
 	if pids.redis != 0 {
 		if s.ticks[classRedis], err = one(pids.redis); err != nil {
 			return s, fmt.Errorf("redis-server CPU time: %w", err)
+		}
+	} else {
+		byName, err := ticksByName("redis-server")
+		if err != nil {
+			return s, err
+		}
+		s.ticks[classRedis] = byName["redis-server"]
+	}
+	// PostgreSQL's share is its backends serving the run's database (the
+	// server is shared: other databases' backends, and its background
+	// processes, fall under "other").
+	rows, err := m.pg.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = $1", pids.database)
+	if err != nil {
+		return s, fmt.Errorf("PostgreSQL backends: %w", err)
+	}
+	backendPIDs, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return s, fmt.Errorf("PostgreSQL backends: %w", err)
+	}
+	s.backends = map[int]int64{}
+	for _, pid := range backendPIDs {
+		if t, err := one(int(pid)); err == nil { // else: it ended meanwhile
+			s.backends[int(pid)] = t
 		}
 	}
 	stats, err := m.rdb.Info(ctx, "stats").Result()
@@ -843,6 +862,14 @@ func usageBetween(a, b scaleSnap) Usage {
 			continue
 		}
 		d := max(b.ticks[c]-a.ticks[c], 0)
+		if c == classPostgres {
+			// A backend that started meanwhile counts from 0; one that
+			// ended meanwhile is lost (pools keep their connections).
+			d = 0
+			for pid, t := range b.backends {
+				d += max(t-a.backends[pid], 0)
+			}
+		}
 		ours += d
 		u.CPU[c] = float64(d) / clkTck
 	}

@@ -61,10 +61,13 @@ func TestRedisUsage(t *testing.T) {
 func TestUsageAndVerdict(t *testing.T) {
 	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	a := scaleSnap{at: at, machine: cpuTimes{busy: 1000, total: 5000},
-		ticks: map[string]int64{classWorkers: 100, classScheduler: 10, classPostgres: 500, classRedis: 50, classBench: 5}}
+		ticks:    map[string]int64{classWorkers: 100, classScheduler: 10, classRedis: 50, classBench: 5},
+		backends: map[int]int64{11: 400, 12: 100, 13: 70}}
 	// 10 s on 2 CPUs: 2000 ticks, 1900 of them busy.
 	b := scaleSnap{at: at.Add(10 * time.Second), machine: cpuTimes{busy: 2900, total: 7000},
-		ticks: map[string]int64{classWorkers: 900, classScheduler: 110, classPostgres: 1000, classRedis: 250, classBench: 15}}
+		ticks: map[string]int64{classWorkers: 900, classScheduler: 110, classRedis: 250, classBench: 15},
+		// Backend 13 ended (lost), 14 started (counted from 0).
+		backends: map[int]int64{11: 700, 12: 150, 14: 150}}
 	u := usageBetween(a, b)
 	if u.MachineBusy != 0.95 || u.CPU[classWorkers] != 8 || u.CPU[classPostgres] != 5 || u.CPU[classRedis] != 2 ||
 		u.CPU[classScheduler] != 1 || u.CPU[classBench] != 0.1 || u.CPU[classOther] != 2.9 {
