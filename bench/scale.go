@@ -757,12 +757,12 @@ func (m *scaleMonitor) snapshot(ctx context.Context, pids scalePIDs) (scaleSnap,
 	}
 	stats, err := m.rdb.Info(ctx, "stats").Result()
 	if err != nil {
-		return s, fmt.Errorf("Redis INFO stats: %w", err)
+		return s, fmt.Errorf("read Redis INFO stats: %w", err)
 	}
 	s.redis.commands, _ = strconv.ParseInt(parseInfo(stats)["total_commands_processed"], 10, 64)
 	cs, err := m.rdb.Info(ctx, "commandstats").Result()
 	if err != nil {
-		return s, fmt.Errorf("Redis INFO commandstats: %w", err)
+		return s, fmt.Errorf("read Redis INFO commandstats: %w", err)
 	}
 	s.redis.cmds = parseCommandStats(cs)
 	return s, nil
