@@ -201,8 +201,8 @@ func (r *runner) scale(ctx context.Context) (*ScaleResult, error) {
 
 	// The section's Redis is a server of its own when redis-server is
 	// installed, so that its commands and CPU time are this benchmark's
-	// alone; PostgreSQL is the shared server (its figures are per
-	// database, but for the CPU time and the WAL).
+	// alone; PostgreSQL is the shared server (its figures are the run's
+	// database's, but for the WAL's).
 	sr := *r
 	redisURL, redisPID := cfg.RedisURL, 0
 	if rs, err := startRedisServer(ctx); err != nil {
