@@ -32,7 +32,7 @@ test-short: ## run the tests that need no service (-short)
 BENCHFLAGS ?=
 
 .PHONY: bench
-bench: ## measure dripflow against one UPDATE, a hand-written loop, plain asynq and River (~15 min); table on stdout, JSON in bench-results/
+bench: ## measure dripflow against one UPDATE, a hand-written loop, plain asynq and River, and with 1-8 worker processes (~20 min); table on stdout, JSON in bench-results/
 	@. scripts/test-services.sh && \
 	  $(GO) run ./bench/cmd/dripflow-bench $(BENCHFLAGS)
 

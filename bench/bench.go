@@ -95,6 +95,11 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			return res, fmt.Errorf("adaptive batch size: %w", err)
 		}
 	}
+	if cfg.runs(SectionScale) {
+		if res.Scale, err = r.scale(ctx); err != nil {
+			return res, fmt.Errorf("scaling: %w", err)
+		}
+	}
 	res.Elapsed = Seconds(time.Since(start))
 	res.LoadAfter = loadAverage()
 	res.Targets = res.targets()

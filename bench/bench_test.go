@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,10 @@ func TestSmoke(t *testing.T) {
 	cfg.FirstBatchSamples = 2
 	cfg.StoreOpsBatches = 40
 	cfg.StoreOpsParallel = 4
+	cfg.ScaleProcs = []int{1, 2}
+	cfg.ScaleConcurrency = []int{2}
+	cfg.ScaleNoopBatches = 100
+	cfg.ScaleRows = 3000
 	cfg.Timeout = 3 * time.Minute
 	// Two rounds need more Redis databases in all than there are (15): each
 	// must be given back when its variant ends.
@@ -51,7 +56,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
 	if res.InPlace == nil || len(res.InPlace.Variants) != 11 || res.Noop == nil || res.Flow == nil ||
-		res.FirstBatch == nil || len(res.FirstBatch.Sizes) != 2 || res.StoreOps == nil || res.Adaptive == nil || len(res.Adaptive.Loop) != len(AdaptiveLoopSizes) {
+		res.FirstBatch == nil || len(res.FirstBatch.Sizes) != 2 || res.StoreOps == nil || res.Adaptive == nil || len(res.Adaptive.Loop) != len(AdaptiveLoopSizes) || res.Scale == nil {
 		t.Fatalf("a section is missing: %+v", res)
 	}
 	if len(res.Targets) != 18 {
@@ -63,9 +68,29 @@ func TestSmoke(t *testing.T) {
 	if _, err := os.Stat(cfg.Out); err != nil {
 		t.Errorf("results file: %v", err)
 	}
+	if sc := res.Scale; sc != nil {
+		// 1 and 2 workers × in-place and no-op × the Redis and SQL stores.
+		if len(sc.Points) != 8 {
+			t.Errorf("scale: %d points, want 8: %+v", len(sc.Points), sc.Points)
+		}
+		for _, pt := range sc.Points {
+			name := fmt.Sprintf("scale %s %s %d×%d", pt.Work, pt.Store, pt.Workers, pt.Concurrency)
+			if pt.BatchesPerSec <= 0 || pt.Verdict == "" || pt.Pipeline == nil || pt.Pipeline.Slots != pt.Workers*pt.Concurrency {
+				t.Errorf("%s: %+v", name, pt)
+			}
+			// Every batch is queued in Redis; every batch but a no-op one
+			// on the Redis store commits a transaction in PostgreSQL.
+			if pt.Redis.PerBatch < 1 {
+				t.Errorf("%s: %.2f Redis commands per batch", name, pt.Redis.PerBatch)
+			}
+			if (pt.Store == storeSQL || pt.Work == workInPlace) && pt.Postgres.XactsPerBatch < 1 {
+				t.Errorf("%s: %.2f PostgreSQL transactions per batch", name, pt.Postgres.XactsPerBatch)
+			}
+		}
+	}
 	var table strings.Builder
 	res.WriteTable(&table)
-	for _, want := range []string{"### 1. In-place backfill", "### 2. No-op", "### 3. Flow", "### 4. Time to first batch", "### 5. Store operations", "### 6. Adaptive batch size", "### Targets"} {
+	for _, want := range []string{"### 1. In-place backfill", "### 2. No-op", "### 3. Flow", "### 4. Time to first batch", "### 5. Store operations", "### 6. Adaptive batch size", "### 7. Scaling", "### Targets"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

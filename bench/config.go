@@ -20,10 +20,11 @@ const (
 	SectionFirstBatch = "firstbatch" // 4. time to first batch and RSS, as processes
 	SectionStoreOps   = "storeops"   // 5. store cost per batch: SQL on PostgreSQL against Redis
 	SectionAdaptive   = "adaptive"   // 6. adaptive batch size against the hand-written loop at its best size
+	SectionScale      = "scale"      // 7. 1, 2, 4 and 8 worker processes, and what saturates
 )
 
 // Sections lists every section in run order.
-var Sections = []string{SectionInPlace, SectionNoop, SectionFlow, SectionFirstBatch, SectionStoreOps, SectionAdaptive}
+var Sections = []string{SectionInPlace, SectionNoop, SectionFlow, SectionFirstBatch, SectionStoreOps, SectionAdaptive, SectionScale}
 
 // Config is what a benchmark run measures and where.
 type Config struct {
@@ -68,6 +69,14 @@ type Config struct {
 	// AdaptiveTarget is the target_batch_ms of section 6's adaptive run.
 	AdaptiveTarget time.Duration
 
+	// ScaleProcs are the numbers of worker processes of section 7, each of
+	// ScaleConcurrency slots (the in-place backfill runs at the first
+	// concurrency only); ScaleNoopBatches and ScaleRows its sizes.
+	ScaleProcs       []int
+	ScaleConcurrency []int
+	ScaleNoopBatches int
+	ScaleRows        int
+
 	// Repeat runs each variant of sections 1–3 this many times, the
 	// rounds interleaved; the fastest round counts. The no-op batches
 	// through the SQL store run once (they take minutes).
@@ -110,6 +119,10 @@ func DefaultConfig() Config {
 		StoreOpsBatches:   5000,
 		StoreOpsParallel:  8,
 		AdaptiveTarget:    100 * time.Millisecond,
+		ScaleProcs:        []int{1, 2, 4, 8},
+		ScaleConcurrency:  []int{2, 8},
+		ScaleNoopBatches:  5000,
+		ScaleRows:         500_000,
 		Repeat:            2,
 		Out:               "bench-results/results.json",
 		Timeout:           30 * time.Minute,
@@ -124,6 +137,10 @@ func QuickConfig() Config {
 	c.Sizes = []int{10_000, 50_000}
 	c.FirstBatchSamples = 2
 	c.StoreOpsBatches = 500
+	c.ScaleProcs = []int{1, 2}
+	c.ScaleConcurrency = []int{2}
+	c.ScaleNoopBatches = 500
+	c.ScaleRows = 20_000
 	c.Timeout = 2 * time.Minute
 	c.Repeat = 1
 	return c
@@ -166,9 +183,13 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.StoreOpsBatches, "store-ops-batches", c.StoreOpsBatches, "batches driven straight through each store (section 5)")
 	fs.IntVar(&c.StoreOpsParallel, "store-ops-parallel", c.StoreOpsParallel, "goroutines of section 5's parallel part")
 	fs.DurationVar(&c.AdaptiveTarget, "adaptive-target", c.AdaptiveTarget, "target_batch_ms of section 6's adaptive run, as a duration (10ms..10m)")
+	scaleProcs := fs.String("scale-procs", joinInts(c.ScaleProcs), "worker processes of section 7's points, comma-separated")
+	scaleConc := fs.String("scale-concurrency", joinInts(c.ScaleConcurrency), "worker concurrency per process in section 7, comma-separated (the in-place backfill at the first)")
+	fs.IntVar(&c.ScaleNoopBatches, "scale-noop-batches", c.ScaleNoopBatches, "no-op batches of each section 7 point")
+	fs.IntVar(&c.ScaleRows, "scale-rows", c.ScaleRows, "rows of section 7's in-place backfill")
 	fs.IntVar(&c.Repeat, "repeat", c.Repeat, "rounds of each variant in sections 1-3, interleaved; the fastest counts (no-op batches through the SQL store: once)")
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(Sections, ","))
-	variants := fs.String("variants", "", "comma-separated variants of sections 1-3 to run (profiling; ratios need the baselines): update,loop-1conn,loop-2conn,dripflow-sql,dripflow-redis,dripflow-sql-records,dripflow-redis-records,river,asynq,insert-select")
+	variants := fs.String("variants", "", "comma-separated variants of sections 1-3 to run (profiling; ratios need the baselines): update,loop-1conn,loop-2conn,dripflow-sql,dripflow-redis,dripflow-sql-records,dripflow-redis-records,river,asynq,insert-select; section 7: scale-inplace-redis,scale-inplace-sql,scale-noop-redis,scale-noop-sql")
 	fs.StringVar(&c.Out, "out", c.Out, "JSON results file (empty: none)")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "longest one run may take")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the benchmark process (in-process dripflow included) to this file")
@@ -182,6 +203,12 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	var err error
 	if c.Sizes, err = parseInts(*sizes); err != nil {
 		return c, fmt.Errorf("--sizes: %w", err)
+	}
+	if c.ScaleProcs, err = parseInts(*scaleProcs); err != nil {
+		return c, fmt.Errorf("--scale-procs: %w", err)
+	}
+	if c.ScaleConcurrency, err = parseInts(*scaleConc); err != nil {
+		return c, fmt.Errorf("--scale-concurrency: %w", err)
 	}
 	if *only != "" {
 		c.Only = strings.Split(*only, ",")
@@ -209,6 +236,8 @@ func (c Config) Validate() error {
 		return errors.New("--sizes needs at least one size and --first-batch-samples must be positive")
 	case c.StoreOpsBatches < 1 || c.StoreOpsParallel < 1:
 		return errors.New("--store-ops-batches and --store-ops-parallel must be positive")
+	case len(c.ScaleProcs) == 0 || len(c.ScaleConcurrency) == 0 || c.ScaleNoopBatches < 1 || c.ScaleRows < 1:
+		return errors.New("--scale-procs and --scale-concurrency need at least one number, --scale-noop-batches and --scale-rows must be positive")
 	case c.Repeat < 1:
 		return errors.New("--repeat must be positive")
 	case c.AdaptiveTarget%time.Millisecond != 0 || c.AdaptiveTarget < 10*time.Millisecond || c.AdaptiveTarget > 10*time.Minute:
@@ -219,6 +248,13 @@ func (c Config) Validate() error {
 	for _, s := range c.Sizes {
 		if s < 1 {
 			return fmt.Errorf("--sizes: %d is not positive", s)
+		}
+	}
+	for _, xs := range [][]int{c.ScaleProcs, c.ScaleConcurrency} {
+		for _, x := range xs {
+			if x < 1 {
+				return fmt.Errorf("--scale-procs and --scale-concurrency: %d is not positive", x)
+			}
 		}
 	}
 	for _, s := range c.Only {

@@ -34,6 +34,14 @@
 //     Config.AdaptiveTarget and finds its size by itself; reported with
 //     its final and median batch size and its longest batch against the
 //     target.
+//  7. scale: one scheduler and 1, 2, 4 and 8 worker processes
+//     (Config.ScaleProcs) of each concurrency (Config.ScaleConcurrency)
+//     running no-op batches and the in-place backfill, with each store,
+//     on a redis-server of its own when one is installed: batches/s and
+//     rows/s, the CPU time of each process class (workers, scheduler,
+//     postgres, redis-server, from /proc), the machine's busy fraction,
+//     Redis commands and PostgreSQL transactions per batch, and a verdict
+//     on what bounded each point.
 //
 // Sections 1–3 run the scheduler and the worker of their headline dripflow
 // variants as separate processes (this binary re-executed through package

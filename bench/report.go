@@ -204,6 +204,9 @@ func (res *Results) WriteTable(w io.Writer) {
 		p("Loop by batch size: %s. Target: %.0f ms a batch, from batch size %s.", a.loopLine(), a.Target.Seconds()*1000, count(a.StartBatchSize))
 		p("")
 	}
+	if sc := res.Scale; sc != nil {
+		sc.writeTable(w)
+	}
 	if len(res.Targets) > 0 {
 		p("### Targets")
 		p("")

@@ -35,6 +35,7 @@ type Results struct {
 	FirstBatch *FirstBatchResult `json:"first_batch,omitempty"`
 	StoreOps   *StoreOpsResult   `json:"store_ops,omitempty"`
 	Adaptive   *AdaptiveResult   `json:"adaptive,omitempty"`
+	Scale      *ScaleResult      `json:"scale,omitempty"`
 
 	Targets []Target `json:"targets"`
 }
@@ -53,6 +54,10 @@ type ConfigSummary struct {
 	FirstBatchSamples int      `json:"first_batch_samples"`
 	StoreOpsBatches   int      `json:"store_ops_batches"`
 	StoreOpsParallel  int      `json:"store_ops_parallel"`
+	ScaleProcs        []int    `json:"scale_procs"`
+	ScaleConcurrency  []int    `json:"scale_concurrency"`
+	ScaleNoopBatches  int      `json:"scale_noop_batches"`
+	ScaleRows         int      `json:"scale_rows"`
 	Repeat            int      `json:"repeat"`
 	Sections          []string `json:"sections"`
 }
@@ -66,7 +71,8 @@ func (c Config) summary() ConfigSummary {
 		Rows: c.Rows, FlowRows: c.flowRows(), BatchSize: c.BatchSize, Concurrency: c.Concurrency, MaxInFlight: c.MaxInFlight,
 		NoopBatches: c.NoopBatches, NoopConcurrency: c.NoopConcurrency, NoopInFlight: c.NoopInFlight,
 		Sizes: c.Sizes, FirstBatchSamples: c.FirstBatchSamples,
-		StoreOpsBatches: c.StoreOpsBatches, StoreOpsParallel: c.StoreOpsParallel, Repeat: c.Repeat, Sections: secs,
+		StoreOpsBatches: c.StoreOpsBatches, StoreOpsParallel: c.StoreOpsParallel,
+		ScaleProcs: c.ScaleProcs, ScaleConcurrency: c.ScaleConcurrency, ScaleNoopBatches: c.ScaleNoopBatches, ScaleRows: c.ScaleRows, Repeat: c.Repeat, Sections: secs,
 	}
 }
 
