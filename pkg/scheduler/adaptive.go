@@ -80,7 +80,7 @@ func (p *runPlanner) batchSize(ctx context.Context, st *runState, r store.Run, l
 		a.size = next
 		exportBatchSize(r, next)
 		if float64(next) >= 2*float64(a.noted) || 2*float64(next) <= float64(a.noted) {
-			p.noteBatchSize(ctx, r, a.noted, next, a.window[len(a.window)-1])
+			p.noteBatchSize(ctx, r, a.noted, next, a.window)
 			a.noted = next
 		}
 	}
@@ -147,17 +147,42 @@ func (p *runPlanner) readSamples(ctx context.Context, r store.Run, a *adaptState
 // from one size to another (by 2× or more since the last note), and why.
 // Keyed by the first batch planned with the new size, so two schedulers or
 // a restart note it once.
-func (p *runPlanner) noteBatchSize(ctx context.Context, r store.Run, from, to int, last batchSample) {
+func (p *runPlanner) noteBatchSize(ctx context.Context, r store.Run, from, to int, window []batchSample) {
 	verb := "grew"
 	if to < from {
 		verb = "shrank"
 	}
-	msg := fmt.Sprintf("adaptive batch size %s from %s to %s keys: a batch of %s took %s, the target is %s",
-		verb, timeline.Count(int64(from)), timeline.Count(int64(to)), timeline.Count(int64(last.Size)),
-		shortDuration(last.Duration), r.Options.TargetBatchTime)
+	// Say what the controller went by: the newest batches' time per key
+	// (one batch's time alone can point the other way).
+	if len(window) > sizeWindow {
+		window = window[len(window)-sizeWindow:]
+	}
+	var costs []float64
+	for _, b := range window {
+		if b.Size > 0 && b.Duration > 0 {
+			costs = append(costs, float64(b.Duration)/float64(b.Size))
+		}
+	}
+	why := ""
+	if len(costs) > 0 {
+		perKey := time.Duration(median(costs))
+		why = fmt.Sprintf(": the last %d batches took a median of %s a key (%s for %s keys)", len(costs),
+			round3(perKey), shortDuration(perKey*time.Duration(to)), timeline.Count(int64(to)))
+	}
+	msg := fmt.Sprintf("adaptive batch size %s from %s to %s keys%s; the target is %s a batch",
+		verb, timeline.Count(int64(from)), timeline.Count(int64(to)), why, r.Options.TargetBatchTime)
 	next := r.BatchesTotal() + 1
 	timeline.Record(ctx, appender(p.store), p.log, store.RunEvent{RunID: r.ID, Kind: store.EventNote, Actor: timeline.Scheduler,
 		Message: msg, Key: fmt.Sprintf("batch_size:%d", next)})
+}
+
+// round3 rounds d to three significant digits.
+func round3(d time.Duration) time.Duration {
+	m := time.Duration(1)
+	for x := d; x >= 1000; x /= 10 {
+		m *= 10
+	}
+	return d.Round(m)
 }
 
 // shortDuration rounds d to about three significant digits for a message.
