@@ -85,6 +85,7 @@ type Batch[M any, P any] struct {
 	ctx      context.Context
 	orig     []M // the records as loaded, for Keys and Save
 	w        *writer[M]
+	bounds   []any // the batch's range for Save, when the key is the primary key
 	keys     []any
 	written  *int64
 	skipped  *int64
@@ -373,7 +374,7 @@ func (p *pipeline[M, P]) process(ctx context.Context, tx *gorm.DB, lo, hi string
 		var reported bool
 		b := &Batch[M, P]{
 			Records: records, Params: p.params, DB: tx,
-			ctx: ctx, orig: slices.Clone(records), w: p.writer,
+			ctx: ctx, orig: slices.Clone(records), w: p.writer, bounds: p.bounds(loK, hiK),
 			written: &written, skipped: &skipped, reported: &reported,
 		}
 		if err := p.job.d.ProcessBatch(ctx, b); err != nil {
@@ -403,6 +404,20 @@ func (p *pipeline[M, P]) process(ctx context.Context, tx *gorm.DB, lo, hi string
 		}
 	}
 	return res, nil
+}
+
+// bounds returns the batch's range as Save restricts its statement to, when
+// the batch's key is the model's one-column primary key: [lo, hi], or [hi]
+// for the first batch.
+func (p *pipeline[M, P]) bounds(lo, hi keyset.Key) []any {
+	w := p.writer
+	if len(p.cols) != 1 || len(w.keys) != 1 || p.cols[0].Name != w.keys[0].DBName || hi == nil {
+		return nil
+	}
+	if lo == nil {
+		return []any{hi[0]}
+	}
+	return []any{lo[0], hi[0]}
 }
 
 // processRange runs ProcessRange over the batch's range: its conditions

@@ -141,6 +141,12 @@ type Gadget struct {
 	UpdatedAt time.Time
 }
 
+// Subscription's tier is an enum on PostgreSQL.
+type Subscription struct {
+	ID   int64 `gorm:"primaryKey;autoIncrement:false"`
+	Tier string
+}
+
 func TestSave(t *testing.T) {
 	t.Parallel()
 	onEveryDatabase(t, []any{&Account{}, &Tag{}, &Gadget{}}, func(t *testing.T, db *gorm.DB) {
@@ -293,6 +299,47 @@ func TestSave(t *testing.T) {
 				if g.Label != "new eu" || g.Score != int(g.ID)*10 || owner != wantOwner || g.UpdatedAt.Before(start) {
 					t.Errorf("gadget %d/eu: %+v owner %s; want label \"new eu\", score %d, owner %s, updated now", g.ID, g, owner, g.ID*10, wantOwner)
 				}
+			}
+		})
+
+		t.Run("column of a type of the database's own", func(t *testing.T) {
+			// On PostgreSQL an enum: Save sends a VALUES list cast to it
+			// rather than arrays.
+			stmts := []string{"CREATE TABLE subscriptions (id bigint PRIMARY KEY, tier varchar(10) NOT NULL)"}
+			if db.Dialector.Name() == "postgres" {
+				stmts = []string{
+					"CREATE TYPE tier AS ENUM ('free', 'gold')",
+					"CREATE TABLE subscriptions (id bigint PRIMARY KEY, tier tier NOT NULL)",
+				}
+			}
+			stmts = append(stmts, "INSERT INTO subscriptions (id, tier) VALUES (1, 'free'), (2, 'free'), (3, 'free'), (4, 'free'), (5, 'free')")
+			for _, stmt := range stmts {
+				if err := db.Exec(stmt).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			j := mustNew(t, backfills.Definition[Subscription, struct{}]{Name: "save_tier",
+				ProcessBatch: func(_ context.Context, b *backfills.Batch[Subscription, struct{}]) error {
+					for i := range b.Records {
+						if b.Records[i].ID != 3 {
+							b.Records[i].Tier = "gold"
+						}
+					}
+					return b.Save("tier")
+				}})
+			if res := run(t, open(t, j, db, ""), 2, nil); res.RowsWritten != 4 || res.RowsSkipped != 1 {
+				t.Errorf("result %+v, want 4 written, 1 skipped", res)
+			}
+			var subs []Subscription
+			if err := db.Order("id").Find(&subs).Error; err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range subs {
+				got = append(got, fmt.Sprintf("%d:%s", s.ID, s.Tier))
+			}
+			if diff := cmp.Diff([]string{"1:gold", "2:gold", "3:free", "4:gold", "5:gold"}, got); diff != "" {
+				t.Errorf("subscriptions (-want +got):\n%s", diff)
 			}
 		})
 

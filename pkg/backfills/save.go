@@ -11,7 +11,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 )
@@ -31,6 +33,8 @@ type writer[M any] struct {
 	key    *schema.Field   // the column Batch.Keys gives
 	table  string
 
+	slots map[*schema.Field]fieldSlot // fields read and compared without reflection
+
 	mu      sync.Mutex
 	pgTypes map[string]string // PostgreSQL: column → its type, for the casts
 }
@@ -40,7 +44,90 @@ func newWriter[M any](s *schema.Schema, key *schema.Field) *writer[M] {
 	if len(keys) == 0 {
 		keys = []*schema.Field{key}
 	}
-	return &writer[M]{schema: s, keys: keys, key: key, table: s.Table}
+	w := &writer[M]{schema: s, keys: keys, key: key, table: s.Table, slots: map[*schema.Field]fieldSlot{}}
+	t := reflect.TypeFor[M]()
+	for _, f := range s.Fields {
+		off, ok := offsetOf(t, f.StructField.Index)
+		if !ok || f.Serializer != nil {
+			continue
+		}
+		if k, ok := kindOf(f.FieldType); ok && k != slotDirect {
+			w.slots[f] = fieldSlot{offset: off, kind: k, typ: f.FieldType}
+		}
+	}
+	return w
+}
+
+// equal reports whether f holds the same value in the records at a and b.
+func (w *writer[M]) equal(ctx context.Context, f *schema.Field, a, b *M) bool {
+	s, ok := w.slots[f]
+	if !ok {
+		return equalField(ctx, f, reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem())
+	}
+	x, y := unsafe.Add(unsafe.Pointer(a), s.offset), unsafe.Add(unsafe.Pointer(b), s.offset)
+	switch s.kind {
+	case slotString:
+		return *(*string)(x) == *(*string)(y)
+	case slotInt, slotInt64, slotUint, slotUint64:
+		return *(*uint64)(x) == *(*uint64)(y)
+	case slotInt32, slotUint32:
+		return *(*uint32)(x) == *(*uint32)(y)
+	case slotInt16, slotUint16:
+		return *(*uint16)(x) == *(*uint16)(y)
+	case slotInt8, slotUint8, slotBool:
+		return *(*uint8)(x) == *(*uint8)(y)
+	case slotFloat64:
+		return *(*float64)(x) == *(*float64)(y)
+	case slotFloat32:
+		return *(*float32)(x) == *(*float32)(y)
+	case slotTime:
+		return (*time.Time)(x).Equal(*(*time.Time)(y))
+	}
+	return equalField(ctx, f, reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem())
+}
+
+// column returns f's values in the records at idx as one PostgreSQL array
+// parameter: typed where the field's kind allows (no value boxed).
+func (w *writer[M]) column(ctx context.Context, f *schema.Field, records []M, idx []int) any {
+	dims := []pgtype.ArrayDimension{{Length: int32(len(idx)), LowerBound: 1}}
+	at := func(i int) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(&records[i]), w.slots[f].offset) }
+	switch w.slots[f].kind {
+	case slotString:
+		v := make([]string, len(idx))
+		for j, i := range idx {
+			v[j] = *(*string)(at(i))
+		}
+		return pgtype.Array[string]{Elements: v, Dims: dims, Valid: true}
+	case slotInt, slotInt64, slotInt32, slotInt16, slotInt8:
+		v := make([]int64, len(idx))
+		for j, i := range idx {
+			v[j] = reflect.NewAt(f.FieldType, at(i)).Elem().Int()
+		}
+		return pgtype.Array[int64]{Elements: v, Dims: dims, Valid: true}
+	case slotFloat64:
+		v := make([]float64, len(idx))
+		for j, i := range idx {
+			v[j] = *(*float64)(at(i))
+		}
+		return pgtype.Array[float64]{Elements: v, Dims: dims, Valid: true}
+	case slotBool:
+		v := make([]bool, len(idx))
+		for j, i := range idx {
+			v[j] = *(*bool)(at(i))
+		}
+		return pgtype.Array[bool]{Elements: v, Dims: dims, Valid: true}
+	case slotTime:
+		v := make([]time.Time, len(idx))
+		for j, i := range idx {
+			v[j] = *(*time.Time)(at(i))
+		}
+		return pgtype.Array[time.Time]{Elements: v, Dims: dims, Valid: true}
+	}
+	v := make([]any, len(idx))
+	for j, i := range idx {
+		v[j], _ = f.ValueOf(ctx, reflect.ValueOf(&records[i]).Elem())
+	}
+	return pgtype.Array[any]{Elements: v, Dims: dims, Valid: true}
 }
 
 // Save writes the named fields of the batch's records back to their rows,
@@ -66,7 +153,7 @@ func (b *Batch[M, P]) Save(fields ...string) error {
 	if b.w == nil {
 		return errors.New("save: the batch has no records loaded")
 	}
-	n, unchanged, err := b.w.save(b.ctx, b.DB, b.Records, b.orig, fields)
+	n, unchanged, err := b.w.save(b.ctx, b.DB, b.Records, b.orig, fields, b.bounds)
 	if err != nil {
 		return err
 	}
@@ -77,7 +164,7 @@ func (b *Batch[M, P]) Save(fields ...string) error {
 
 // save writes the changed records and returns the rows written and the
 // records left as loaded.
-func (w *writer[M]) save(ctx context.Context, tx *gorm.DB, records, orig []M, names []string) (written, unchanged int64, err error) {
+func (w *writer[M]) save(ctx context.Context, tx *gorm.DB, records, orig []M, names []string, bounds []any) (written, unchanged int64, err error) {
 	fields, err := w.fields(names)
 	if err != nil {
 		return 0, 0, err
@@ -87,16 +174,16 @@ func (w *writer[M]) save(ctx context.Context, tx *gorm.DB, records, orig []M, na
 	}
 	var changed []int
 	for i := range records {
-		cur, was := reflect.ValueOf(&records[i]).Elem(), reflect.ValueOf(&orig[i]).Elem()
+		cur, was := &records[i], &orig[i]
 		for _, k := range w.keys {
-			if !equalField(ctx, k, cur, was) {
-				a, _ := k.ValueOf(ctx, cur)
-				c, _ := k.ValueOf(ctx, was)
+			if !w.equal(ctx, k, cur, was) {
+				a, _ := k.ValueOf(ctx, reflect.ValueOf(cur).Elem())
+				c, _ := k.ValueOf(ctx, reflect.ValueOf(was).Elem())
 				return 0, 0, fmt.Errorf("save: record %d has key %s=%v where %v was loaded: Save writes the loaded records back, in their order, with their keys", i, k.DBName, a, c)
 			}
 		}
 		for _, f := range fields {
-			if !equalField(ctx, f, cur, was) {
+			if !w.equal(ctx, f, cur, was) {
 				changed = append(changed, i)
 				break
 			}
@@ -128,6 +215,10 @@ func (w *writer[M]) save(ctx context.Context, tx *gorm.DB, records, orig []M, na
 			stampValue = now
 		}
 		for _, i := range changed {
+			if s, ok := w.slots[stamp]; ok && s.kind == slotTime {
+				*(*time.Time)(unsafe.Add(unsafe.Pointer(&records[i]), s.offset)) = now
+				continue
+			}
 			if err := stamp.Set(ctx, reflect.ValueOf(&records[i]).Elem(), stampValue); err != nil {
 				return 0, 0, fmt.Errorf("save: set %s: %w", stamp.Name, err)
 			}
@@ -140,6 +231,26 @@ func (w *writer[M]) save(ctx context.Context, tx *gorm.DB, records, orig []M, na
 		if types, err = w.postgresTypes(ctx, tx, cols); err != nil {
 			return 0, 0, err
 		}
+	}
+	if dialect == "postgres" && arrayTypes(types) {
+		// One statement whatever the number of records, its parameters one
+		// array per column: the same text every batch (prepared once per
+		// connection), nothing for the server to parse or plan per row.
+		args := make([]any, 0, len(cols)+3)
+		if stamp != nil {
+			args = append(args, stampValue)
+		}
+		for _, c := range cols {
+			args = append(args, w.column(ctx, c, records, changed))
+		}
+		if bounds != nil {
+			args = append(args, bounds...)
+		}
+		res := tx.Session(&gorm.Session{NewDB: true}).Exec(w.postgresArraySQL(tx, cols, fields, stamp, types)+w.within(tx, bounds), args...)
+		if res.Error != nil {
+			return 0, unchanged, fmt.Errorf("save %d records of %s: %w", len(changed), w.table, res.Error)
+		}
+		return res.RowsAffected, unchanged, nil
 	}
 	perStatement := max(1, maxSaveParams/len(cols))
 	for start := 0; start < len(changed); start += perStatement {
@@ -158,14 +269,20 @@ func (w *writer[M]) save(ctx context.Context, tx *gorm.DB, records, orig []M, na
 		if stamp != nil && dialect == "mysql" {
 			args = append(args, stampValue)
 		}
+		if bounds != nil {
+			args = append(args, bounds...)
+		}
 		var stmt string
 		switch dialect {
 		case "postgres":
-			stmt = w.postgresSQL(tx, cols, fields, stamp, types, len(chunk))
+			stmt = w.postgresSQL(tx, cols, fields, stamp, types, len(chunk)) + w.within(tx, bounds)
 		case "mysql":
 			stmt = w.mysqlSQL(tx, cols, fields, stamp, len(chunk))
+			if bounds != nil {
+				stmt += " WHERE" + strings.TrimPrefix(w.within(tx, bounds), " AND")
+			}
 		case "sqlite":
-			stmt = w.sqliteSQL(tx, cols, fields, stamp, len(chunk))
+			stmt = w.sqliteSQL(tx, cols, fields, stamp, len(chunk)) + w.within(tx, bounds)
 		default:
 			n, err := w.saveEach(tx, records, chunk, fields, stamp)
 			written += n
@@ -269,6 +386,68 @@ func (w *writer[M]) postgresTypes(ctx context.Context, tx *gorm.DB, cols []*sche
 		types[i] = t
 	}
 	return types, nil
+}
+
+// arrayTypes reports whether every type is one pgx encodes arrays of
+// without registering it (not an enum or a domain, say).
+func arrayTypes(types []string) bool {
+	for _, t := range types {
+		base, _, _ := strings.Cut(t, "(")
+		switch base {
+		case "bigint", "integer", "smallint", "text", "character varying", "character", "boolean",
+			"double precision", "real", "numeric", "timestamp with time zone", "timestamp without time zone",
+			"date", "uuid", "bytea", "jsonb", "json":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// within is " AND t.k > ? AND t.k <= ?" when the batch's range is given
+// (bounds: [lo, hi], or [hi] for the first batch):
+// it lets the database find the rows by a range scan of the key's index
+// (all of a batch's records lie in its range).
+func (w *writer[M]) within(tx *gorm.DB, bounds []any) string {
+	switch len(bounds) {
+	case 0:
+		return ""
+	case 1:
+		return " AND " + w.keyRef(tx) + " <= ?"
+	}
+	return " AND " + w.keyRef(tx) + " > ? AND " + w.keyRef(tx) + " <= ?"
+}
+
+func (w *writer[M]) keyRef(tx *gorm.DB) string {
+	return tx.Statement.Quote(w.table) + "." + tx.Statement.Quote(w.keys[0].DBName)
+}
+
+// postgresArraySQL: UPDATE t SET f = v.f, … FROM unnest($1::type[], …) AS
+// v (k, f, …) WHERE t.k = v.k.
+func (w *writer[M]) postgresArraySQL(tx *gorm.DB, cols, fields []*schema.Field, stamp *schema.Field, types []string) string {
+	q := tx.Statement.Quote
+	alias := q(valuesAlias)
+	ref := func(i int) string { return alias + "." + q(cols[i].DBName) }
+	var sb strings.Builder
+	sb.WriteString("UPDATE " + q(w.table) + " SET ")
+	setList(&sb, tx, "", cols, fields, stamp, ref)
+	sb.WriteString(" FROM unnest(")
+	for i, t := range types {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("?::" + t + "[]")
+	}
+	sb.WriteString(") AS " + alias + " (")
+	for i, c := range cols {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(q(c.DBName))
+	}
+	sb.WriteString(") WHERE ")
+	w.keyJoin(&sb, tx, ref)
+	return sb.String()
 }
 
 // setList writes "col = alias.col, …[, stamp = ?]"; ref gives the
