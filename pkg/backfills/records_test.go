@@ -11,19 +11,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"gorm.io/gorm"
 
-	"github.com/dripflow/dripflow/internal/testenv"
 	"github.com/dripflow/dripflow/pkg/backfills"
 	"github.com/dripflow/dripflow/pkg/store/sqlstore"
 )
 
-// allDialects are the databases a batch's records are loaded from and saved
-// to: PostgreSQL, MariaDB/MySQL and SQLite.
-var allDialects = append(dialects[:len(dialects):len(dialects)], dialect{"mysql", testenv.MySQLURL})
-
-// onEveryDatabase runs fn on each of allDialects, with models migrated.
+// onEveryDatabase runs fn on each of dialects, with models migrated.
 func onEveryDatabase(t *testing.T, models []any, fn func(t *testing.T, db *gorm.DB)) {
 	t.Helper()
-	for _, d := range allDialects {
+	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
 			t.Parallel()
 			db, err := sqlstore.OpenDB(context.Background(), d.url(t), 0)
