@@ -373,3 +373,58 @@ func TestSave(t *testing.T) {
 		})
 	})
 }
+
+// Profile's tags are stored as JSON by gorm's serializer, and AfterFind
+// counts its loads: its records are loaded by gorm's Find.
+type Profile struct {
+	ID    int64    `gorm:"primaryKey;autoIncrement:false"`
+	Tags  []string `gorm:"serializer:json"`
+	Found int      `gorm:"-"`
+}
+
+// AfterFind implements gorm's hook.
+func (p *Profile) AfterFind(*gorm.DB) error { p.Found++; return nil }
+
+func TestRecordsGormLoads(t *testing.T) {
+	t.Parallel()
+	onEveryDatabase(t, []any{&Profile{}}, func(t *testing.T, db *gorm.DB) {
+		for i := int64(1); i <= 5; i++ {
+			if err := db.Create(&Profile{ID: i, Tags: []string{fmt.Sprint("t", i)}}).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		j := mustNew(t, backfills.Definition[Profile, struct{}]{Name: "tag_profiles",
+			ProcessBatch: func(_ context.Context, b *backfills.Batch[Profile, struct{}]) error {
+				for i := range b.Records {
+					if b.Records[i].Found != 1 {
+						return fmt.Errorf("record %d: AfterFind ran %d times, want 1", b.Records[i].ID, b.Records[i].Found)
+					}
+					if b.Records[i].ID%2 == 1 {
+						b.Records[i].Tags = append(b.Records[i].Tags[:1:1], "odd")
+					}
+				}
+				return b.Save("tags")
+			}})
+		p := open(t, j, db, "")
+		res := run(t, p, 2, nil)
+		if backfills.Scanned(p) {
+			t.Error("records with a serializer and AfterFind were not loaded by gorm")
+		}
+		if res.RowsWritten != 3 || res.RowsSkipped != 2 {
+			t.Errorf("result %+v, want 3 written, 2 skipped", res)
+		}
+		var got []Profile
+		if err := db.Order("id").Find(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range got {
+			want := []string{fmt.Sprint("t", pr.ID)}
+			if pr.ID%2 == 1 {
+				want = append(want, "odd")
+			}
+			if diff := cmp.Diff(want, pr.Tags); diff != "" {
+				t.Errorf("profile %d tags (-want +got):\n%s", pr.ID, diff)
+			}
+		}
+	})
+}
