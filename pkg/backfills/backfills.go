@@ -77,6 +77,7 @@ type Definition[M any, P any] struct {
 // Batch is what ProcessBatch gets.
 type Batch[M any, P any] struct {
 	// Records are the scope's records in the batch's range, in key order.
+	// Change them and call Save to write the changed ones back.
 	Records []M
 	Params  P
 	// DB is the transaction to write in.
