@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,19 +77,32 @@ type Definition[M any, P any] struct {
 // Batch is what ProcessBatch gets.
 type Batch[M any, P any] struct {
 	// Records are the scope's records in the batch's range, in key order.
+	// Change them and call Save to write the changed ones back.
 	Records []M
 	Params  P
 	// DB is the transaction to write in.
 	DB *gorm.DB
 
+	ctx      context.Context
+	orig     []M // the records as loaded, for Keys and Save
+	w        *writer[M]
+	bounds   []any // the batch's range for Save, when the key is the primary key
 	keys     []any
 	written  *int64
 	skipped  *int64
 	reported *bool
 }
 
-// Keys returns the records' primary keys (for "WHERE id IN ?").
-func (b *Batch[M, P]) Keys() []any { return b.keys }
+// Keys returns the loaded records' primary keys (for "WHERE id IN ?").
+func (b *Batch[M, P]) Keys() []any {
+	if b.keys == nil && b.w != nil {
+		b.keys = make([]any, len(b.orig))
+		for i := range b.orig {
+			b.keys[i], _ = b.w.key.ValueOf(b.ctx, reflect.ValueOf(&b.orig[i]).Elem())
+		}
+	}
+	return b.keys
+}
 
 // Wrote records that n rows were written (Wrote(0) included); without a
 // call, every record not Skipped counts as written.
@@ -292,7 +306,10 @@ func (j *job[M, P]) Open(ctx context.Context, env engine.Env, raw json.RawMessag
 	if pkField == nil {
 		return nil, fmt.Errorf("backfill %q: model %s has no primary key; name one key column in Key", j.d.Name, stmt.Schema.Name)
 	}
-	return &pipeline[M, P]{job: j, db: env.DB, params: p, cols: cols, table: stmt.Schema.Table, pk: pkField.Name, pkCol: pkField.DBName}, nil
+	return &pipeline[M, P]{
+		job: j, db: env.DB, params: p, cols: cols, table: stmt.Schema.Table, pk: pkField.Name, pkCol: pkField.DBName,
+		scanner: newScanner[M](stmt.Schema), writer: newWriter[M](stmt.Schema, pkField),
+	}, nil
 }
 
 type pipeline[M any, P any] struct {
@@ -303,6 +320,9 @@ type pipeline[M any, P any] struct {
 	table  string
 	pk     string // Go field name of the primary key
 	pkCol  string // its column
+
+	scanner *scanner[M] // nil when gorm's Find loads the records
+	writer  *writer[M]
 }
 
 func (p *pipeline[M, P]) scoped(db *gorm.DB) *gorm.DB {
@@ -344,18 +364,19 @@ func (p *pipeline[M, P]) process(ctx context.Context, tx *gorm.DB, lo, hi string
 	if p.job.d.ProcessRange != nil {
 		return p.processRange(ctx, tx, loK, hiK)
 	}
-	var records []M
-	if err := keyset.Range(p.scoped(tx), p.cols, loK, hiK).Find(&records).Error; err != nil {
+	query := func() *gorm.DB { return keyset.Range(p.scoped(tx), p.cols, loK, hiK) }
+	records, err := p.scanner.load(query(), query)
+	if err != nil {
 		return store.Result{}, fmt.Errorf("load records: %w", err)
 	}
 	res := store.Result{RowsRead: int64(len(records))}
 	if p.job.d.ProcessBatch != nil {
 		var written, skipped int64
 		var reported bool
-		b := &Batch[M, P]{Records: records, Params: p.params, DB: tx, written: &written, skipped: &skipped, reported: &reported}
-		b.keys = make([]any, len(records))
-		for i := range records {
-			b.keys[i] = reflect.ValueOf(&records[i]).Elem().FieldByName(p.pk).Interface()
+		b := &Batch[M, P]{
+			Records: records, Params: p.params, DB: tx,
+			ctx: ctx, orig: slices.Clone(records), w: p.writer, bounds: p.bounds(loK, hiK),
+			written: &written, skipped: &skipped, reported: &reported,
 		}
 		if err := p.job.d.ProcessBatch(ctx, b); err != nil {
 			return store.Result{}, err
@@ -384,6 +405,20 @@ func (p *pipeline[M, P]) process(ctx context.Context, tx *gorm.DB, lo, hi string
 		}
 	}
 	return res, nil
+}
+
+// bounds returns the batch's range as Save restricts its statement to, when
+// the batch's key is the model's one-column primary key: [lo, hi], or [hi]
+// for the first batch.
+func (p *pipeline[M, P]) bounds(lo, hi keyset.Key) []any {
+	w := p.writer
+	if len(p.cols) != 1 || len(w.keys) != 1 || p.cols[0].Name != w.keys[0].DBName || hi == nil {
+		return nil
+	}
+	if lo == nil {
+		return []any{hi[0]}
+	}
+	return []any{lo[0], hi[0]}
 }
 
 // processRange runs ProcessRange over the batch's range: its conditions

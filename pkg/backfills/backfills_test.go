@@ -58,10 +58,11 @@ type dialect struct {
 }
 
 // dialects of the database tests: the backfills' in-place writes are
-// exercised on PostgreSQL and SQLite.
+// exercised on PostgreSQL, SQLite and MariaDB/MySQL.
 var dialects = []dialect{
 	{"postgres", testenv.PostgresURL},
 	{"sqlite", testenv.SQLiteURL},
+	{"mysql", testenv.MySQLURL},
 }
 
 func forEachDialect(t *testing.T, fn func(t *testing.T, db *gorm.DB)) {

@@ -11,6 +11,8 @@
 //
 //   - ExampleDefinition_processBatch: set a default role, one UPDATE … WHERE
 //     id IN (…) per batch;
+//   - ExampleBatch_Save: change the loaded records in Go and write the
+//     changed ones back with Batch.Save, one statement per batch;
 //   - ExampleDefinition_processElement: lower-case e-mail addresses one
 //     record at a time, skipping those already lower case (ErrSkip);
 //   - ExampleDefinition_processRange: the same default role as one UPDATE per

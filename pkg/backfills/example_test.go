@@ -63,6 +63,37 @@ func ExampleDefinition_processBatch() {
 	// 5 eve@example.com admin
 }
 
+// Batch.Save writes the records a ProcessBatch changed back in one
+// statement per batch; records left as they were loaded are not written.
+func ExampleBatch_Save() {
+	job, err := backfills.New(backfills.Definition[Member, struct{}]{
+		Name: "lowercase_emails_in_batches",
+		ProcessBatch: func(ctx context.Context, b *backfills.Batch[Member, struct{}]) error {
+			for i := range b.Records {
+				b.Records[i].Email = strings.ToLower(b.Records[i].Email)
+			}
+			return b.Save("email")
+		},
+		Options: backfills.Options{BatchSize: 3},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	db, done := exampleDB()
+	defer done()
+	runExample(db, job, `{}`)
+	printMembers(db)
+	// Output:
+	// batch 1: read 3, written 1, skipped 2
+	// batch 2: read 2, written 1, skipped 1
+	// 1 ada@example.com -
+	// 2 bob@example.com -
+	// 3 cy@example.com owner
+	// 4 dee@example.com -
+	// 5 eve@example.com -
+}
+
 // A backfill with ProcessElement gets one record at a time; returning
 // backfills.ErrSkip counts the record as skipped instead of written.
 func ExampleDefinition_processElement() {
