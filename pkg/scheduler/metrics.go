@@ -60,9 +60,10 @@ func (m passMetrics) queueDepth(ctx context.Context) {
 	}
 }
 
-// forgetRunMetrics drops an ended run's progress gauge.
+// forgetRunMetrics drops an ended run's progress and health gauges.
 func forgetRunMetrics(id int64) {
 	metrics.RunProgress.DeletePartialMatch(map[string]string{"run": strconv.FormatInt(id, 10)})
+	metrics.RunHealthHeld.DeletePartialMatch(map[string]string{"run": strconv.FormatInt(id, 10)})
 }
 
 // exportLeading sets the leader gauge.

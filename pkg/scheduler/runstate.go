@@ -17,6 +17,7 @@ type runState struct {
 	pipe   engine.Pipeline // opened once per run
 	nextAt time.Time       // pacing: when the run's next batch may start
 	count  countState
+	health healthState // see health.go
 }
 
 // countState is how far the background count of a run's records got.

@@ -512,7 +512,8 @@ func (s *Server) uiRunAgain(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		Definition: old.Definition, Params: old.Params, CreatedBy: q.identity,
 		BatchSize: &o.BatchSize, MaxInFlight: &o.MaxInFlight, MaxAttempts: &o.MaxAttempts,
 		RowsPerSecond: &o.RowsPerSecond, Sleep: &o.Sleep, BatchTimeout: &o.BatchTimeout, ErrorBudget: &o.ErrorBudget,
-		Created: s.createdEvent(q.identity, viaUI),
+		HealthChecks: o.HealthChecks,
+		Created:      s.createdEvent(q.identity, viaUI),
 	})
 	if err != nil {
 		_, msg := s.uiError(r, err)

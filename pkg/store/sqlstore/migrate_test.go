@@ -294,6 +294,7 @@ func TestMigrationToSpecsKeepsExistingRows(t *testing.T) {
 // downgradeToV4 undoes migration 5 (the indexes of runs by kind).
 func downgradeToV4(t *testing.T, db *gorm.DB, dialect string) {
 	t.Helper()
+	downgradeToV5(t, db, dialect)
 	var stmts []string
 	for _, idx := range []string{"dripflow_runs_kind_id", "dripflow_runs_kind_state_id"} {
 		stmt := "DROP INDEX " + idx
@@ -341,6 +342,68 @@ func TestMigrationToKindIndexListsExistingRuns(t *testing.T) {
 			p, err := s2.ListRuns(ctx, store.RunFilter{Kind: store.KindBackfill})
 			if err != nil || len(p.Items) != 1 || p.Items[0].ID != b.ID {
 				t.Fatalf("backfills after the migration: %+v, %v; want run %d alone", p.Items, err, b.ID)
+			}
+		})
+	}
+}
+
+// downgradeToV5 undoes migration 6 (the runs' health checks and holds).
+func downgradeToV5(t *testing.T, db *gorm.DB, dialect string) {
+	t.Helper()
+	for _, stmt := range []string{
+		"ALTER TABLE dripflow_runs DROP COLUMN health_checks",
+		"ALTER TABLE dripflow_runs DROP COLUMN held",
+		"DELETE FROM dripflow_schema_migrations WHERE version >= 6",
+	} {
+		if err := db.Exec(stmt).Error; err != nil {
+			t.Fatalf("downgrade to schema version 5: %s: %v", stmt, err)
+		}
+	}
+}
+
+// Migrating a version 5 database to version 6 keeps its runs, without
+// health checks or holds, and the new store records both on them.
+func TestMigrationToHealthChecksKeepsRuns(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			url := d.url(t)
+			s := openStore(t, url)
+			run, err := s.CreateRun(ctx, store.NewRun{Definition: "old_backfill", Kind: store.KindBackfill,
+				Options: store.RunOptions{BatchSize: 10, MaxAttempts: 1, MaxInFlight: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := rawDB(t, d.name, url)
+			downgradeToV5(t, db, d.name)
+			if _, err := sqlstore.Open(ctx, url, sqlstore.Config{}); err == nil {
+				t.Fatal("a store opened on a version 5 schema")
+			}
+			if d.name == "mysql" {
+				// Half applied: the first column made it, the second not.
+				if err := db.Exec("ALTER TABLE dripflow_runs ADD COLUMN health_checks MEDIUMTEXT NULL").Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := sqlstore.MigrateURL(ctx, url); err != nil {
+				t.Fatalf("migrate to version 6: %v", err)
+			}
+			s2, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			got, err := s2.GetRun(ctx, run.ID)
+			if err != nil || got.Options.HealthChecks != nil || got.Held != nil {
+				t.Fatalf("run after the migration: %+v, %v; want no checks and no hold", got, err)
+			}
+			h := &store.RunHold{Reason: "lock waits 3 > 0", Check: "lock_waits", Since: time.Now()}
+			if err := s2.SetRunHold(ctx, run.ID, h); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s2.GetRun(ctx, run.ID); err != nil || got.Held == nil || got.Held.Reason != h.Reason {
+				t.Fatalf("hold after the migration: %+v, %v", got.Held, err)
 			}
 		})
 	}

@@ -28,6 +28,8 @@ type runRow struct {
 	RowsPerSecond    int        `gorm:"column:rows_per_second"`
 	BatchTimeoutNS   int64      `gorm:"column:batch_timeout_ns"`
 	ErrorBudget      int        `gorm:"column:error_budget"`
+	HealthChecks     *string    `gorm:"column:health_checks"`
+	Held             *string    `gorm:"column:held"`
 	StartAt          *time.Time `gorm:"column:start_at"`
 	Total            int64      `gorm:"column:total"`
 	TotalEstimated   bool       `gorm:"column:total_estimated"`
@@ -68,7 +70,9 @@ func (r runRow) run() store.Run {
 			RowsPerSecond: r.RowsPerSecond,
 			BatchTimeout:  time.Duration(r.BatchTimeoutNS),
 			ErrorBudget:   r.ErrorBudget,
+			HealthChecks:  decodeHealthChecks(r.HealthChecks),
 		},
+		Held:           decodeHold(r.Held),
 		StartAt:        utcPtr(r.StartAt),
 		Total:          r.Total,
 		TotalEstimated: r.TotalEstimated,
@@ -273,4 +277,51 @@ func findOne(q *gorm.DB, dest any) (bool, error) {
 		return false, res.Error
 	}
 	return res.RowsAffected > 0, nil
+}
+
+// encodeHealthChecks is the health_checks column of a run's checks (NULL
+// for none).
+func encodeHealthChecks(cs []store.HealthCheck) *string {
+	if len(cs) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(cs) // plain structs: cannot fail
+	v := string(b)
+	return &v
+}
+
+// decodeHealthChecks reads the health_checks column; the store wrote it,
+// so what does not decode is taken as none.
+func decodeHealthChecks(v *string) []store.HealthCheck {
+	if v == nil || *v == "" {
+		return nil
+	}
+	var cs []store.HealthCheck
+	if json.Unmarshal([]byte(*v), &cs) != nil || len(cs) == 0 {
+		return nil
+	}
+	return cs
+}
+
+// encodeHold is the held column of a run's hold (NULL for none).
+func encodeHold(h *store.RunHold) *string {
+	if h == nil {
+		return nil
+	}
+	b, _ := json.Marshal(h.Normalize())
+	v := string(b)
+	return &v
+}
+
+// decodeHold reads the held column.
+func decodeHold(v *string) *store.RunHold {
+	if v == nil || *v == "" {
+		return nil
+	}
+	var h store.RunHold
+	if json.Unmarshal([]byte(*v), &h) != nil {
+		return nil
+	}
+	h.Since = h.Since.UTC()
+	return &h
 }
