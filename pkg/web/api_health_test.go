@@ -94,3 +94,31 @@ func TestAPIHealthChecks(t *testing.T) {
 		t.Fatalf("paused run: held %+v, %v; want none", got.Held, err)
 	}
 }
+
+// A flow spec sent to the API may carry built-in health checks, never a
+// sql one: 422 naming the field, and no flow is stored.
+func TestAPIFlowSpecHealthChecks(t *testing.T) {
+	e := newAPIEnvOn(t, true, nil)
+	ctx := context.Background()
+	withChecks := func(name, checks string) string {
+		return strings.Replace(usersSpec(name, "once"), `"options": {"batch_size": 500}`, `"options": {"batch_size": 500, "health_checks": `+checks+`}`, 1)
+	}
+	for _, tc := range []struct{ checks, field string }{
+		{`[{"kind": "sql"}]`, "options.health_checks[0].kind"},
+		{`[{"kind": "sql", "query": "SELECT true"}]`, "options.health_checks[0].query"},
+		{`[{"kind": "lock_waits", "max": -3}]`, "options.health_checks[0].max"},
+	} {
+		code, ae, _ := e.raw("POST", "/api/v1/flows", aliceToken, withChecks("checked_flow", tc.checks))
+		if code != http.StatusUnprocessableEntity || ae.Field != tc.field {
+			t.Errorf("spec with %s: %d %+v; want 422 on %s", tc.checks, code, ae, tc.field)
+		}
+	}
+	if _, err := e.alice.Flow(ctx, "checked_flow"); !client.IsStatus(err, http.StatusNotFound) {
+		t.Fatalf("a refused spec was stored: %v", err)
+	}
+	code, body, _ := e.send("POST", "/api/v1/flows", aliceToken, "application/json",
+		withChecks("checked_flow", `[{"kind": "replication_lag", "max_seconds": 3}]`), nil)
+	if code != http.StatusCreated || !strings.Contains(string(body), `"health_checks"`) {
+		t.Fatalf("spec with a replication_lag check: %d %s", code, body)
+	}
+}
