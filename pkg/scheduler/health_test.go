@@ -184,8 +184,8 @@ func TestHealthHoldAndResumeOnPostgres(t *testing.T) {
 	if heldAt == 0 || okAt <= heldAt {
 		t.Errorf("timeline without a hold followed by its release: %+v", evs)
 	}
-	if s, _ := metricValue(t, "dripflow_run_health_held_seconds_total", map[string]string{"definition": def}); s < 1 {
-		t.Errorf("dripflow_run_health_held_seconds_total{definition=%q} = %v, want at least the 1.2 s held", def, s)
+	if s, _ := metricValue(t, "dripflow_run_health_held_seconds_total", map[string]string{"definition": def}); s < 0.5 {
+		t.Errorf("dripflow_run_health_held_seconds_total{definition=%q} = %v, want most of the 1.2 s held", def, s)
 	}
 	waitFor(t, 5*time.Second, "the held gauge dropped", func() bool {
 		_, ok := metricValue(t, "dripflow_run_health_held", map[string]string{"run": runID})
