@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"time"
 
@@ -60,6 +61,8 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			return nil, err
 		}
 		defer pprof.StopCPUProfile()
+		// The scheduler and worker processes profile themselves beside it.
+		os.Setenv(processProfileEnv, filepath.Dir(cfg.CPUProfile))
 	}
 	start := time.Now()
 	if cfg.runs(SectionInPlace) {
@@ -85,6 +88,11 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	if cfg.runs(SectionStoreOps) {
 		if res.StoreOps, err = r.storeOps(ctx); err != nil {
 			return res, fmt.Errorf("store overhead: %w", err)
+		}
+	}
+	if cfg.runs(SectionAdaptive) {
+		if res.Adaptive, err = r.adaptive(ctx); err != nil {
+			return res, fmt.Errorf("adaptive batch size: %w", err)
 		}
 	}
 	res.Elapsed = Seconds(time.Since(start))

@@ -51,18 +51,21 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
 	if res.InPlace == nil || len(res.InPlace.Variants) != 11 || res.Noop == nil || res.Flow == nil ||
-		res.FirstBatch == nil || len(res.FirstBatch.Sizes) != 2 || res.StoreOps == nil {
+		res.FirstBatch == nil || len(res.FirstBatch.Sizes) != 2 || res.StoreOps == nil || res.Adaptive == nil || len(res.Adaptive.Loop) != len(AdaptiveLoopSizes) {
 		t.Fatalf("a section is missing: %+v", res)
 	}
-	if len(res.Targets) != 16 {
-		t.Errorf("%d targets evaluated, want 16: %+v", len(res.Targets), res.Targets)
+	if len(res.Targets) != 18 {
+		t.Errorf("%d targets evaluated, want 18: %+v", len(res.Targets), res.Targets)
+	}
+	if a := res.Adaptive; a.Dripflow.Batches == 0 || a.Dripflow.MedianBatchSize == 0 || a.Dripflow.MaxVsTarget <= 0 || a.Dripflow.VsBestLoop <= 0 || a.BestLoop.Wall <= 0 {
+		t.Errorf("adaptive section incomplete: %+v", a)
 	}
 	if _, err := os.Stat(cfg.Out); err != nil {
 		t.Errorf("results file: %v", err)
 	}
 	var table strings.Builder
 	res.WriteTable(&table)
-	for _, want := range []string{"### 1. In-place backfill", "### 2. No-op", "### 3. Flow", "### 4. Time to first batch", "### 5. Store operations", "### Targets"} {
+	for _, want := range []string{"### 1. In-place backfill", "### 2. No-op", "### 3. Flow", "### 4. Time to first batch", "### 5. Store operations", "### 6. Adaptive batch size", "### Targets"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -78,7 +81,10 @@ func TestParseFlags(t *testing.T) {
 		cfg.NoopBatches != QuickConfig().NoopBatches || !cfg.runs(SectionNoop) || cfg.runs(SectionFlow) {
 		t.Fatalf("parsed %+v", cfg)
 	}
-	for _, bad := range [][]string{{"--only", "nope"}, {"--rows", "0"}, {"--sizes", "x"}, {"extra"}} {
+	if cfg, err := ParseFlags([]string{"--only", "adaptive", "--adaptive-target", "250ms"}, os.Stderr); err != nil || !cfg.runs(SectionAdaptive) || cfg.runs(SectionInPlace) || cfg.AdaptiveTarget != 250*time.Millisecond {
+		t.Fatalf("--only adaptive --adaptive-target 250ms: %+v, %v", cfg, err)
+	}
+	for _, bad := range [][]string{{"--only", "nope"}, {"--rows", "0"}, {"--sizes", "x"}, {"extra"}, {"--adaptive-target", "5ms"}, {"--adaptive-target", "150500us"}} {
 		if _, err := ParseFlags(bad, &strings.Builder{}); err == nil {
 			t.Errorf("ParseFlags(%q) = nil error", bad)
 		}

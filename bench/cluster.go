@@ -92,6 +92,9 @@ type runResult struct {
 	// FirstBatch is from CreateRun returning to batch 1's StartedAt (its
 	// claim by a worker).
 	FirstBatch time.Duration
+	// WorkerBusy is the time the worker's slots spent on the run's batch
+	// tasks, by the worker's own counter (0: not measured).
+	WorkerBusy time.Duration
 }
 
 // runToEnd creates a run and waits until it ends; a run that does not

@@ -19,10 +19,11 @@ const (
 	SectionFlow       = "flow"       // 3. flow copy with upsert against INSERT … SELECT
 	SectionFirstBatch = "firstbatch" // 4. time to first batch and RSS, as processes
 	SectionStoreOps   = "storeops"   // 5. store cost per batch: SQL on PostgreSQL against Redis
+	SectionAdaptive   = "adaptive"   // 6. adaptive batch size against the hand-written loop at its best size
 )
 
 // Sections lists every section in run order.
-var Sections = []string{SectionInPlace, SectionNoop, SectionFlow, SectionFirstBatch, SectionStoreOps}
+var Sections = []string{SectionInPlace, SectionNoop, SectionFlow, SectionFirstBatch, SectionStoreOps, SectionAdaptive}
 
 // Config is what a benchmark run measures and where.
 type Config struct {
@@ -63,6 +64,9 @@ type Config struct {
 	// store; StoreOpsParallel the goroutines of its parallel part.
 	StoreOpsBatches  int
 	StoreOpsParallel int
+
+	// AdaptiveTarget is the target_batch_ms of section 6's adaptive run.
+	AdaptiveTarget time.Duration
 
 	// Repeat runs each variant of sections 1–3 this many times, the
 	// rounds interleaved; the fastest round counts. The no-op batches
@@ -105,6 +109,7 @@ func DefaultConfig() Config {
 		FirstBatchSamples: 5,
 		StoreOpsBatches:   5000,
 		StoreOpsParallel:  8,
+		AdaptiveTarget:    100 * time.Millisecond,
 		Repeat:            2,
 		Out:               "bench-results/results.json",
 		Timeout:           30 * time.Minute,
@@ -160,6 +165,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.FirstBatchSamples, "first-batch-samples", c.FirstBatchSamples, "runs timed to their first batch at each size")
 	fs.IntVar(&c.StoreOpsBatches, "store-ops-batches", c.StoreOpsBatches, "batches driven straight through each store (section 5)")
 	fs.IntVar(&c.StoreOpsParallel, "store-ops-parallel", c.StoreOpsParallel, "goroutines of section 5's parallel part")
+	fs.DurationVar(&c.AdaptiveTarget, "adaptive-target", c.AdaptiveTarget, "target_batch_ms of section 6's adaptive run, as a duration (10ms..10m)")
 	fs.IntVar(&c.Repeat, "repeat", c.Repeat, "rounds of each variant in sections 1-3, interleaved; the fastest counts (no-op batches through the SQL store: once)")
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(Sections, ","))
 	variants := fs.String("variants", "", "comma-separated variants of sections 1-3 to run (profiling; ratios need the baselines): update,loop-1conn,loop-2conn,dripflow-sql,dripflow-redis,dripflow-sql-records,dripflow-redis-records,river,asynq,insert-select")
@@ -205,6 +211,8 @@ func (c Config) Validate() error {
 		return errors.New("--store-ops-batches and --store-ops-parallel must be positive")
 	case c.Repeat < 1:
 		return errors.New("--repeat must be positive")
+	case c.AdaptiveTarget%time.Millisecond != 0 || c.AdaptiveTarget < 10*time.Millisecond || c.AdaptiveTarget > 10*time.Minute:
+		return errors.New("--adaptive-target must be whole milliseconds between 10ms and 10m")
 	case c.Timeout <= 0:
 		return errors.New("--timeout must be positive")
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -42,7 +43,11 @@ func (r *runner) runDripflow(ctx context.Context, de *dripflowEnv, shape string,
 	if err != nil {
 		return rr, Pipeline{}, err
 	}
-	return rr, pipelineOf(bs, concurrency, maxInFlight(n)), nil
+	pl := pipelineOf(bs, concurrency, maxInFlight(n))
+	if pl.Span > 0 {
+		pl.WorkerBusySlots = rr.WorkerBusy.Seconds() / pl.Span.Seconds()
+	}
+	return rr, pl, nil
 }
 
 func maxInFlight(n control.NewRun) int {
@@ -78,8 +83,12 @@ func (r *runner) runOnProcesses(ctx context.Context, de *dripflowEnv, concurrenc
 	env := []string{
 		"DRIPFLOW_REDIS_URL=" + de.redisURL, "DRIPFLOW_DATABASE_URL=" + de.dbURL, "DRIPFLOW_STORE=" + storeKind,
 		"DRIPFLOW_LOG_LEVEL=warn", "DRIPFLOW_LOG_FORMAT=console",
-		"DRIPFLOW_METRICS_ADDR=127.0.0.1:0",
 		"DRIPFLOW_WORKER_CONCURRENCY=" + strconv.Itoa(concurrency),
+	}
+	// The worker's metrics listen where the benchmark can read its slots.
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return runResult{}, err
 	}
 	var procs []*process
 	defer func() {
@@ -88,7 +97,11 @@ func (r *runner) runOnProcesses(ctx context.Context, de *dripflowEnv, concurrenc
 		}
 	}()
 	for _, mode := range []string{"scheduler", "worker"} {
-		p, err := startProcess(mode, dir, env...)
+		addr := "127.0.0.1:0"
+		if mode == "worker" {
+			addr = metricsAddr
+		}
+		p, err := startProcess(mode, dir, append(env, "DRIPFLOW_METRICS_ADDR="+addr)...)
 		if err != nil {
 			return runResult{}, err
 		}
@@ -102,9 +115,15 @@ func (r *runner) runOnProcesses(ctx context.Context, de *dripflowEnv, concurrenc
 		return fail(err)
 	}
 	ctl := &control.Controller{Store: de.st, Registry: r.reg, Events: events.New(de.rdb, "")}
+	busy, berr := scrapeBusy(ctx, metricsAddr)
 	rr, err := runToEnd(ctx, ctl, de.st, n, r.cfg.Timeout)
 	if err != nil {
 		return fail(err)
+	}
+	if after, err := scrapeBusy(ctx, metricsAddr); err == nil && berr == nil {
+		rr.WorkerBusy = after - busy
+	} else {
+		r.logf("warning: %v", errors.Join(berr, err))
 	}
 	r.writeTimeline(ctx, de, rr, n, "processes")
 	return rr, nil
@@ -121,6 +140,12 @@ type Pipeline struct {
 	// BusySlots is Σ batch duration / Span: how many of the worker's
 	// Slots were, on average, inside a batch.
 	BusySlots float64 `json:"busy_slots"`
+	// WorkerBusySlots is the worker's own count of its busy slots: the
+	// time its handlers spent on batch tasks (claim to commit, by
+	// dripflow_worker_busy_seconds_total) / Span. The batch rows'
+	// BusySlots and HeldSlots stop before the COMMIT of a checkpoint
+	// written in the data's transaction; this does not.
+	WorkerBusySlots float64 `json:"worker_busy_slots"`
 	// HeldSlots is Σ (checkpoint − claim) / Span: slots holding a
 	// claimed batch (BusySlots plus what the worker does around the
 	// batch between its claim and its checkpoint).
@@ -148,8 +173,8 @@ func (p Pipeline) String() string {
 	if p.Batches == 0 {
 		return ""
 	}
-	return fmt.Sprintf("busy %.2f of %d slots (held %.2f, starved %.2f, queued-idle %.2f); batch %.1f ms, queue wait %.1f ms, refill %.1f ms",
-		p.BusySlots, p.Slots, p.HeldSlots, p.StarvedSlots, p.IdleQueued, ms(p.BatchMean), ms(p.QueueWait), ms(p.Reaction))
+	return fmt.Sprintf("worker busy %.2f of %d slots; rows: busy %.2f (held %.2f, starved %.2f, queued-idle %.2f); batch %.1f ms, queue wait %.1f ms, refill %.1f ms",
+		p.WorkerBusySlots, p.Slots, p.BusySlots, p.HeldSlots, p.StarvedSlots, p.IdleQueued, ms(p.BatchMean), ms(p.QueueWait), ms(p.Reaction))
 }
 
 func ms(s Seconds) float64 { return s.Seconds() * 1000 }

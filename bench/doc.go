@@ -2,7 +2,7 @@
 // dripflow side by side with what it replaces, in one run, and reports
 // ratios, because absolute times on shared machines are noisy.
 //
-// Against local PostgreSQL and Redis it runs five sections:
+// Against local PostgreSQL and Redis it runs six sections:
 //
 //  1. inplace: an in-place backfill of Config.Rows rows (val = val + 1),
 //     as one UPDATE statement (the floor), as a hand-written pgx keyset
@@ -28,6 +28,12 @@
 //  5. storeops: the store operations a batch costs (append, enqueue, get
 //     run, claim, complete), driven straight through the SQL store on
 //     PostgreSQL and the Redis store.
+//  6. adaptive: the adaptive batch size (target_batch_ms) against the
+//     hand-written loop at its best batch size (timed at each of
+//     AdaptiveLoopSizes): dripflow starts at batch size 1000 with
+//     Config.AdaptiveTarget and finds its size by itself; reported with
+//     its final and median batch size and its longest batch against the
+//     target.
 //
 // Sections 1–3 run the scheduler and the worker of their headline dripflow
 // variants as separate processes (this binary re-executed through package

@@ -95,7 +95,9 @@ func (r *runner) runOnCluster(ctx context.Context, de *dripflowEnv, concurrency 
 		return runResult{}, err
 	}
 	defer cl.stop()
+	busy := busyInProcess()
 	rr, err := runToEnd(ctx, cl.ctl, de.st, n, r.cfg.Timeout)
+	rr.WorkerBusy = busyInProcess() - busy
 	if err == nil {
 		r.writeTimeline(ctx, de, rr, n, "inproc")
 	}

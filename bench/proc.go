@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -21,6 +22,10 @@ import (
 // benchmark's definitions registered.
 const processEnv = "DRIPFLOW_BENCH_PROCESS"
 
+// processProfileEnv, when set, is a directory where each process writes a
+// CPU profile of itself (set from --cpuprofile).
+const processProfileEnv = "DRIPFLOW_BENCH_PROCESS_PROFILES"
+
 // IsProcess reports whether this process was started by the benchmark as a
 // dripflow worker or scheduler; main then calls ProcessMain.
 func IsProcess() bool { return os.Getenv(processEnv) != "" }
@@ -31,6 +36,16 @@ func ProcessMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	mode := os.Getenv(processEnv)
+	if dir := os.Getenv(processProfileEnv); dir != "" {
+		// --cpuprofile: each process writes its own profile, named after
+		// its mode and pid, next to the benchmark's.
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", mode, os.Getpid())))
+		if err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	if err := registerDefs(engine.DefaultRegistry); err != nil {
 		fmt.Fprintln(os.Stderr, mode+":", err)
 		return 1

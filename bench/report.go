@@ -35,8 +35,8 @@ func (res *Results) targets() []Target {
 				ratio(name+" vs single UPDATE", "≤ 1.30×", v.VsUpdate, 1.30, true)
 				if pl := v.Pipeline; pl != nil && pl.Slots > 0 {
 					goal := 0.95 * float64(pl.Slots)
-					ts = append(ts, Target{Name: name + " busy worker slots (Σ batch duration / span)", Goal: fmt.Sprintf("≥ %.1f of %d", goal, pl.Slots),
-						Value: pl.BusySlots, Got: fmt.Sprintf("%.2f (held %.2f)", pl.BusySlots, pl.HeldSlots), Met: pl.BusySlots >= goal})
+					ts = append(ts, Target{Name: name + " busy worker slots (the worker's dripflow_worker_busy_seconds_total / span)", Goal: fmt.Sprintf("≥ %.1f of %d", goal, pl.Slots),
+						Value: pl.WorkerBusySlots, Got: fmt.Sprintf("%.2f (batch rows: %.2f, held %.2f)", pl.WorkerBusySlots, pl.BusySlots, pl.HeldSlots), Met: pl.WorkerBusySlots >= goal})
 				}
 			}
 		}
@@ -75,6 +75,11 @@ func (res *Results) targets() []Target {
 				Value: ms, Got: fmt.Sprintf("%.0f ms (max %.0f ms)", ms, s.Max.Seconds()*1000), Met: ms < 100})
 		}
 	}
+	if a := res.Adaptive; a != nil {
+		ratio("adaptive (target_batch_ms "+fmt.Sprint(a.Target.Seconds()*1000)+") vs the loop at its best batch size ("+count(a.BestLoop.BatchSize)+")", "≤ 1.10×", a.Dripflow.VsBestLoop, 1.10, true)
+		ts = append(ts, Target{Name: "adaptive: longest batch / target", Goal: "≤ 2.00×", Value: a.Dripflow.MaxVsTarget,
+			Got: fmt.Sprintf("%.2f×", a.Dripflow.MaxVsTarget), Met: a.Dripflow.MaxVsTarget <= 2})
+	}
 	return ts
 }
 
@@ -100,7 +105,7 @@ func (res *Results) WriteTable(w io.Writer) {
 	if ip := res.InPlace; ip != nil {
 		p("### 1. In-place backfill, %s rows, batch size %d", count(ip.Rows), ip.BatchSize)
 		p("")
-		p("| variant | wall (fastest round) | rows/s | vs UPDATE | vs best loop | mean batch | busy slots (held) | queue wait | rounds |")
+		p("| variant | wall (fastest round) | rows/s | vs UPDATE | vs best loop | mean batch | busy slots: worker; rows (held) | queue wait | rounds |")
 		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		for _, v := range ip.Variants {
 			mean, busy, wait := "", "", ""
@@ -108,7 +113,7 @@ func (res *Results) WriteTable(w io.Writer) {
 				mean = fmt.Sprintf("%.1f ms", v.BatchMean.Seconds()*1000)
 			}
 			if pl := v.Pipeline; pl != nil && pl.Batches > 0 {
-				busy = fmt.Sprintf("%.2f (%.2f) of %d", pl.BusySlots, pl.HeldSlots, pl.Slots)
+				busy = fmt.Sprintf("%.2f; %.2f (%.2f) of %d", pl.WorkerBusySlots, pl.BusySlots, pl.HeldSlots, pl.Slots)
 				wait = fmt.Sprintf("%.1f ms", ms(pl.QueueWait))
 			}
 			desc := v.Description
@@ -183,6 +188,20 @@ func (res *Results) WriteTable(w io.Writer) {
 		}
 		p("")
 		p("SQL store / Redis store, sequential: %.1f×", so.SQLvsRedis)
+		p("")
+	}
+	if a := res.Adaptive; a != nil {
+		d := a.Dripflow
+		p("### 6. Adaptive batch size, %s rows, worker concurrency %d", count(a.Rows), a.Concurrency)
+		p("")
+		p("| variant | wall (fastest round) | rows/s | vs best loop | batches | final / median batch size | longest batch (× target) | rounds |")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		p("| hand-written loop at its best batch size, %s | %.2f s | %s | 1.00× | | | | %s |", count(a.BestLoop.BatchSize), a.BestLoop.Wall.Seconds(),
+			rate(float64(a.Rows)/a.BestLoop.Wall.Seconds()), rounds(a.BestLoop.Rounds))
+		p("| %s — %s | %.2f s | %s | %.2f× | %d | %s / %s | %.0f ms (%.2f×) | %s |", VariantAdaptive, d.Description, d.Wall.Seconds(), rate(float64(a.Rows)/d.Wall.Seconds()),
+			d.VsBestLoop, d.Batches, count(d.FinalBatchSize), count(d.MedianBatchSize), d.MaxBatch.Seconds()*1000, d.MaxVsTarget, rounds(d.Rounds))
+		p("")
+		p("Loop by batch size: %s. Target: %.0f ms a batch, from batch size %s.", a.loopLine(), a.Target.Seconds()*1000, count(a.StartBatchSize))
 		p("")
 	}
 	if len(res.Targets) > 0 {

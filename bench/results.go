@@ -34,6 +34,7 @@ type Results struct {
 	Flow       *FlowResult       `json:"flow,omitempty"`
 	FirstBatch *FirstBatchResult `json:"first_batch,omitempty"`
 	StoreOps   *StoreOpsResult   `json:"store_ops,omitempty"`
+	Adaptive   *AdaptiveResult   `json:"adaptive,omitempty"`
 
 	Targets []Target `json:"targets"`
 }

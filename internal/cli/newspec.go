@@ -59,6 +59,7 @@ options:
   # max_in_flight: 4
   # rows_per_second: 5000
   # sleep: 250ms
+  # target_batch_time: 200ms   # adapt the batch size so a batch takes about this long
 `
 
 // newFlowSpec writes DIR/NAME.yaml, a commented starter flow spec.

@@ -45,6 +45,7 @@ commands:
   list [--status S,…] [--definition D] [--kind backfill|flow] [--mine] [--limit N] [--cursor C]
   start DEFINITION [--params JSON] [--param NAME=VALUE|NAME=@FILE …] [--batch-size N] [--max-in-flight N] [--rows-per-second N]
         [--sleep-ms N] [--max-attempts N] [--error-budget N] [--batch-timeout DURATION]
+        [--target-batch-ms N [--min-batch-size N] [--max-batch-size N]]   adaptive batch size
         [--start-at RFC3339] [--watch]
         [--dry-run [--dry-run-batches N]]   try the first N batches (default 3), rolled back; no run
   show RUN [--timeline]              --timeline: who did what, failed attempts, the scheduler's decisions
@@ -87,6 +88,8 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		mine, watch                                        bool
 		limit, batchSize, maxInFlight, rps                 int
 		maxAttempts, errorBudget                           int
+		minBatchSize, maxBatchSize                         int
+		targetBatchMS                                      int64
 		sleepMS                                            int64
 		batchTimeout                                       time.Duration
 		dry                                                *dryRunFlags
@@ -110,6 +113,9 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		fs.IntVar(&maxAttempts, "max-attempts", 0, "attempts per batch before it fails (default: the definition's)")
 		fs.IntVar(&errorBudget, "error-budget", 0, "stop the run after this many failed batches (0: never early)")
 		fs.DurationVar(&batchTimeout, "batch-timeout", 0, "bound one attempt of a batch, such as 30s or 2m (0: none)")
+		fs.Int64Var(&targetBatchMS, "target-batch-ms", 0, "adapt the batch size so each batch takes about this many ms (10..600000; 0: off), starting from --batch-size")
+		fs.IntVar(&minBatchSize, "min-batch-size", 0, "least batch size of an adaptive run (default: batch size / 100)")
+		fs.IntVar(&maxBatchSize, "max-batch-size", 0, "greatest batch size of an adaptive run (default: batch size × 100)")
 		fs.StringVar(&startAt, "start-at", "", "start later (RFC 3339 time)")
 		fs.BoolVar(&watch, "watch", false, "follow the run until it ends")
 		dry = startDryRunFlags(fs) // dryrun.go
@@ -201,6 +207,15 @@ func Runs(ctx context.Context, args []string, env Env) int {
 		}
 		if set["error-budget"] {
 			req.ErrorBudget = &errorBudget
+		}
+		if set["target-batch-ms"] {
+			req.TargetBatchMS = &targetBatchMS
+		}
+		if set["min-batch-size"] {
+			req.MinBatchSize = &minBatchSize
+		}
+		if set["max-batch-size"] {
+			req.MaxBatchSize = &maxBatchSize
 		}
 		if set["batch-timeout"] {
 			if batchTimeout < 0 || batchTimeout%time.Millisecond != 0 {
@@ -402,6 +417,14 @@ func (o out) run(r api.Run, failed ...api.Batch) {
 		fmt.Fprintf(tw, "held\t%s since %s (check %s): no new batch starts until it passes\n", h.Reason, cliTime(h.Since), h.Check)
 	}
 	fmt.Fprintf(tw, "progress\t%s\n", progressText(r))
+	if o := r.Options; o.TargetBatchMS > 0 {
+		now := ""
+		if r.BatchSizeNow > 0 {
+			now = fmt.Sprintf(", now %s per batch", thousands(int64(r.BatchSizeNow)))
+		}
+		fmt.Fprintf(tw, "batch size\tadaptive: target %s%s (from %s, between %s and %s)\n", time.Duration(o.TargetBatchMS)*time.Millisecond,
+			now, thousands(int64(o.BatchSize)), thousands(int64(o.MinBatchSize)), thousands(int64(o.MaxBatchSize)))
+	}
 	b := r.Progress.Batches
 	fmt.Fprintf(tw, "batches\t%d succeeded, %d failed, %d running, %d queued, %d pending, %d cancelled\n",
 		b["succeeded"], b["failed"], b["running"], b["enqueued"], b["pending"], b["cancelled"])
@@ -434,7 +457,11 @@ func (o out) run(r api.Run, failed ...api.Batch) {
 		fmt.Fprintln(o.Stdout, "failed batches:")
 		for _, b := range failed {
 			msg, _, _ := strings.Cut(b.Error, "\n")
-			fmt.Fprintf(o.Stdout, "  #%s %s after %d attempt(s): %s\n", b.ID, keyset.HumanRange(b.Lo, b.Hi), b.Attempts, msg)
+			size := ""
+			if b.Size > 0 {
+				size = fmt.Sprintf(" (%s keys)", thousands(int64(b.Size)))
+			}
+			fmt.Fprintf(o.Stdout, "  #%s %s%s after %d attempt(s): %s\n", b.ID, keyset.HumanRange(b.Lo, b.Hi), size, b.Attempts, msg)
 		}
 		if n := r.Progress.Batches["failed"]; n > int64(len(failed)) {
 			fmt.Fprintf(o.Stdout, "  … %d more: dripflow runs show %s --output json, or the run page\n", n-int64(len(failed)), r.ID)

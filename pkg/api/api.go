@@ -53,6 +53,12 @@ type Options struct {
 	RowsPerSecond  int   `json:"rows_per_second"`
 	BatchTimeoutMS int64 `json:"batch_timeout_ms"`
 	ErrorBudget    int   `json:"error_budget"`
+	// TargetBatchMS is an adaptive run's target batch duration (absent:
+	// the batch size does not adapt); MinBatchSize and MaxBatchSize are
+	// the bounds its batch size adapts within.
+	TargetBatchMS int64 `json:"target_batch_ms,omitempty"`
+	MinBatchSize  int   `json:"min_batch_size,omitempty"`
+	MaxBatchSize  int   `json:"max_batch_size,omitempty"`
 	// HealthChecks hold the run's planning while the database is
 	// unhealthy (absent: none).
 	HealthChecks []HealthCheck `json:"health_checks,omitempty"`
@@ -133,6 +139,9 @@ type Run struct {
 	// Held is set while a running run's planning is held back by a
 	// failing database health check.
 	Held *Hold `json:"held,omitempty"`
+	// BatchSizeNow is the size an adaptive run's batches are planned with
+	// now (its last planned batch's); only GET /api/v1/runs/{id} gives it.
+	BatchSizeNow int `json:"batch_size_now,omitempty"`
 }
 
 // Rows are a run's or a batch's row counts.
@@ -169,6 +178,7 @@ type Batch struct {
 	Status     string     `json:"status"`
 	Lo         string     `json:"lo"`
 	Hi         string     `json:"hi"`
+	Size       int        `json:"size,omitempty"` // keys the batch was planned with (absent: planned before sizes were kept)
 	Attempts   int        `json:"attempts"`
 	Retries    int        `json:"retries"`
 	Worker     string     `json:"worker,omitempty"`
@@ -287,6 +297,13 @@ type CreateRun struct {
 	// HealthChecks are added to the definition's (one of the same kind,
 	// connection and table replaces the definition's); kind sql is refused.
 	HealthChecks []HealthCheck `json:"health_checks,omitempty"`
+	// TargetBatchMS turns the adaptive batch size on (10..600000; 0: off):
+	// the scheduler grows or shrinks the batch size, from batch_size and
+	// within min_batch_size..max_batch_size, so batches take about this
+	// long. The bounds default to batch_size/100 and batch_size×100.
+	TargetBatchMS *int64 `json:"target_batch_ms,omitempty"`
+	MinBatchSize  *int   `json:"min_batch_size,omitempty"`
+	MaxBatchSize  *int   `json:"max_batch_size,omitempty"`
 	// DryRun tries the run's first batches in transactions that are rolled
 	// back and answers 200 with a DryRun report; no run is created.
 	DryRun bool `json:"dry_run,omitempty"`

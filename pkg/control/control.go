@@ -61,6 +61,12 @@ type NewRun struct {
 	// never from a request — except a definition's own sql check repeated
 	// unchanged (what a re-run sends back).
 	HealthChecks []store.HealthCheck
+	// TargetBatchTime turns the adaptive batch size on (0: off), within
+	// MinBatchSize..MaxBatchSize (0: the defaults, see
+	// store.RunOptions.BatchSizeBounds).
+	TargetBatchTime *time.Duration
+	MinBatchSize    *int
+	MaxBatchSize    *int
 	// Created, when set, gives the run's "created" timeline event. It is
 	// written before the run is announced, so a scheduler that sees the run
 	// and starts it writes "started" after it.
@@ -105,6 +111,13 @@ func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error)
 	if n.BatchTimeout != nil {
 		o.BatchTimeout = *n.BatchTimeout
 	}
+	if n.TargetBatchTime != nil {
+		o.TargetBatchTime = *n.TargetBatchTime
+	}
+	set(&o.MinBatchSize, n.MinBatchSize)
+	set(&o.MaxBatchSize, n.MaxBatchSize)
+	// The run keeps (and shows) the bounds it adapts within.
+	o = o.WithBatchSizeBounds()
 	if o.HealthChecks, err = mergeHealthChecks(o.HealthChecks, n.HealthChecks); err != nil {
 		return store.Run{}, err
 	}

@@ -48,6 +48,11 @@ type SpecOptions struct {
 	RowsPerSecond int    `json:"rows_per_second,omitempty"`
 	BatchTimeout  string `json:"batch_timeout,omitempty"`
 	ErrorBudget   int    `json:"error_budget,omitempty"`
+	// TargetBatchTime ("200ms") turns the adaptive batch size on, within
+	// MinBatchSize..MaxBatchSize (0: the defaults).
+	TargetBatchTime string `json:"target_batch_time,omitempty"`
+	MinBatchSize    int    `json:"min_batch_size,omitempty"`
+	MaxBatchSize    int    `json:"max_batch_size,omitempty"`
 	// HealthChecks hold the flow's runs while the database is unhealthy
 	// (see store.HealthCheck).
 	HealthChecks []SpecHealthCheck `json:"health_checks,omitempty"`
@@ -244,6 +249,7 @@ func (o SpecOptions) runOptions() (Options, error) {
 	opts := Options{
 		BatchSize: o.BatchSize, MaxInFlight: o.MaxInFlight, MaxAttempts: o.MaxAttempts,
 		RowsPerSecond: o.RowsPerSecond, ErrorBudget: o.ErrorBudget,
+		MinBatchSize: o.MinBatchSize, MaxBatchSize: o.MaxBatchSize,
 	}
 	for i, c := range o.HealthChecks {
 		if store.HealthKind(c.Kind) == store.HealthSQL {
@@ -256,7 +262,8 @@ func (o SpecOptions) runOptions() (Options, error) {
 	for field, d := range map[string]struct {
 		raw string
 		dst *time.Duration
-	}{"options.sleep": {o.Sleep, &opts.Sleep}, "options.batch_timeout": {o.BatchTimeout, &opts.BatchTimeout}} {
+	}{"options.sleep": {o.Sleep, &opts.Sleep}, "options.batch_timeout": {o.BatchTimeout, &opts.BatchTimeout},
+		"options.target_batch_time": {o.TargetBatchTime, &opts.TargetBatchTime}} {
 		if d.raw == "" {
 			continue
 		}
@@ -267,7 +274,8 @@ func (o SpecOptions) runOptions() (Options, error) {
 		*d.dst = v
 	}
 	for field, v := range map[string]int{"options.batch_size": o.BatchSize, "options.max_in_flight": o.MaxInFlight,
-		"options.max_attempts": o.MaxAttempts, "options.rows_per_second": o.RowsPerSecond, "options.error_budget": o.ErrorBudget} {
+		"options.max_attempts": o.MaxAttempts, "options.rows_per_second": o.RowsPerSecond, "options.error_budget": o.ErrorBudget,
+		"options.min_batch_size": o.MinBatchSize, "options.max_batch_size": o.MaxBatchSize} {
 		if v < 0 {
 			return opts, Errorf(field, "must not be negative, got %d", v)
 		}

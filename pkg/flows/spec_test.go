@@ -83,6 +83,10 @@ func TestSpecErrorsNameTheField(t *testing.T) {
 		{"health check query", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"health_checks": [{"kind": "sql", "query": "SELECT true"}]}}`, "query", "is not a field"},
 		{"bad health check", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"health_checks": [{"kind": "replication_lag"}]}}`, "options.health_checks[0].max_seconds", "more than 0"},
 		{"unknown health check", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"health_checks": [{"kind": "disk"}]}}`, "options.health_checks[0].kind", "must be one of"},
+		{"bad target", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"target_batch_time": "soon"}}`, "options.target_batch_time", "duration"},
+		{"target too short", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"target_batch_time": "1ms"}}`, "options.target_batch_time", "between"},
+		{"min above the batch size", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"batch_size": 100, "target_batch_time": "1s", "min_batch_size": 200}}`, "options.min_batch_size", "batch_size"},
+		{"negative max", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"max_batch_size": -1}}`, "options.max_batch_size", "negative"},
 		{"wrong type", `{"name": 5}`, "name", "must be a string"},
 		{"trailing", `{"name": "a"} x`, "", "unexpected data"},
 	} {
@@ -287,5 +291,22 @@ options:
 		if _, err := ParseSpecYAML([]byte(bad)); err == nil {
 			t.Errorf("ParseSpecYAML(%q): no error", bad)
 		}
+	}
+}
+
+// A spec's options carry the adaptive batch size: a target as a duration
+// and the bounds.
+func TestSpecAdaptiveOptions(t *testing.T) {
+	s, err := ParseSpec([]byte(`{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"},
+		"options": {"batch_size": 500, "target_batch_time": "250ms", "min_batch_size": 50, "max_batch_size": 20000}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := f.Options; o.TargetBatchTime != 250*time.Millisecond || o.MinBatchSize != 50 || o.MaxBatchSize != 20000 || !o.Adaptive() {
+		t.Fatalf("compiled options %+v", o)
 	}
 }

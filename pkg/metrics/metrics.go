@@ -59,6 +59,13 @@ var (
 		Help: "Seconds runs of the definition spent held back by a failing database health check.",
 	}, []string{"definition"})
 
+	// RunBatchSize is the batch size the scheduler plans each active
+	// adaptive run's batches with now (see RunOptions.TargetBatchTime).
+	RunBatchSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "dripflow", Name: "run_batch_size",
+		Help: "Batch size the scheduler plans an active adaptive run's batches with now (target_batch_ms set).",
+	}, []string{"run", "definition"})
+
 	// RunsActive counts runs by state, as the scheduler last saw them.
 	RunsActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "dripflow", Name: "runs",
@@ -79,6 +86,28 @@ var (
 		Help: "1 when this scheduler holds the leader lease.",
 	})
 
+	// WorkerSlots is how many batches this worker process runs at once
+	// (its concurrency); 0 in other processes.
+	WorkerSlots = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "dripflow", Name: "worker_slots",
+		Help: "Batches this worker process runs at once (its concurrency).",
+	})
+
+	// WorkerBusy counts the seconds this worker's slots spent on batch
+	// tasks, from taking a task to being done with it: the claim, the
+	// batch, its checkpoint and commit, and recording the outcome.
+	// rate(WorkerBusy) / WorkerSlots is the share of the slots in use.
+	WorkerBusy = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "dripflow", Name: "worker_busy_seconds_total",
+		Help: "Seconds this worker's slots spent handling batch tasks (claim to commit); divide its rate by dripflow_worker_slots for slot use.",
+	})
+
+	// WorkerRunning is the batch tasks this worker is handling now.
+	WorkerRunning = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "dripflow", Name: "worker_batches_running",
+		Help: "Batch tasks this worker process is handling now.",
+	})
+
 	// QueueDepth is the batch queue's size by task state.
 	QueueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "dripflow", Name: "queue_depth",
@@ -90,8 +119,9 @@ var once sync.Once
 
 // All returns every dripflow metric.
 func All() []prometheus.Collector {
-	return []prometheus.Collector{Batches, BatchDuration, QueueWait, Rows, RunProgress, RunsActive,
-		SchedulerPass, SchedulerLeader, QueueDepth, RunHealthHeld, RunHealthHeldSeconds}
+	return []prometheus.Collector{Batches, BatchDuration, QueueWait, Rows, RunProgress, RunBatchSize, RunsActive,
+		SchedulerPass, SchedulerLeader, QueueDepth, WorkerSlots, WorkerBusy, WorkerRunning,
+		RunHealthHeld, RunHealthHeldSeconds}
 }
 
 // Register adds every metric to the default registry (once).

@@ -170,7 +170,10 @@ func (p *runPlanner) fill(ctx context.Context, r store.Run, log *zap.Logger) err
 		log.Warn("run failed: error budget exceeded", zap.Int64("failed_batches", r.BatchesFailed))
 		return nil
 	}
-	free := int64(r.Options.MaxInFlight) - r.BatchesEnqueued - r.BatchesRunning
+	// An adaptive run's batches are planned (and paced) with its current
+	// size (adaptive.go); any other run's with its batch size.
+	r.Options.BatchSize = p.batchSize(ctx, st, r, log)
+	free := adaptiveWindow(r, int64(r.Options.MaxInFlight)-r.BatchesEnqueued-r.BatchesRunning)
 	if free > 0 && (r.BatchesPending > 0 || !r.PlanDone) && len(r.Options.HealthChecks) > 0 {
 		// The database-health throttle (health.go): a failing check
 		// holds every new batch back; batches in flight finish.
@@ -257,7 +260,7 @@ func (p *runPlanner) plan(ctx context.Context, r store.Run, pipe engine.Pipeline
 			step.Done = true
 			break
 		}
-		step.Batches = append(step.Batches, store.KeyRange{Lo: lo, Hi: hi})
+		step.Batches = append(step.Batches, store.KeyRange{Lo: lo, Hi: hi, Size: r.Options.BatchSize})
 		step.To, lo = hi, hi
 		if !more {
 			step.Done = true

@@ -18,6 +18,7 @@ type runState struct {
 	nextAt time.Time       // pacing: when the run's next batch may start
 	count  countState
 	health healthState // see health.go
+	adapt  adaptState  // an adaptive run's batch size (adaptive.go)
 }
 
 // countState is how far the background count of a run's records got.

@@ -31,6 +31,10 @@ type Batch struct {
 	// Lo and Hi are the encoded key bounds; Lo == "" means unbounded below.
 	Lo string `json:"lo"`
 	Hi string `json:"hi"`
+	// Size is the number of keys the batch was planned with (the run's
+	// batch size then, which an adaptive run changes as it goes; the last
+	// batch may hold fewer). 0 for a batch planned before it was recorded.
+	Size int `json:"size"`
 
 	// Attempts counts claims; Retries counts manual retries of the failed
 	// batch (part of its task id).
@@ -64,10 +68,12 @@ func (b Batch) ID() string { return BatchID(b.RunID, b.Seq) }
 // BatchID formats a batch's name in messages.
 func BatchID(runID, seq int64) string { return fmt.Sprintf("%d/%d", runID, seq) }
 
-// KeyRange is the range of one planned batch.
+// KeyRange is the range of one planned batch, and the batch size it was
+// planned with (kept as Batch.Size; 0 for none).
 type KeyRange struct {
-	Lo string
-	Hi string
+	Lo   string
+	Hi   string
+	Size int
 }
 
 // PlanStep is one step of lazy planning: the batches planned from the run's
@@ -85,6 +91,16 @@ type PlanStep struct {
 	// batch. A task lost in between is the reconciler's, as for any
 	// enqueued batch whose task is missing.
 	Enqueue bool
+}
+
+// Validate refuses a step whose batches' sizes are out of range.
+func (s PlanStep) Validate() error {
+	for _, kr := range s.Batches {
+		if kr.Size < 0 || kr.Size > MaxBatchSize {
+			return argErr("size", "must be between 0 and %d, got %d", MaxBatchSize, kr.Size)
+		}
+	}
+	return nil
 }
 
 // Claim identifies one attempt at a batch.

@@ -28,7 +28,17 @@ const (
 	MaxBatchTimeout  = 24 * time.Hour
 	MaxRowsPerSecond = 10_000_000
 	MaxErrorBudget   = 10_000_000
+	// MinTargetBatchTime and MaxTargetBatchTime bound an adaptive run's
+	// target batch duration (TargetBatchTime).
+	MinTargetBatchTime = 10 * time.Millisecond
+	MaxTargetBatchTime = 10 * time.Minute
 )
+
+// Defaults of an adaptive run's bounds, as factors of its batch size: when
+// TargetBatchTime is set and MinBatchSize (MaxBatchSize) is not, the batch
+// size may shrink to BatchSize/AdaptiveRange (at least 1) and grow to
+// BatchSize*AdaptiveRange (at most MaxBatchSize).
+const AdaptiveRange = 100
 
 // RunOptions are the knobs of one run. The engine fills them from the
 // definition's defaults and the run's overrides; the store validates and keeps
@@ -52,6 +62,50 @@ type RunOptions struct {
 	// HealthChecks hold planning while the database is unhealthy (see
 	// HealthCheck); at most MaxHealthChecks.
 	HealthChecks []HealthCheck `json:"health_checks,omitempty"`
+
+	// TargetBatchTime turns on the adaptive batch size (0: off, every
+	// batch has BatchSize keys): the scheduler grows or shrinks the size
+	// of the batches it plans, starting from BatchSize and within
+	// MinBatchSize..MaxBatchSize, so that a batch takes about this long
+	// (MinTargetBatchTime..MaxTargetBatchTime).
+	TargetBatchTime time.Duration `json:"target_batch_time,omitempty"`
+	// MinBatchSize and MaxBatchSize bound an adaptive run's batch size
+	// (0: the default, see AdaptiveRange and BatchSizeBounds); set, they
+	// must hold 1 <= MinBatchSize <= BatchSize <= MaxBatchSize <=
+	// store.MaxBatchSize. Without TargetBatchTime they are not used.
+	MinBatchSize int `json:"min_batch_size,omitempty"`
+	MaxBatchSize int `json:"max_batch_size,omitempty"`
+}
+
+// Adaptive reports whether the run's batch size adapts to TargetBatchTime.
+func (o RunOptions) Adaptive() bool { return o.TargetBatchTime > 0 }
+
+// BatchSizeBounds returns the least and greatest batch size of an adaptive
+// run: MinBatchSize and MaxBatchSize, or their defaults when 0 —
+// BatchSize/AdaptiveRange (at least 1) and BatchSize*AdaptiveRange (at
+// most MaxBatchSize). Without a target both are BatchSize.
+func (o RunOptions) BatchSizeBounds() (lo, hi int) {
+	if !o.Adaptive() {
+		return o.BatchSize, o.BatchSize
+	}
+	lo, hi = o.MinBatchSize, o.MaxBatchSize
+	if lo == 0 {
+		lo = max(1, o.BatchSize/AdaptiveRange)
+	}
+	if hi == 0 {
+		hi = min(MaxBatchSize, o.BatchSize*AdaptiveRange)
+	}
+	return lo, hi
+}
+
+// WithBatchSizeBounds returns o with an adaptive run's unset bounds filled
+// in (see BatchSizeBounds), so the run shows and keeps the bounds it runs
+// with. A run without a target is returned as it is.
+func (o RunOptions) WithBatchSizeBounds() RunOptions {
+	if o.Adaptive() && o.BatchSize >= 1 && o.BatchSize <= MaxBatchSize {
+		o.MinBatchSize, o.MaxBatchSize = o.BatchSizeBounds()
+	}
+	return o
 }
 
 // WithDefaults returns o with its zero batch size, max attempts, max in
@@ -94,7 +148,33 @@ func (o RunOptions) Validate() error {
 	case o.ErrorBudget < 0 || o.ErrorBudget > MaxErrorBudget:
 		return argErr("error_budget", "must be between 0 and %d, got %d", MaxErrorBudget, o.ErrorBudget)
 	}
+	if err := o.validateAdaptive(); err != nil {
+		return err
+	}
 	return ValidateHealthChecks(o.HealthChecks)
+}
+
+// validateAdaptive checks the adaptive batch size's target and bounds. The
+// bounds alone (no target) are only checked to be in range, so a run may
+// turn a definition's adaptive default off with a zero target.
+func (o RunOptions) validateAdaptive() error {
+	switch {
+	case o.TargetBatchTime != 0 && (o.TargetBatchTime < MinTargetBatchTime || o.TargetBatchTime > MaxTargetBatchTime):
+		return argErr("target_batch_time", "must be 0 (off) or between %s and %s, got %s", MinTargetBatchTime, MaxTargetBatchTime, o.TargetBatchTime)
+	case o.MinBatchSize < 0 || o.MinBatchSize > MaxBatchSize:
+		return argErr("min_batch_size", "must be 0 (the default) or between 1 and %d, got %d", MaxBatchSize, o.MinBatchSize)
+	case o.MaxBatchSize < 0 || o.MaxBatchSize > MaxBatchSize:
+		return argErr("max_batch_size", "must be 0 (the default) or between 1 and %d, got %d", MaxBatchSize, o.MaxBatchSize)
+	case o.MinBatchSize > 0 && o.MaxBatchSize > 0 && o.MinBatchSize > o.MaxBatchSize:
+		return argErr("min_batch_size", "must not be above max_batch_size (%d), got %d", o.MaxBatchSize, o.MinBatchSize)
+	case !o.Adaptive():
+		return nil
+	case o.MinBatchSize > o.BatchSize:
+		return argErr("min_batch_size", "must not be above batch_size (%d), the size an adaptive run starts from; got %d", o.BatchSize, o.MinBatchSize)
+	case o.MaxBatchSize > 0 && o.MaxBatchSize < o.BatchSize:
+		return argErr("max_batch_size", "must not be below batch_size (%d), the size an adaptive run starts from; got %d", o.BatchSize, o.MaxBatchSize)
+	}
+	return nil
 }
 
 // Counters are a run's totals, kept on the run and updated in the same atomic

@@ -66,9 +66,11 @@ type Store interface {
 	// paused, its PlanDone is false and its PlanCursor equals step.From, it
 	// creates step.Batches as pending batches (enqueued ones when
 	// step.Enqueue) numbered after the run's existing ones (Seq 1, 2, …),
-	// sets PlanCursor to step.To and PlanDone to step.Done, and adds them to
-	// the counters. Otherwise it returns an error
-	// matching ErrConflict and creates nothing. It returns the new batches.
+	// each with its KeyRange's Size as Batch.Size, sets PlanCursor to
+	// step.To and PlanDone to step.Done, and adds them to the counters.
+	// Otherwise it returns an error matching ErrConflict and creates
+	// nothing. A Size out of 0..MaxBatchSize is an *ArgumentError for
+	// "size". It returns the new batches.
 	AppendBatches(ctx context.Context, runID int64, step PlanStep) ([]Batch, error)
 
 	// GetBatch returns one batch, or ErrNotFound.

@@ -122,6 +122,10 @@ func Created(r store.Run) string {
 	if o.ErrorBudget > 0 {
 		fmt.Fprintf(&b, ", error budget %d", o.ErrorBudget)
 	}
+	if o.Adaptive() {
+		lo, hi := o.BatchSizeBounds()
+		fmt.Fprintf(&b, ", adaptive: target %s a batch, size %s to %s", o.TargetBatchTime, Count(int64(lo)), Count(int64(hi)))
+	}
 	if r.StartAt != nil {
 		fmt.Fprintf(&b, "; starts at %s", r.StartAt.UTC().Format(time.RFC3339))
 	}

@@ -195,12 +195,25 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		d := time.Duration(*req.BatchTimeoutMS) * time.Millisecond
 		n.BatchTimeout = &d
 	}
+	if req.TargetBatchMS != nil {
+		if ms := *req.TargetBatchMS; ms != 0 && (ms < store.MinTargetBatchTime.Milliseconds() || ms > store.MaxTargetBatchTime.Milliseconds()) {
+			writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "target_batch_ms", "target_batch_ms must be 0 (off) or between %d and %d, got %d",
+				store.MinTargetBatchTime.Milliseconds(), store.MaxTargetBatchTime.Milliseconds(), ms))
+			return
+		}
+		d := time.Duration(*req.TargetBatchMS) * time.Millisecond
+		n.TargetBatchTime = &d
+	}
+	n.MinBatchSize, n.MaxBatchSize = req.MinBatchSize, req.MaxBatchSize
 	n.Created = s.createdEvent(who, viaOf(r))
 	run, err := s.ctl.CreateRun(r.Context(), n)
 	if err != nil {
 		var ae *store.ArgumentError
 		if errors.As(err, &ae) && (ae.Field == "sleep" || ae.Field == "batch_timeout") {
 			ae.Field += "_ms"
+		}
+		if errors.As(err, &ae) && ae.Field == "target_batch_time" {
+			ae.Field = "target_batch_ms"
 		}
 		s.fail(w, r, err)
 		return
@@ -280,7 +293,24 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ string) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, runOf(run, time.Now()))
+	out := runOf(run, time.Now())
+	out.BatchSizeNow = s.batchSizeNow(r.Context(), run)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// batchSizeNow is the size an adaptive run's batches are planned with now:
+// its last planned batch's (the scheduler records it on every batch), or
+// its batch size before the first. 0 for a run that does not adapt.
+func (s *Server) batchSizeNow(ctx context.Context, run store.Run) int {
+	if !run.Options.Adaptive() {
+		return 0
+	}
+	if n := run.BatchesTotal(); n > 0 {
+		if b, err := s.opts.Store.GetBatch(ctx, run.ID, n); err == nil && b.Size > 0 {
+			return b.Size
+		}
+	}
+	return run.Options.BatchSize
 }
 
 func (s *Server) control(w http.ResponseWriter, r *http.Request, who, action string, do func(context.Context, int64) (store.Run, error)) {
@@ -353,7 +383,7 @@ func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, who string) 
 func (s *Server) batchOf(b store.Batch, def string) api.Batch {
 	return api.Batch{
 		RunID: strconv.FormatInt(b.RunID, 10), ID: strconv.FormatInt(b.Seq, 10), Status: string(b.State),
-		Lo: b.Lo, Hi: b.Hi, Attempts: b.Attempts, Retries: b.Retries, Worker: b.Worker,
+		Lo: b.Lo, Hi: b.Hi, Size: b.Size, Attempts: b.Attempts, Retries: b.Retries, Worker: b.Worker,
 		Rows:       api.Rows{Read: b.RowsRead, Written: b.RowsWritten, Skipped: b.RowsSkipped},
 		DurationMS: b.Duration.Milliseconds(), Error: b.Error, ErrorStack: b.ErrorStack,
 		TaskID:    tasks.BatchPayload{RunID: b.RunID, Seq: b.Seq, Retry: b.Retries, Definition: def}.TaskID(),

@@ -103,6 +103,9 @@ type runForm struct {
 	DryRun        *api.DryRun
 	DryRunError   string
 	DryRunBatches string
+
+	// The adaptive batch size's options: target (ms) and bounds.
+	TargetBatchMS, MinBatchSize, MaxBatchSize string
 }
 
 type definitionData struct {
@@ -230,7 +233,9 @@ func parseRunForm(j engine.Job, who string, v url.Values) (control.NewRun, runFo
 		MaxAttempts: strings.TrimSpace(v.Get("max_attempts")), RowsPerSecond: strings.TrimSpace(v.Get("rows_per_second")),
 		SleepMS: strings.TrimSpace(v.Get("sleep_ms")), ErrorBudget: strings.TrimSpace(v.Get("error_budget")),
 		BatchTimeoutMS: strings.TrimSpace(v.Get("batch_timeout_ms")),
-		When:           v.Get("when"), StartAt: strings.TrimSpace(v.Get("start_at")), TZ: strings.TrimSpace(v.Get("tz")),
+		TargetBatchMS:  strings.TrimSpace(v.Get("target_batch_ms")), MinBatchSize: strings.TrimSpace(v.Get("min_batch_size")),
+		MaxBatchSize: strings.TrimSpace(v.Get("max_batch_size")),
+		When:         v.Get("when"), StartAt: strings.TrimSpace(v.Get("start_at")), TZ: strings.TrimSpace(v.Get("tz")),
 	}
 	if form.When != "later" {
 		form.When = "now"
@@ -238,7 +243,8 @@ func parseRunForm(j engine.Job, who string, v url.Values) (control.NewRun, runFo
 	if form.TZ == "" {
 		form.TZ = "UTC"
 	}
-	form.OptionsOpen = form.BatchSize+form.MaxInFlight+form.MaxAttempts+form.RowsPerSecond+form.SleepMS+form.ErrorBudget+form.BatchTimeoutMS != ""
+	form.OptionsOpen = form.BatchSize+form.MaxInFlight+form.MaxAttempts+form.RowsPerSecond+form.SleepMS+form.ErrorBudget+form.BatchTimeoutMS+
+		form.TargetBatchMS+form.MinBatchSize+form.MaxBatchSize != ""
 	n := control.NewRun{Definition: j.Definition().Name, CreatedBy: who}
 
 	var firstErr error
@@ -331,6 +337,17 @@ func parseRunForm(j engine.Job, who string, v url.Values) (control.NewRun, runFo
 		d := time.Duration(*ms) * time.Millisecond
 		n.BatchTimeout = &d
 	}
+	if ms := intOpt("target_batch_ms", form.TargetBatchMS); ms != nil {
+		if *ms != 0 && (int64(*ms) < store.MinTargetBatchTime.Milliseconds() || int64(*ms) > store.MaxTargetBatchTime.Milliseconds()) {
+			fail(&store.ArgumentError{Field: "target_batch_ms", Message: fmt.Sprintf("must be 0 (off) or between %d and %d",
+				store.MinTargetBatchTime.Milliseconds(), store.MaxTargetBatchTime.Milliseconds())})
+			*ms = 0
+		}
+		d := time.Duration(*ms) * time.Millisecond
+		n.TargetBatchTime = &d
+	}
+	n.MinBatchSize = intOpt("min_batch_size", form.MinBatchSize)
+	n.MaxBatchSize = intOpt("max_batch_size", form.MaxBatchSize)
 	if form.When == "later" {
 		if form.StartAt == "" {
 			fail(&store.ArgumentError{Field: "start_at", Message: "choose when the run should start"})
@@ -372,7 +389,12 @@ func (f *runForm) setError(err error) {
 		}
 	case errors.As(err, &ae):
 		f.ErrorField = ae.Field
-		if slices.Contains([]string{"batch_size", "max_in_flight", "max_attempts", "rows_per_second", "sleep", "sleep_ms", "error_budget", "batch_timeout", "batch_timeout_ms"}, ae.Field) {
+		if ae.Field == "target_batch_time" {
+			ae.Field = "target_batch_ms"
+			f.ErrorField = ae.Field
+		}
+		if slices.Contains([]string{"batch_size", "max_in_flight", "max_attempts", "rows_per_second", "sleep", "sleep_ms", "error_budget", "batch_timeout", "batch_timeout_ms",
+			"target_batch_ms", "min_batch_size", "max_batch_size"}, ae.Field) {
 			f.OptionsOpen = true
 		}
 	}

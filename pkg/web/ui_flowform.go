@@ -51,6 +51,9 @@ var specOptionFields = []struct{ Field, Label, Kind, Help string }{
 	{"options.sleep", "Sleep between batches", "duration", "e.g. 250ms"},
 	{"options.batch_timeout", "Batch timeout", "duration", "e.g. 10m (the default)"},
 	{"options.error_budget", "Error budget", "integer", "failed batches a run tolerates"},
+	{"options.target_batch_time", "Target batch time", "duration", "adaptive batch size, e.g. 200ms; empty: off"},
+	{"options.min_batch_size", "Min batch size", "integer", "adaptive runs; default batch size / 100"},
+	{"options.max_batch_size", "Max batch size", "integer", "adaptive runs; default batch size × 100"},
 	{"max_batches_per_run", "Max batches per run", "integer", "for stream and queue sources; default 100"},
 }
 
@@ -302,6 +305,12 @@ func (f *flowForm) spec() flows.Spec {
 			sp.Options.Sleep = raw
 		case "options.batch_timeout":
 			sp.Options.BatchTimeout = raw
+		case "options.target_batch_time":
+			sp.Options.TargetBatchTime = raw
+		case "options.min_batch_size":
+			sp.Options.MinBatchSize = n
+		case "options.max_batch_size":
+			sp.Options.MaxBatchSize = n
 		case "max_batches_per_run":
 			sp.MaxBatchesPerRun = n
 		}
@@ -437,12 +446,14 @@ func formOfSpec(sp flows.Spec, version int64) *flowForm {
 	o := sp.Options
 	for field, n := range map[string]int{"options.batch_size": o.BatchSize, "options.max_in_flight": o.MaxInFlight,
 		"options.max_attempts": o.MaxAttempts, "options.rows_per_second": o.RowsPerSecond,
-		"options.error_budget": o.ErrorBudget, "max_batches_per_run": sp.MaxBatchesPerRun} {
+		"options.error_budget": o.ErrorBudget, "max_batches_per_run": sp.MaxBatchesPerRun,
+		"options.min_batch_size": o.MinBatchSize, "options.max_batch_size": o.MaxBatchSize} {
 		if n != 0 {
 			f.Options[field] = strconv.Itoa(n)
 		}
 	}
 	f.Options["options.sleep"], f.Options["options.batch_timeout"] = o.Sleep, o.BatchTimeout
+	f.Options["options.target_batch_time"] = o.TargetBatchTime
 	for _, t := range sp.Transforms {
 		row := transformRow{Type: t.Type, Name: t.Name}
 		if len(t.Settings) > 0 {

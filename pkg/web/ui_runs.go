@@ -387,6 +387,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		return
 	}
 	a := runOf(run, time.Now())
+	a.BatchSizeNow = s.batchSizeNow(r.Context(), run)
 	data := runData{Run: a, Terminal: run.State.Terminal(), BatchStatus: status, States: store.BatchStates,
 		ChartURL: fmt.Sprintf("%s/runs/%d/throughput.svg", s.base, run.ID)}
 	_, rerr := s.opts.Registry.Resolve(r.Context(), run.Definition, run.SpecVersion)
@@ -512,6 +513,7 @@ func (s *Server) uiRunAgain(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		Definition: old.Definition, Params: old.Params, CreatedBy: q.identity,
 		BatchSize: &o.BatchSize, MaxInFlight: &o.MaxInFlight, MaxAttempts: &o.MaxAttempts,
 		RowsPerSecond: &o.RowsPerSecond, Sleep: &o.Sleep, BatchTimeout: &o.BatchTimeout, ErrorBudget: &o.ErrorBudget,
+		TargetBatchTime: &o.TargetBatchTime, MinBatchSize: &o.MinBatchSize, MaxBatchSize: &o.MaxBatchSize,
 		HealthChecks: o.HealthChecks,
 		Created:      s.createdEvent(q.identity, viaUI),
 	})

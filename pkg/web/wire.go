@@ -18,6 +18,7 @@ func optionsOf(o store.RunOptions) api.Options {
 		BatchSize: o.BatchSize, MaxAttempts: o.MaxAttempts, MaxInFlight: o.MaxInFlight,
 		SleepMS: o.Sleep.Milliseconds(), RowsPerSecond: o.RowsPerSecond,
 		BatchTimeoutMS: o.BatchTimeout.Milliseconds(), ErrorBudget: o.ErrorBudget,
+		TargetBatchMS: o.TargetBatchTime.Milliseconds(), MinBatchSize: o.MinBatchSize, MaxBatchSize: o.MaxBatchSize,
 		HealthChecks: healthChecksOf(o.HealthChecks),
 	}
 }

@@ -45,8 +45,12 @@ func (w *Worker) info() WorkerInfo {
 		StartedAt: w.started.UTC(), LastHeartbeat: time.Now().UTC(), Batches: bs}
 }
 
-// beat writes the worker's heartbeat every HeartbeatInterval (and when it
-// claims a batch) until stop is called; stop removes the worker from the
+// beatSpacing is the least time between two heartbeats written because
+// the worker claimed a batch.
+const beatSpacing = 250 * time.Millisecond
+
+// beat writes the worker's heartbeat every HeartbeatInterval (and, at most
+// every beatSpacing, when it claims a batch) until stop is called; stop removes the worker from the
 // registry, its batches being drained by then.
 func (w *Worker) beat(ctx context.Context) (stop func()) {
 	// Beats go on while a stopping worker drains its batches.
@@ -65,11 +69,23 @@ func (w *Worker) beat(ctx context.Context) (stop func()) {
 		defer t.Stop()
 		for {
 			write()
+			last := time.Now()
 			select {
 			case <-bctx.Done():
 				return
 			case <-t.C:
 			case <-w.beatNow:
+				// A claimed batch shows in the registry within
+				// beatSpacing, but however fast batches go, beats are not
+				// written more often than that: a beat per batch was a
+				// Redis round trip per batch.
+				if d := beatSpacing - time.Since(last); d > 0 {
+					select {
+					case <-bctx.Done():
+						return
+					case <-time.After(d):
+					}
+				}
 			}
 		}
 	}()

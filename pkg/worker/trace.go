@@ -20,6 +20,7 @@ import (
 // with the children claim, process and checkpoint, and the SQL and Redis
 // calls of each under them.
 func (w *Worker) ProcessBatch(ctx context.Context, p tasks.BatchPayload, a tasks.Attempt) error {
+	defer slotBusy()()
 	if w.tracer == nil {
 		return w.processBatch(ctx, p, a)
 	}

@@ -222,6 +222,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	metrics.WorkerSlots.Set(float64(w.cfg.Concurrency))
 	w.log.Info("worker started", zap.String("worker", w.cfg.ID), zap.Bool("same_transaction", w.sameDB))
 	w.started = time.Now()
 	stopBeating := w.beat(ctx)
@@ -345,6 +346,19 @@ func (w *Worker) processBatch(ctx context.Context, p tasks.BatchPayload, a tasks
 		return tasks.Final(perr)
 	}
 	return perr
+}
+
+// slotBusy counts a worker slot as in use until the returned function is
+// called (metrics.WorkerBusy, metrics.WorkerRunning). It measures what the
+// batch rows cannot: a checkpoint written in the data's transaction is
+// recorded before that transaction commits.
+func slotBusy() (done func()) {
+	start := time.Now()
+	metrics.WorkerRunning.Inc()
+	return func() {
+		metrics.WorkerRunning.Dec()
+		metrics.WorkerBusy.Add(time.Since(start).Seconds())
+	}
 }
 
 // errBatchTimeout is the cause of a batch context whose run's batch

@@ -49,6 +49,9 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 // BumpParams slow the backfill down.
 type BumpParams struct {
 	SleepMS int `json:"sleep_ms" help:"sleep per batch"`
+	// SleepUSPerKey makes a batch's time proportional to its size (e2e_bump
+	// only), as the adaptive batch size's test needs.
+	SleepUSPerKey int `json:"sleep_us_per_key" help:"sleep per record of the batch, in microseconds"`
 }
 
 // Bump increments every row's counter.
@@ -64,9 +67,9 @@ var Bump = backfills.MustRegister(backfills.Definition[Item, BumpParams]{
 				return fmt.Errorf("poison row %d", it.ID)
 			}
 		}
-		if b.Params.SleepMS > 0 {
+		if sleep := time.Duration(b.Params.SleepMS)*time.Millisecond + time.Duration(b.Params.SleepUSPerKey*len(b.Records))*time.Microsecond; sleep > 0 {
 			select {
-			case <-time.After(time.Duration(b.Params.SleepMS) * time.Millisecond):
+			case <-time.After(sleep):
 			case <-ctx.Done():
 				return ctx.Err()
 			}

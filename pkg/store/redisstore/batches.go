@@ -21,11 +21,14 @@ func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanS
 	if runID <= 0 {
 		return nil, fmt.Errorf("%s: run %w", op, store.ErrNotFound)
 	}
+	if err := step.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	now := s.now()
-	args := make([]any, 0, 5+2*len(step.Batches))
+	args := make([]any, 0, 5+3*len(step.Batches))
 	args = append(args, runID, step.From, step.To, boolArg(step.Done), boolArg(step.Enqueue))
 	for _, kr := range step.Batches {
-		args = append(args, kr.Lo, kr.Hi)
+		args = append(args, kr.Lo, kr.Hi, kr.Size)
 	}
 	_, reply, err := s.evalAt(ctx, now, appendBatchesScript, op, args...)
 	if err != nil {
@@ -44,7 +47,7 @@ func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanS
 	for i, kr := range step.Batches {
 		out[i] = store.Batch{
 			RunID: runID, Seq: first + int64(i), State: state,
-			Lo: kr.Lo, Hi: kr.Hi, CreatedAt: created, UpdatedAt: created, EnqueuedAt: enqueuedAt,
+			Lo: kr.Lo, Hi: kr.Hi, Size: kr.Size, CreatedAt: created, UpdatedAt: created, EnqueuedAt: enqueuedAt,
 		}
 	}
 	return out, nil

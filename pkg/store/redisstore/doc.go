@@ -35,7 +35,9 @@
 //	layout:runkind             string  "1" once the runs stored before
 //	                                   runs:kind keys existed were indexed
 //	                                   (by the first listing by kind)
-//	run:{id}:b:{seq}           hash    a batch
+//	run:{id}:b:{seq}           hash    a batch (its size: the planned size,
+//	                                   absent on batches planned before it
+//	                                   was kept, read as 0)
 //	run:{id}:batches           zset    the run's batch seqs, scored by seq
 //	run:{id}:bstate:{state}    zset    the run's batch seqs in that state
 //	run:{id}:events            hash    the run's timeline: event id -> the

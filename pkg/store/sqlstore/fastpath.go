@@ -68,7 +68,7 @@ SELECT u.*, ` + missingSlotCheck("SELECT count(*) FROM c") + ` AS slots FROM u`
 
 // appendSQL applies a planning step to run @run if it is running or paused,
 // not done planning and at cursor @from: it inserts the batches of @ranges
-// (a JSON array of [lo, hi]) numbered after the run's existing ones, and
+// (a JSON array of [lo, hi, size]) numbered after the run's existing ones, and
 // moves the cursor and the counters. The run's row is locked FOR NO KEY
 // UPDATE, as lockRunForPlanning does. It returns the number of batches the
 // run had before, or no row.
@@ -77,9 +77,9 @@ const appendSQL = `WITH r AS (
 	FROM dripflow_runs WHERE id = @run AND state IN ('running', 'paused') AND NOT plan_done AND plan_cursor = @from
 	FOR NO KEY UPDATE
 ), ins AS (
-	INSERT INTO dripflow_batches (run_id, seq, state, lo, hi, attempts, retries, worker, claim_token,
+	INSERT INTO dripflow_batches (run_id, seq, state, lo, hi, planned_size, attempts, retries, worker, claim_token,
 		rows_read, rows_written, rows_skipped, duration_ns, error, error_stack, created_at, updated_at, enqueued_at)
-	SELECT r.id, r.before + b.i, CAST(@state AS varchar), b.e->>0, b.e->>1, 0, 0, '', '', 0, 0, 0, 0, '', '',
+	SELECT r.id, r.before + b.i, CAST(@state AS varchar), b.e->>0, b.e->>1, CAST(b.e->>2 AS integer), 0, 0, '', '', 0, 0, 0, 0, '', '',
 		CAST(@now AS timestamptz), CAST(@now AS timestamptz), CAST(@enqueued_at AS timestamptz)
 	FROM r, jsonb_array_elements(CAST(@ranges AS jsonb)) WITH ORDINALITY AS b(e, i)
 ), u AS (
@@ -100,9 +100,9 @@ func (s *Store) fastAppend(db *gorm.DB, runID int64, step store.PlanStep) ([]sto
 	if s.dialect != dialectPostgres {
 		return nil, false, nil
 	}
-	ranges := make([][2]string, len(step.Batches))
+	ranges := make([][3]any, len(step.Batches))
 	for i, kr := range step.Batches {
-		ranges[i] = [2]string{kr.Lo, kr.Hi}
+		ranges[i] = [3]any{kr.Lo, kr.Hi, kr.Size}
 	}
 	js, err := json.Marshal(ranges)
 	if err != nil {
@@ -127,7 +127,7 @@ func (s *Store) fastAppend(db *gorm.DB, runID int64, step store.PlanStep) ([]sto
 	for i, kr := range step.Batches {
 		out[i] = batchRow{
 			RunID: runID, Seq: before[0] + int64(i) + 1, State: string(state),
-			Lo: kr.Lo, Hi: kr.Hi, CreatedAt: now, UpdatedAt: now, EnqueuedAt: enqueuedAt,
+			Lo: kr.Lo, Hi: kr.Hi, Size: kr.Size, CreatedAt: now, UpdatedAt: now, EnqueuedAt: enqueuedAt,
 		}.batch()
 	}
 	return out, true, nil

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -347,12 +348,15 @@ func TestMigrationToKindIndexListsExistingRuns(t *testing.T) {
 	}
 }
 
-// downgradeToV5 undoes migration 6 (the runs' health checks and holds).
+// downgradeToV5 undoes migration 6 (the adaptive batch size's columns).
 func downgradeToV5(t *testing.T, db *gorm.DB, dialect string) {
 	t.Helper()
+	downgradeToV6(t, db, dialect)
 	for _, stmt := range []string{
-		"ALTER TABLE dripflow_runs DROP COLUMN health_checks",
-		"ALTER TABLE dripflow_runs DROP COLUMN held",
+		"ALTER TABLE dripflow_runs DROP COLUMN target_batch_ns",
+		"ALTER TABLE dripflow_runs DROP COLUMN min_batch_size",
+		"ALTER TABLE dripflow_runs DROP COLUMN max_batch_size",
+		"ALTER TABLE dripflow_batches DROP COLUMN planned_size",
 		"DELETE FROM dripflow_schema_migrations WHERE version >= 6",
 	} {
 		if err := db.Exec(stmt).Error; err != nil {
@@ -361,7 +365,82 @@ func downgradeToV5(t *testing.T, db *gorm.DB, dialect string) {
 	}
 }
 
-// Migrating a version 5 database to version 6 keeps its runs, without
+// Migrating a version 5 database to version 6 keeps its runs and batches:
+// they read as not adaptive, planned with size 0 (unknown), and a run
+// created after the migration keeps its target and bounds.
+func TestMigrationToAdaptiveBatchSize(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			url := d.url(t)
+			s := openStore(t, url)
+			opts := store.RunOptions{BatchSize: 10, MaxAttempts: 1, MaxInFlight: 1}
+			old, err := s.CreateRun(ctx, store.NewRun{Definition: "old_backfill", Kind: store.KindBackfill, Options: opts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.TransitionRun(ctx, old.ID, store.RunRunning, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.AppendBatches(ctx, old.ID, store.PlanStep{To: "[1]", Batches: []store.KeyRange{{Hi: "[1]", Size: 10}}}); err != nil {
+				t.Fatal(err)
+			}
+			db := rawDB(t, d.name, url)
+			downgradeToV5(t, db, d.name)
+			if _, err := sqlstore.Open(ctx, url, sqlstore.Config{}); !errors.Is(err, store.ErrSchemaOutdated) {
+				t.Fatalf("Open on a version 5 schema: %v, want ErrSchemaOutdated", err)
+			}
+			if d.name == "mysql" {
+				// Interrupted after its first statement: run again whole.
+				if err := db.Exec("ALTER TABLE dripflow_runs ADD COLUMN target_batch_ns BIGINT NOT NULL DEFAULT 0").Error; err != nil {
+					t.Fatalf("half-apply migration 6: %v", err)
+				}
+			}
+			if err := sqlstore.MigrateURL(ctx, url); err != nil {
+				t.Fatalf("migrate to version 6: %v", err)
+			}
+			s2, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			got, err := s2.GetRun(ctx, old.ID)
+			if err != nil || !reflect.DeepEqual(got.Options, opts) || got.Options.Adaptive() {
+				t.Fatalf("run after the migration: %+v, %v; want options %+v, not adaptive", got.Options, err, opts)
+			}
+			b, err := s2.GetBatch(ctx, old.ID, 1)
+			if err != nil || b.Size != 0 || b.Hi != "[1]" {
+				t.Fatalf("batch after the migration: %+v, %v; want size 0 (planned before sizes were kept)", b, err)
+			}
+			adaptive := store.RunOptions{BatchSize: 100, MaxAttempts: 1, MaxInFlight: 1,
+				TargetBatchTime: 250 * time.Millisecond, MinBatchSize: 5, MaxBatchSize: 5000}
+			r, err := s2.CreateRun(ctx, store.NewRun{Definition: "new_backfill", Kind: store.KindBackfill, Options: adaptive})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s2.GetRun(ctx, r.ID); err != nil || !reflect.DeepEqual(got.Options, adaptive) {
+				t.Fatalf("adaptive run after the migration: %+v, %v; want %+v", got.Options, err, adaptive)
+			}
+		})
+	}
+}
+
+// downgradeToV6 undoes migration 7 (the runs' health checks and holds).
+func downgradeToV6(t *testing.T, db *gorm.DB, dialect string) {
+	t.Helper()
+	for _, stmt := range []string{
+		"ALTER TABLE dripflow_runs DROP COLUMN health_checks",
+		"ALTER TABLE dripflow_runs DROP COLUMN held",
+		"DELETE FROM dripflow_schema_migrations WHERE version >= 7",
+	} {
+		if err := db.Exec(stmt).Error; err != nil {
+			t.Fatalf("downgrade to schema version 6: %s: %v", stmt, err)
+		}
+	}
+}
+
+// Migrating a version 6 database to version 7 keeps its runs, without
 // health checks or holds, and the new store records both on them.
 func TestMigrationToHealthChecksKeepsRuns(t *testing.T) {
 	for _, d := range dialects {
@@ -376,9 +455,9 @@ func TestMigrationToHealthChecksKeepsRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 			db := rawDB(t, d.name, url)
-			downgradeToV5(t, db, d.name)
+			downgradeToV6(t, db, d.name)
 			if _, err := sqlstore.Open(ctx, url, sqlstore.Config{}); err == nil {
-				t.Fatal("a store opened on a version 5 schema")
+				t.Fatal("a store opened on a version 6 schema")
 			}
 			if d.name == "mysql" {
 				// Half applied: the first column made it, the second not.
@@ -387,7 +466,7 @@ func TestMigrationToHealthChecksKeepsRuns(t *testing.T) {
 				}
 			}
 			if err := sqlstore.MigrateURL(ctx, url); err != nil {
-				t.Fatalf("migrate to version 6: %v", err)
+				t.Fatalf("migrate to version 7: %v", err)
 			}
 			s2, err := sqlstore.Open(ctx, url, sqlstore.Config{})
 			if err != nil {

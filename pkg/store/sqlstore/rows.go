@@ -30,6 +30,9 @@ type runRow struct {
 	ErrorBudget      int        `gorm:"column:error_budget"`
 	HealthChecks     *string    `gorm:"column:health_checks"`
 	Held             *string    `gorm:"column:held"`
+	TargetBatchNS    int64      `gorm:"column:target_batch_ns"`
+	MinBatchSize     int        `gorm:"column:min_batch_size"`
+	MaxBatchSize     int        `gorm:"column:max_batch_size"`
 	StartAt          *time.Time `gorm:"column:start_at"`
 	Total            int64      `gorm:"column:total"`
 	TotalEstimated   bool       `gorm:"column:total_estimated"`
@@ -71,6 +74,10 @@ func (r runRow) run() store.Run {
 			BatchTimeout:  time.Duration(r.BatchTimeoutNS),
 			ErrorBudget:   r.ErrorBudget,
 			HealthChecks:  decodeHealthChecks(r.HealthChecks),
+
+			TargetBatchTime: time.Duration(r.TargetBatchNS),
+			MinBatchSize:    r.MinBatchSize,
+			MaxBatchSize:    r.MaxBatchSize,
 		},
 		Held:           decodeHold(r.Held),
 		StartAt:        utcPtr(r.StartAt),
@@ -103,6 +110,7 @@ type batchRow struct {
 	State       string     `gorm:"column:state"`
 	Lo          string     `gorm:"column:lo"`
 	Hi          string     `gorm:"column:hi"`
+	Size        int        `gorm:"column:planned_size"`
 	Attempts    int        `gorm:"column:attempts"`
 	Retries     int        `gorm:"column:retries"`
 	Worker      string     `gorm:"column:worker"`
@@ -130,6 +138,7 @@ func (b batchRow) batch() store.Batch {
 		State:       store.BatchState(b.State),
 		Lo:          b.Lo,
 		Hi:          b.Hi,
+		Size:        b.Size,
 		Attempts:    b.Attempts,
 		Retries:     b.Retries,
 		Worker:      b.Worker,

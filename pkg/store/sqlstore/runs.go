@@ -39,6 +39,9 @@ func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error
 		BatchTimeoutNS: int64(n.Options.BatchTimeout),
 		ErrorBudget:    n.Options.ErrorBudget,
 		HealthChecks:   encodeHealthChecks(n.Options.HealthChecks),
+		TargetBatchNS:  int64(n.Options.TargetBatchTime),
+		MinBatchSize:   n.Options.MinBatchSize,
+		MaxBatchSize:   n.Options.MaxBatchSize,
 		StartAt:        microUTC(n.StartAt),
 		Total:          -1,
 		CreatedAt:      now,
@@ -290,6 +293,9 @@ func (s *Store) CancelRun(ctx context.Context, id int64) (store.Run, error) {
 // not done planning, and its plan cursor still equals step.From; otherwise it
 // returns an error matching store.ErrConflict and creates nothing.
 func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanStep) ([]store.Batch, error) {
+	if err := step.Validate(); err != nil {
+		return nil, fmt.Errorf("append %d batches to run %d: %w", len(step.Batches), runID, err)
+	}
 	if bs, ok, err := s.fastAppend(s.bookkeeping().WithContext(ctx), runID, step); ok || (err != nil && !fallBack(err)) {
 		if err != nil {
 			return nil, fmt.Errorf("append %d batches to run %d: %w", len(step.Batches), runID, err)
@@ -328,7 +334,7 @@ func (s *Store) AppendBatches(ctx context.Context, runID int64, step store.PlanS
 		for i, kr := range step.Batches {
 			rows[i] = batchRow{
 				RunID: runID, Seq: next + int64(i), State: string(state),
-				Lo: kr.Lo, Hi: kr.Hi, CreatedAt: now, UpdatedAt: now, EnqueuedAt: enqueuedAt,
+				Lo: kr.Lo, Hi: kr.Hi, Size: kr.Size, CreatedAt: now, UpdatedAt: now, EnqueuedAt: enqueuedAt,
 			}
 		}
 		if len(rows) > 0 {

@@ -14,7 +14,7 @@ const (
 
 // SchemaVersion is the version of the schema this binary reads and writes:
 // the highest migration it knows.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // migration is one versioned schema change, written out per dialect. On
 // PostgreSQL and SQLite a migration runs in one transaction with the row that
@@ -54,11 +54,28 @@ var migrations = []migration{
 		dialectMySQL:    v5,
 		dialectSQLite:   v5,
 	}},
-	{version: 6, name: "runs' database health checks and holds", up: map[dialect][]string{
-		dialectPostgres: v6Postgres,
-		dialectMySQL:    v6MySQL,
-		dialectSQLite:   v6SQLite,
+	{version: 6, name: "adaptive batch size: a run's target and bounds, each batch's planned size", up: map[dialect][]string{
+		dialectPostgres: v6,
+		dialectMySQL:    v6,
+		dialectSQLite:   v6,
 	}},
+	{version: 7, name: "runs' database health checks and holds", up: map[dialect][]string{
+		dialectPostgres: v7Postgres,
+		dialectMySQL:    v7MySQL,
+		dialectSQLite:   v7SQLite,
+	}},
+}
+
+// v6 adds the adaptive batch size: a run's target batch duration and its
+// size bounds (0: off, defaults), and the size each batch was planned with
+// (0 for the batches planned before). One column per statement, so each
+// dialect takes them as written and an interrupted MySQL migration runs
+// again (see alreadyApplied).
+var v6 = []string{
+	`ALTER TABLE dripflow_runs ADD COLUMN target_batch_ns BIGINT NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_runs ADD COLUMN min_batch_size INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_runs ADD COLUMN max_batch_size INTEGER NOT NULL DEFAULT 0`,
+	`ALTER TABLE dripflow_batches ADD COLUMN planned_size INTEGER NOT NULL DEFAULT 0`,
 }
 
 // v4 adds the runs' timelines: events numbered 1, 2, … per run, deleted
@@ -119,20 +136,20 @@ var v5 = []string{
 	`CREATE INDEX dripflow_runs_kind_state_id ON dripflow_runs (kind, state, id)`,
 }
 
-// v6 adds a run's database health checks (JSON, NULL for none) and why the
+// v7 adds a run's database health checks (JSON, NULL for none) and why the
 // scheduler holds its planning back (JSON, NULL while it does not).
-var v6Postgres = []string{
+var v7Postgres = []string{
 	`ALTER TABLE dripflow_runs ADD COLUMN health_checks TEXT NULL, ADD COLUMN held TEXT NULL`,
 }
 
-// v6MySQL adds one column per statement, so a statement that finds its
+// v7MySQL adds one column per statement, so a statement that finds its
 // column already there (an interrupted migration run again) is skipped.
-var v6MySQL = []string{
+var v7MySQL = []string{
 	`ALTER TABLE dripflow_runs ADD COLUMN health_checks MEDIUMTEXT NULL`,
 	`ALTER TABLE dripflow_runs ADD COLUMN held TEXT NULL`,
 }
 
-var v6SQLite = []string{
+var v7SQLite = []string{
 	`ALTER TABLE dripflow_runs ADD COLUMN health_checks TEXT NULL`,
 	`ALTER TABLE dripflow_runs ADD COLUMN held TEXT NULL`,
 }

@@ -91,6 +91,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RunEventKeys", testRunEventKeys},
 		{"RunEventsRejectBadInput", testRunEventsRejectBadInput},
 		{"RaceRunEvents", testRaceRunEvents},
+		{"AdaptiveRunOptions", testAdaptiveRunOptions},
+		{"AdaptiveRunOptionsRejected", testAdaptiveRunOptionsRejected},
+		{"BatchPlannedSize", testBatchPlannedSize},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,5 +1,6 @@
 -- ARGV[3] run id, ARGV[4] step.From, ARGV[5] step.To, ARGV[6] step.Done (0 or
--- 1), ARGV[7] step.Enqueue (0 or 1), ARGV[8..] lo, hi of each new batch.
+-- 1), ARGV[7] step.Enqueue (0 or 1), ARGV[8..] lo, hi, planned size of each
+-- new batch.
 -- Replies {'OK', first seq}.
 local id, from, to, done = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local state = 'pending'
@@ -11,13 +12,13 @@ if st ~= 'running' and st ~= 'paused' then return {'CONFLICT', 'run is ' .. st} 
 if redis.call('HGET', rk, 'plan_done') == '1' then return {'CONFLICT', 'planning is done'} end
 local cursor = redis.call('HGET', rk, 'plan_cursor') or ''
 if cursor ~= from then return {'CONFLICT', 'plan cursor moved'} end
-local n = math.floor((#ARGV - 7) / 2)
+local n = math.floor((#ARGV - 7) / 3)
 local first = tonumber(redis.call('HGET', rk, 'last_seq') or '0') + 1
 for i = 0, n - 1 do
   local seq = fmtint(first + i)
   local bk = batch_key(id, seq)
   redis.call('HSET', bk, 'state', state,
-    'lo', ARGV[8 + 2 * i], 'hi', ARGV[9 + 2 * i], 'created_at', NOW, 'updated_at', NOW)
+    'lo', ARGV[8 + 3 * i], 'hi', ARGV[9 + 3 * i], 'size', ARGV[10 + 3 * i], 'created_at', NOW, 'updated_at', NOW)
   if state == 'enqueued' then redis.call('HSET', bk, 'enqueued_at', NOW) end
   redis.call('ZADD', batches_key(id), seq, seq)
   redis.call('ZADD', bstate_key(id, state), seq, seq)
