@@ -373,7 +373,11 @@ func (o out) runs(p api.Page[api.Run]) {
 	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDEFINITION\tSTATUS\tPROGRESS\tBY\tCREATED")
 	for _, r := range p.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Definition, r.Status, progressText(r), r.CreatedBy, cliTime(r.CreatedAt))
+		status := r.Status
+		if r.Held != nil {
+			status += " (held)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Definition, status, progressText(r), r.CreatedBy, cliTime(r.CreatedAt))
 	}
 	tw.Flush()
 	if p.NextCursor != "" {
@@ -409,6 +413,9 @@ func (o out) run(r api.Run, failed ...api.Batch) {
 	fmt.Fprintf(tw, "run\t%s\n", r.ID)
 	fmt.Fprintf(tw, "definition\t%s (%s)\n", r.Definition, r.Kind)
 	fmt.Fprintf(tw, "status\t%s\n", r.Status)
+	if h := r.Held; h != nil {
+		fmt.Fprintf(tw, "held\t%s since %s (check %s): no new batch starts until it passes\n", h.Reason, cliTime(h.Since), h.Check)
+	}
 	fmt.Fprintf(tw, "progress\t%s\n", progressText(r))
 	if o := r.Options; o.TargetBatchMS > 0 {
 		now := ""
@@ -437,6 +444,13 @@ func (o out) run(r api.Run, failed ...api.Batch) {
 	}
 	if r.Error != "" {
 		fmt.Fprintf(tw, "error\t%s\n", r.Error)
+	}
+	for i, c := range r.Options.HealthChecks {
+		label := ""
+		if i == 0 {
+			label = "health checks"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, c.String())
 	}
 	tw.Flush()
 	if len(failed) > 0 {

@@ -101,6 +101,10 @@ type Config struct {
 	// FlowsDirInterval is how often the directory is checked for changes
 	// (DRIPFLOW_FLOWS_DIR_INTERVAL, default 3s).
 	FlowsDirInterval time.Duration
+	// HealthInterval is how often, at most, the scheduler evaluates a run's
+	// database health checks; a held run is looked at again after it
+	// (DRIPFLOW_HEALTH_INTERVAL, default 5s, 100ms..1h).
+	HealthInterval time.Duration
 	// DefaultSleep, DefaultMaxInFlight and DefaultRowsPerSecond are the
 	// run options a run gets when neither it nor its definition sets them
 	// (DRIPFLOW_DEFAULT_SLEEP_MS, DRIPFLOW_DEFAULT_MAX_IN_FLIGHT,
@@ -177,6 +181,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.FlowsDir = get("FLOWS_DIR", "")
 	if c.FlowsDirInterval, err = time.ParseDuration(get("FLOWS_DIR_INTERVAL", "3s")); err != nil || c.FlowsDirInterval <= 0 {
 		return c, fmt.Errorf("DRIPFLOW_FLOWS_DIR_INTERVAL must be a positive duration such as 3s, got %q", get("FLOWS_DIR_INTERVAL", ""))
+	}
+	if c.HealthInterval, err = time.ParseDuration(get("HEALTH_INTERVAL", "5s")); err != nil || c.HealthInterval < 100*time.Millisecond || c.HealthInterval > time.Hour {
+		return c, fmt.Errorf("DRIPFLOW_HEALTH_INTERVAL must be a duration between 100ms and 1h such as 5s, got %q", get("HEALTH_INTERVAL", ""))
 	}
 	for name, dst := range map[string]*time.Duration{"WORKER_HEARTBEAT_INTERVAL": &c.HeartbeatInterval, "WORKER_HEARTBEAT_TTL": &c.HeartbeatTTL} {
 		def := map[string]string{"WORKER_HEARTBEAT_INTERVAL": "2s", "WORKER_HEARTBEAT_TTL": "6s"}[name]

@@ -157,3 +157,18 @@ func TestFlowsDir(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthInterval(t *testing.T) {
+	if c, err := FromEnv(env(nil)); err != nil || c.HealthInterval != 5*time.Second {
+		t.Fatalf("default: %s, %v; want 5s", c.HealthInterval, err)
+	}
+	if c, err := FromEnv(env(map[string]string{"DRIPFLOW_HEALTH_INTERVAL": "750ms"})); err != nil || c.HealthInterval != 750*time.Millisecond {
+		t.Fatalf("750ms: %s, %v", c.HealthInterval, err)
+	}
+	for _, v := range []string{"soon", "0s", "-1s", "10ms", "2h"} {
+		_, err := FromEnv(env(map[string]string{"DRIPFLOW_HEALTH_INTERVAL": v}))
+		if err == nil || !strings.Contains(err.Error(), "DRIPFLOW_HEALTH_INTERVAL") {
+			t.Errorf("DRIPFLOW_HEALTH_INTERVAL=%s: error %v, want one naming the variable", v, err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ package api
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/dripflow/dripflow/pkg/params"
@@ -58,6 +59,60 @@ type Options struct {
 	TargetBatchMS int64 `json:"target_batch_ms,omitempty"`
 	MinBatchSize  int   `json:"min_batch_size,omitempty"`
 	MaxBatchSize  int   `json:"max_batch_size,omitempty"`
+	// HealthChecks hold the run's planning while the database is
+	// unhealthy (absent: none).
+	HealthChecks []HealthCheck `json:"health_checks,omitempty"`
+}
+
+// HealthCheck is a database health check of a run: kind replication_lag
+// (max_seconds), autovacuum (table), lock_waits (max) or sql (query; only
+// Go definitions declare it, a request that sends one is refused with 422).
+// Connection names the database checked (absent: the application
+// database).
+type HealthCheck struct {
+	Kind       string  `json:"kind"`
+	Name       string  `json:"name,omitempty"`
+	Connection string  `json:"connection,omitempty"`
+	MaxSeconds float64 `json:"max_seconds,omitempty"`
+	Table      string  `json:"table,omitempty"`
+	Max        int     `json:"max,omitempty"`
+	Query      string  `json:"query,omitempty"`
+}
+
+// String says what the check holds the run on: "replication lag > 5 s",
+// "autovacuum on public.users", "lock waits > 0", "sql: SELECT …", with
+// its name and its connection when set.
+func (c HealthCheck) String() string {
+	var d string
+	switch c.Kind {
+	case "replication_lag":
+		d = "replication lag > " + strconv.FormatFloat(c.MaxSeconds, 'f', -1, 64) + " s"
+	case "autovacuum":
+		d = "autovacuum on " + c.Table
+	case "lock_waits":
+		d = "lock waits > " + strconv.Itoa(c.Max)
+	case "sql":
+		d = "sql: " + c.Query
+	default:
+		d = c.Kind
+	}
+	if c.Name != "" {
+		d = c.Name + " (" + d + ")"
+	}
+	if c.Connection != "" && c.Connection != "default" {
+		d += " on " + c.Connection
+	}
+	return d
+}
+
+// Hold says why the scheduler holds a running run's planning back: a
+// database health check fails (Reason, e.g. "replication lag 12.3 s > 5 s")
+// since Since. No new batch starts until it passes; batches in flight
+// finish.
+type Hold struct {
+	Reason string    `json:"reason"`
+	Check  string    `json:"check"`
+	Since  time.Time `json:"since"`
 }
 
 // Run is a run with its progress.
@@ -81,6 +136,9 @@ type Run struct {
 	Progress    Progress        `json:"progress"`
 	Rows        Rows            `json:"rows"`
 	PlanDone    bool            `json:"plan_done"`
+	// Held is set while a running run's planning is held back by a
+	// failing database health check.
+	Held *Hold `json:"held,omitempty"`
 	// BatchSizeNow is the size an adaptive run's batches are planned with
 	// now (its last planned batch's); only GET /api/v1/runs/{id} gives it.
 	BatchSizeNow int `json:"batch_size_now,omitempty"`
@@ -236,6 +294,9 @@ type CreateRun struct {
 	ErrorBudget   *int            `json:"error_budget,omitempty"`
 	// BatchTimeoutMS bounds one attempt of a batch (0: no timeout).
 	BatchTimeoutMS *int64 `json:"batch_timeout_ms,omitempty"`
+	// HealthChecks are added to the definition's (one of the same kind,
+	// connection and table replaces the definition's); kind sql is refused.
+	HealthChecks []HealthCheck `json:"health_checks,omitempty"`
 	// TargetBatchMS turns the adaptive batch size on (10..600000; 0: off):
 	// the scheduler grows or shrinks the batch size, from batch_size and
 	// within min_batch_size..max_batch_size, so batches take about this

@@ -224,6 +224,9 @@ func New[M any, P any](d Definition[M, P]) (engine.Job, error) {
 	if err := hooks.Validate(); err != nil {
 		return nil, fmt.Errorf("backfill %q: %w", d.Name, err)
 	}
+	if err := store.ValidateHealthChecks(d.Options.HealthChecks); err != nil {
+		return nil, fmt.Errorf("backfill %q: options: %w", d.Name, err)
+	}
 	if reflect.TypeFor[M]().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("backfill %q: model %s must be a struct", d.Name, reflect.TypeFor[M]())
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -53,6 +54,13 @@ type NewRun struct {
 	Sleep         *time.Duration
 	BatchTimeout  *time.Duration
 	ErrorBudget   *int
+	// HealthChecks are the run's own database health checks, added to its
+	// definition's: one that checks the same thing (kind, connection,
+	// table) replaces the definition's. Checks of kind sql are refused
+	// (*store.ArgumentError): arbitrary SQL comes only from Go definitions,
+	// never from a request — except a definition's own sql check repeated
+	// unchanged (what a re-run sends back).
+	HealthChecks []store.HealthCheck
 	// TargetBatchTime turns the adaptive batch size on (0: off), within
 	// MinBatchSize..MaxBatchSize (0: the defaults, see
 	// store.RunOptions.BatchSizeBounds).
@@ -110,6 +118,9 @@ func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error)
 	set(&o.MaxBatchSize, n.MaxBatchSize)
 	// The run keeps (and shows) the bounds it adapts within.
 	o = o.WithBatchSizeBounds()
+	if o.HealthChecks, err = mergeHealthChecks(o.HealthChecks, n.HealthChecks); err != nil {
+		return store.Run{}, err
+	}
 	r, err := c.Store.CreateRun(ctx, store.NewRun{
 		Definition:  n.Definition,
 		Kind:        def.Kind,
@@ -128,6 +139,35 @@ func (c *Controller) CreateRun(ctx context.Context, n NewRun) (store.Run, error)
 	c.Events.RunChanged(ctx, r.ID)
 	c.traceCreated(ctx, start, r)
 	return r, nil
+}
+
+// mergeHealthChecks adds a run's own checks to its definition's (def); a
+// run's check of the same target replaces the definition's. A run's sql
+// check that is not one of the definition's is refused.
+func mergeHealthChecks(def, own []store.HealthCheck) ([]store.HealthCheck, error) {
+	if len(own) == 0 {
+		return def, nil
+	}
+	for i, c := range own {
+		if c.Kind == store.HealthSQL && !slices.Contains(def, c) {
+			return nil, &store.ArgumentError{Field: fmt.Sprintf("health_checks[%d].kind", i),
+				Message: "sql checks can only be declared in a Go definition (code), never through the API, the UI or a flow spec: they run arbitrary SQL on the database"}
+		}
+	}
+	// The request's own checks are validated first, so an error names the
+	// request's field rather than its place among the definition's.
+	if err := store.ValidateHealthChecks(own); err != nil {
+		return nil, err
+	}
+	out := append([]store.HealthCheck(nil), def...)
+	for _, c := range own {
+		if j := slices.IndexFunc(out, c.SameTarget); j >= 0 {
+			out[j] = c
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // Pause stops new batches of a running run from starting; batches in flight

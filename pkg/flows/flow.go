@@ -108,6 +108,9 @@ func New(f Flow) (engine.Job, error) {
 	if err := f.hooks().Validate(); err != nil {
 		return nil, fmt.Errorf("flow %q: %w", f.Name, fieldError(err))
 	}
+	if err := store.ValidateHealthChecks(f.Options.HealthChecks); err != nil {
+		return nil, fmt.Errorf("flow %q: options: %w", f.Name, err)
+	}
 	switch {
 	case f.MaxBatchesPerRun < 0:
 		return nil, fmt.Errorf("flow %q: MaxBatchesPerRun must not be negative", f.Name)

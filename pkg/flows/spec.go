@@ -53,6 +53,22 @@ type SpecOptions struct {
 	TargetBatchTime string `json:"target_batch_time,omitempty"`
 	MinBatchSize    int    `json:"min_batch_size,omitempty"`
 	MaxBatchSize    int    `json:"max_batch_size,omitempty"`
+	// HealthChecks hold the flow's runs while the database is unhealthy
+	// (see store.HealthCheck).
+	HealthChecks []SpecHealthCheck `json:"health_checks,omitempty"`
+}
+
+// SpecHealthCheck is a database health check of a spec flow's runs:
+// replication_lag, autovacuum or lock_waits. Kind sql is refused — a spec
+// comes from the API, the UI or files, and arbitrary SQL is accepted only
+// from Go definitions — and a spec has no field for a query.
+type SpecHealthCheck struct {
+	Kind       string  `json:"kind"`
+	Name       string  `json:"name,omitempty"`
+	Connection string  `json:"connection,omitempty"`
+	MaxSeconds float64 `json:"max_seconds,omitempty"`
+	Table      string  `json:"table,omitempty"`
+	Max        int     `json:"max,omitempty"`
 }
 
 // TransformSpec is one transform of a spec: its type (a built-in such as
@@ -234,6 +250,14 @@ func (o SpecOptions) runOptions() (Options, error) {
 		BatchSize: o.BatchSize, MaxInFlight: o.MaxInFlight, MaxAttempts: o.MaxAttempts,
 		RowsPerSecond: o.RowsPerSecond, ErrorBudget: o.ErrorBudget,
 		MinBatchSize: o.MinBatchSize, MaxBatchSize: o.MaxBatchSize,
+	}
+	for i, c := range o.HealthChecks {
+		if store.HealthKind(c.Kind) == store.HealthSQL {
+			return opts, Errorf(fmt.Sprintf("options.health_checks[%d].kind", i),
+				"sql checks can only be declared in a Go definition (code), never in a flow spec: they run arbitrary SQL on the database")
+		}
+		opts.HealthChecks = append(opts.HealthChecks, store.HealthCheck{Kind: store.HealthKind(c.Kind), Name: c.Name,
+			Connection: c.Connection, MaxSeconds: c.MaxSeconds, Table: c.Table, Max: c.Max})
 	}
 	for field, d := range map[string]struct {
 		raw string

@@ -79,6 +79,10 @@ func TestSpecErrorsNameTheField(t *testing.T) {
 		{"set both", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "transforms": [{"type": "set", "field": "x", "value": 1, "template": "y"}]}`, "transforms[0].value", "exactly one"},
 		{"bad option", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"batch_size": 10000000}}`, "options.batch_size", "must be between"},
 		{"bad duration", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"sleep": "soon"}}`, "options.sleep", "duration"},
+		{"sql health check", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"health_checks": [{"kind": "lock_waits"}, {"kind": "sql"}]}}`, "options.health_checks[1].kind", "only be declared in a Go definition"},
+		{"health check query", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"health_checks": [{"kind": "sql", "query": "SELECT true"}]}}`, "query", "is not a field"},
+		{"bad health check", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"health_checks": [{"kind": "replication_lag"}]}}`, "options.health_checks[0].max_seconds", "more than 0"},
+		{"unknown health check", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"health_checks": [{"kind": "disk"}]}}`, "options.health_checks[0].kind", "must be one of"},
 		{"bad target", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"target_batch_time": "soon"}}`, "options.target_batch_time", "duration"},
 		{"target too short", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"target_batch_time": "1ms"}}`, "options.target_batch_time", "between"},
 		{"min above the batch size", `{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"}, "options": {"batch_size": 100, "target_batch_time": "1s", "min_batch_size": 200}}`, "options.min_batch_size", "batch_size"},
@@ -96,6 +100,26 @@ func TestSpecErrorsNameTheField(t *testing.T) {
 				t.Errorf("spec %s: %v; want field %q saying %q", tc.spec, err, tc.field, tc.msg)
 			}
 		})
+	}
+}
+
+// A spec's built-in health checks reach its flow's options.
+func TestSpecHealthChecks(t *testing.T) {
+	s, err := ParseSpec([]byte(`{"name": "a", "source": {"kind": "mem"}, "sink": {"kind": "mem"},
+		"options": {"health_checks": [{"kind": "replication_lag", "max_seconds": 2.5, "connection": "replica"}, {"kind": "autovacuum", "table": "public.events"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.HealthCheck{
+		{Kind: store.HealthReplicationLag, MaxSeconds: 2.5, Connection: "replica"},
+		{Kind: store.HealthAutovacuum, Table: "public.events"},
+	}
+	if diff := cmp.Diff(want, f.Options.HealthChecks); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
 	}
 }
 

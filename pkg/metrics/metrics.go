@@ -45,6 +45,20 @@ var (
 		Help: "Progress of active runs (processed / total; 0 while the total is unknown).",
 	}, []string{"run", "definition"})
 
+	// RunHealthHeld is 1 for each health check that holds a running run's
+	// planning back, 0 for its checks that pass; dropped when the run ends.
+	RunHealthHeld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "dripflow", Name: "run_health_held",
+		Help: "1 while the run's health check fails and holds its planning back, else 0 (dropped when the run ends).",
+	}, []string{"run", "definition", "check"})
+
+	// RunHealthHeldSeconds counts the seconds runs spent held by a failing
+	// health check, by definition.
+	RunHealthHeldSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dripflow", Name: "run_health_held_seconds_total",
+		Help: "Seconds runs of the definition spent held back by a failing database health check.",
+	}, []string{"definition"})
+
 	// RunBatchSize is the batch size the scheduler plans each active
 	// adaptive run's batches with now (see RunOptions.TargetBatchTime).
 	RunBatchSize = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -106,7 +120,8 @@ var once sync.Once
 // All returns every dripflow metric.
 func All() []prometheus.Collector {
 	return []prometheus.Collector{Batches, BatchDuration, QueueWait, Rows, RunProgress, RunBatchSize, RunsActive,
-		SchedulerPass, SchedulerLeader, QueueDepth, WorkerSlots, WorkerBusy, WorkerRunning}
+		SchedulerPass, SchedulerLeader, QueueDepth, WorkerSlots, WorkerBusy, WorkerRunning,
+		RunHealthHeld, RunHealthHeldSeconds}
 }
 
 // Register adds every metric to the default registry (once).

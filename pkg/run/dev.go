@@ -137,7 +137,7 @@ func DevWith(ctx context.Context, args []string, out io.Writer, opts *DevOptions
 	sch, err := scheduler.New(scheduler.Config{
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Registry: reg, Events: a.Events, Resources: a.Resources, Tasks: tasks.Config{Queue: cfg.Queue},
 		ReconcileInterval: 5 * time.Second, ReconcileGrace: 5 * time.Second, Logger: log.Named("scheduler"),
-		FlowsDir: cfg.FlowsDir, FlowsDirInterval: cfg.FlowsDirInterval, TracerProvider: a.Tracer,
+		FlowsDir: cfg.FlowsDir, FlowsDirInterval: cfg.FlowsDirInterval, HealthInterval: cfg.HealthInterval, TracerProvider: a.Tracer,
 		RunDefaults: RunDefaults(cfg),
 		Notify:      cfg.Notifications.Notify(),
 	})

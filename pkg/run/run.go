@@ -115,7 +115,7 @@ func Scheduler(ctx context.Context, args []string) error {
 		Store: a.Store, Redis: a.Redis, DB: a.DB, Events: a.Events, Resources: a.Resources,
 		Tasks:        tasks.Config{Queue: a.Config.Queue},
 		PollInterval: poll, ReconcileInterval: reconcile, ReconcileGrace: grace, LeaderTTL: leaderTTL,
-		FlowsDir: a.Config.FlowsDir, FlowsDirInterval: a.Config.FlowsDirInterval,
+		FlowsDir: a.Config.FlowsDir, FlowsDirInterval: a.Config.FlowsDirInterval, HealthInterval: a.Config.HealthInterval,
 		RunDefaults: RunDefaults(a.Config),
 		Logger:      a.Log, TracerProvider: a.Tracer,
 		Notify: a.Config.Notifications.Notify(),

@@ -15,6 +15,7 @@ import (
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
+	"github.com/dripflow/dripflow/pkg/health"
 	"github.com/dripflow/dripflow/pkg/notify"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
@@ -44,6 +45,9 @@ const (
 	// FlowsDirIntervalDefault is how often Config.FlowsDir is checked for
 	// changed files.
 	FlowsDirIntervalDefault = 3 * time.Second
+	// HealthIntervalDefault is how often a run's database health checks
+	// are evaluated at most.
+	HealthIntervalDefault = 5 * time.Second
 )
 
 // Config configures a scheduler. Zero values mean defaults (see
@@ -89,8 +93,15 @@ type Config struct {
 	// removed file does not delete its flow.
 	FlowsDir         string
 	FlowsDirInterval time.Duration
-	ID               string      // default host:pid
-	Logger           *zap.Logger // default zap.NewNop()
+	// HealthInterval is how often, at most, a run's database health checks
+	// are evaluated (store.RunOptions.HealthChecks): a held run is looked
+	// at again after it; default HealthIntervalDefault
+	// (DRIPFLOW_HEALTH_INTERVAL). HealthTimeout bounds one check; default
+	// health.DefaultTimeout.
+	HealthInterval time.Duration
+	HealthTimeout  time.Duration
+	ID             string      // default host:pid
+	Logger         *zap.Logger // default zap.NewNop()
 
 	// RunDefaults are the process's DRIPFLOW_DEFAULT_* run options, applied
 	// to the flow runs it creates (heartbeat and cron triggers).
@@ -136,6 +147,12 @@ func (c Config) WithDefaults() Config {
 	if c.FlowsDirInterval == 0 {
 		c.FlowsDirInterval = FlowsDirIntervalDefault
 	}
+	if c.HealthInterval == 0 {
+		c.HealthInterval = HealthIntervalDefault
+	}
+	if c.HealthTimeout == 0 {
+		c.HealthTimeout = health.DefaultTimeout
+	}
 	if c.ID == "" {
 		c.ID = cfgutil.ProcessID()
 	}
@@ -157,6 +174,8 @@ func (c Config) validate() error {
 		cfgutil.NotNegative("WorkerCheckInterval", c.WorkerCheckInterval),
 		cfgutil.NotNegative("JanitorInterval", c.JanitorInterval),
 		cfgutil.NotNegative("FlowsDirInterval", c.FlowsDirInterval),
+		cfgutil.NotNegative("HealthInterval", c.HealthInterval),
+		cfgutil.NotNegative("HealthTimeout", c.HealthTimeout),
 	); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}

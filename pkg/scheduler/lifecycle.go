@@ -28,6 +28,7 @@ func (p *runPlanner) runStarted(ctx context.Context, r store.Run, log *zap.Logge
 func (p *runPlanner) runEnded(ctx context.Context, r store.Run, log *zap.Logger) {
 	p.noteFinished(ctx, r)
 	p.notify.ended(ctx, r)
+	p.forgetHealth(ctx, r)
 	p.forget(r.ID)
 }
 

@@ -60,10 +60,11 @@ func (m passMetrics) queueDepth(ctx context.Context) {
 	}
 }
 
-// forgetRunMetrics drops an ended run's progress and batch size gauges.
+// forgetRunMetrics drops an ended run's progress, batch size and health gauges.
 func forgetRunMetrics(id int64) {
 	metrics.RunProgress.DeletePartialMatch(map[string]string{"run": strconv.FormatInt(id, 10)})
 	metrics.RunBatchSize.DeletePartialMatch(map[string]string{"run": strconv.FormatInt(id, 10)})
+	metrics.RunHealthHeld.DeletePartialMatch(map[string]string{"run": strconv.FormatInt(id, 10)})
 }
 
 // exportBatchSize sets the batch size an adaptive run's batches are

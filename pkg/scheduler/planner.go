@@ -67,11 +67,16 @@ type runPlanner struct {
 	log          *zap.Logger
 	notify       *notifier    // nil: no hooks or webhooks
 	tracer       trace.Tracer // nil: tracing off (see trace.go)
+	// health evaluates runs' health checks, at most once per
+	// healthInterval per run (see health.go).
+	health         healthChecker
+	healthInterval time.Duration
 }
 
 func newRunPlanner(st plannerStore, q batchQueue, open pipelineOpener, wake *wakeup, log *zap.Logger) *runPlanner {
 	return &runPlanner{store: st, queue: q, open: open, wake: wake,
-		snapshotWait: snapshotWaitDefault, countRetry: countRetryDefault, log: log}
+		snapshotWait: snapshotWaitDefault, countRetry: countRetryDefault, log: log,
+		healthInterval: HealthIntervalDefault}
 }
 
 // advance moves one run forward as far as it can go now.
@@ -109,6 +114,7 @@ func (p *runPlanner) advance(ctx context.Context, r store.Run) {
 			// Ended elsewhere (cancelled with nothing in flight), or an
 			// event about a run this scheduler ended.
 			p.notify.ended(ctx, r)
+			p.forgetHealth(ctx, r)
 			p.forget(r.ID)
 		}
 	}
@@ -168,6 +174,17 @@ func (p *runPlanner) fill(ctx context.Context, r store.Run, log *zap.Logger) err
 	// size (adaptive.go); any other run's with its batch size.
 	r.Options.BatchSize = p.batchSize(ctx, st, r, log)
 	free := adaptiveWindow(r, int64(r.Options.MaxInFlight)-r.BatchesEnqueued-r.BatchesRunning)
+	if free > 0 && (r.BatchesPending > 0 || !r.PlanDone) && len(r.Options.HealthChecks) > 0 {
+		// The database-health throttle (health.go): a failing check
+		// holds every new batch back; batches in flight finish.
+		ok, ended := p.healthy(ctx, st, r, log)
+		if ended {
+			return nil
+		}
+		if !ok {
+			free = 0
+		}
+	}
 	// Batches planned (or retried) but not yet enqueued go first.
 	if free > 0 && r.BatchesPending > 0 {
 		page, err := p.store.ListBatches(ctx, r.ID, store.BatchFilter{States: []store.BatchState{store.BatchPending}, Limit: int(min(free, store.MaxLimit))})

@@ -17,7 +17,8 @@ type runState struct {
 	pipe   engine.Pipeline // opened once per run
 	nextAt time.Time       // pacing: when the run's next batch may start
 	count  countState
-	adapt  adaptState // an adaptive run's batch size (adaptive.go)
+	health healthState // see health.go
+	adapt  adaptState  // an adaptive run's batch size (adaptive.go)
 }
 
 // countState is how far the background count of a run's records got.

@@ -13,6 +13,7 @@
 //	elector     leader.go     the leader lease: acquire, renew, release
 //	planLoop    planloop.go   events, polls and wake-ups → runPlanner, flowTrigger
 //	runPlanner  planner.go    start, plan, enqueue, pace and end one run
+//	            health.go     hold a run's planning while its database is unhealthy
 //	flowTrigger flows.go      start runs of active flows by their runtime
 //	reconciler  reconcile.go  re-enqueue tasks the queue lost
 //	rescuer     rescue.go     end the claims of workers whose heartbeat stopped
@@ -32,6 +33,7 @@ import (
 
 	"github.com/dripflow/dripflow/pkg/control"
 	"github.com/dripflow/dripflow/pkg/engine"
+	"github.com/dripflow/dripflow/pkg/health"
 	"github.com/dripflow/dripflow/pkg/metrics"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/tasks"
@@ -75,6 +77,8 @@ func New(cfg Config) (*Scheduler, error) {
 	planner := newRunPlanner(cfg.Store, queue, openPipeline(cfg.Registry, env), wake, log)
 	planner.notify = newNotifier(cfg)
 	planner.tracer = tracing.Tracer(cfg.TracerProvider)
+	planner.health = &health.Checker{Open: health.ResourcesOpener(cfg.Resources), Timeout: cfg.HealthTimeout}
+	planner.healthInterval = cfg.HealthInterval
 	rec := &reconciler{store: cfg.Store, queue: queue, grace: cfg.ReconcileGrace, log: log, tracer: tracing.Tracer(cfg.TracerProvider)}
 	s := &Scheduler{
 		cfg: cfg,

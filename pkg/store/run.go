@@ -59,6 +59,9 @@ type RunOptions struct {
 	// ErrorBudget stops the run once this many batches have failed
 	// (0: never stop early; the run ends failed if any batch failed).
 	ErrorBudget int `json:"error_budget"`
+	// HealthChecks hold planning while the database is unhealthy (see
+	// HealthCheck); at most MaxHealthChecks.
+	HealthChecks []HealthCheck `json:"health_checks,omitempty"`
 
 	// TargetBatchTime turns on the adaptive batch size (0: off, every
 	// batch has BatchSize keys): the scheduler grows or shrinks the size
@@ -106,7 +109,8 @@ func (o RunOptions) WithBatchSizeBounds() RunOptions {
 }
 
 // WithDefaults returns o with its zero batch size, max attempts, max in
-// flight and batch timeout taken from d (a definition's defaults).
+// flight and batch timeout, and nil health checks, taken from d (a
+// definition's defaults).
 func (o RunOptions) WithDefaults(d RunOptions) RunOptions {
 	if o.BatchSize == 0 {
 		o.BatchSize = d.BatchSize
@@ -119,6 +123,9 @@ func (o RunOptions) WithDefaults(d RunOptions) RunOptions {
 	}
 	if o.BatchTimeout == 0 {
 		o.BatchTimeout = d.BatchTimeout
+	}
+	if o.HealthChecks == nil {
+		o.HealthChecks = d.HealthChecks
 	}
 	return o
 }
@@ -141,7 +148,10 @@ func (o RunOptions) Validate() error {
 	case o.ErrorBudget < 0 || o.ErrorBudget > MaxErrorBudget:
 		return argErr("error_budget", "must be between 0 and %d, got %d", MaxErrorBudget, o.ErrorBudget)
 	}
-	return o.validateAdaptive()
+	if err := o.validateAdaptive(); err != nil {
+		return err
+	}
+	return ValidateHealthChecks(o.HealthChecks)
 }
 
 // validateAdaptive checks the adaptive batch size's target and bounds. The
@@ -243,6 +253,10 @@ type Run struct {
 
 	// Error summarises why the run failed.
 	Error string `json:"error,omitempty"`
+
+	// Held, when set, says why the scheduler holds the running run's
+	// planning back (a failing health check); nil when it does not.
+	Held *RunHold `json:"held,omitempty"`
 
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`

@@ -50,6 +50,12 @@ type Store interface {
 	// *ArgumentError for field "total".
 	SetRunTotal(ctx context.Context, id int64, total int64, estimated bool) error
 
+	// SetRunHold records why the scheduler holds the run's planning back
+	// (a failing health check), or clears it (nil), whatever the run's
+	// state; the hold is stored normalized (RunHold.Normalize) and
+	// updated_at moves. ErrNotFound for an unknown run.
+	SetRunHold(ctx context.Context, id int64, h *RunHold) error
+
 	// CancelRun atomically cancels the run's pending and enqueued batches
 	// and moves the run to cancelling when batches are still running,
 	// otherwise to cancelled. It is a *TransitionError for a run that is

@@ -177,6 +177,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, who string) {
 		Definition: req.Definition, Params: req.Params, CreatedBy: who, StartAt: req.StartAt,
 		BatchSize: req.BatchSize, MaxInFlight: req.MaxInFlight, MaxAttempts: req.MaxAttempts,
 		RowsPerSecond: req.RowsPerSecond, ErrorBudget: req.ErrorBudget,
+		HealthChecks: healthChecksIn(req.HealthChecks),
 	}
 	if req.SleepMS != nil {
 		if *req.SleepMS < 0 || *req.SleepMS > store.MaxSleep.Milliseconds() {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -219,7 +220,7 @@ func TestAPIRoutes(t *testing.T) {
 
 	byName, err := e.alice.Definition(ctx, "add_default_role_to_users")
 	hit("GET", "/api/v1/definitions/{name}")
-	if err != nil || byName.Name != role.Name || byName.Defaults != role.Defaults {
+	if err != nil || byName.Name != role.Name || !reflect.DeepEqual(byName.Defaults, role.Defaults) {
 		t.Fatalf("GET the definition: %+v, %v; want what the list says", byName, err)
 	}
 

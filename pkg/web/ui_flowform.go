@@ -101,6 +101,9 @@ type flowForm struct {
 	// Webhooks are the spec's webhooks as JSON, which the form carries
 	// unchanged (they are edited in YAML), so saving keeps them.
 	Webhooks string
+	// HealthChecks are the spec's health checks as JSON, carried the same
+	// way.
+	HealthChecks string
 }
 
 type transformRow struct {
@@ -140,6 +143,7 @@ func readFlowForm(r *http.Request) *flowForm {
 	}
 	f.Version, _ = strconv.ParseInt(pf.Get("version"), 10, 64)
 	f.Webhooks = pf.Get("webhooks")
+	f.HealthChecks = pf.Get("health_checks")
 	for k, v := range pf {
 		if (strings.HasPrefix(k, "source.") || strings.HasPrefix(k, "sink.")) && !strings.HasSuffix(k, ".kind") && len(v) > 0 {
 			f.Values[k] = v[0]
@@ -259,6 +263,11 @@ func (f *flowForm) spec() flows.Spec {
 	if f.Webhooks != "" {
 		if err := json.Unmarshal([]byte(f.Webhooks), &sp.Webhooks); err != nil {
 			f.setErr("webhooks", "the flow's webhooks did not come back from the form; edit them in YAML")
+		}
+	}
+	if f.HealthChecks != "" {
+		if err := json.Unmarshal([]byte(f.HealthChecks), &sp.Options.HealthChecks); err != nil {
+			f.setErr("options.health_checks", "the flow's health checks did not come back from the form; edit them in YAML")
 		}
 	}
 	if f.Runtime == "every" && f.Every == "" {
@@ -394,6 +403,10 @@ func formOfSpec(sp flows.Spec, version int64) *flowForm {
 	if len(sp.Webhooks) > 0 {
 		js, _ := json.Marshal(sp.Webhooks)
 		f.Webhooks = string(js)
+	}
+	if len(sp.Options.HealthChecks) > 0 {
+		js, _ := json.Marshal(sp.Options.HealthChecks)
+		f.HealthChecks = string(js)
 	}
 	for _, side := range []struct {
 		name string

@@ -31,6 +31,9 @@ func formValues(f *flowForm) url.Values {
 	if f.Webhooks != "" {
 		v.Set("webhooks", f.Webhooks) // a hidden input
 	}
+	if f.HealthChecks != "" {
+		v.Set("health_checks", f.HealthChecks) // a hidden input
+	}
 	for i, t := range f.Transforms {
 		p := "transforms." + string(rune('0'+i)) + "."
 		v.Set(p+"type", t.Type)
@@ -53,6 +56,8 @@ func TestFlowFormRoundTrip(t *testing.T) {
 		`{"name": "c", "source": {"kind": "redisstream", "settings": {"stream": "s", "group": "g"}}, "sink": {"kind": "file", "settings": {"dir": "/o", "format": "jsonl"}}}`,
 		`{"name": "d", "source": {"kind": "sql", "settings": {"table": "t"}}, "sink": {"kind": "file", "settings": {"dir": "/o", "format": "jsonl"}},
 		  "webhooks": [{"url": "https://hooks.example.com/x?a=1&b=<2>"}, {"url": "https://chat.example.com/h", "format": "slack", "events": ["failed"]}]}`,
+		`{"name": "e", "source": {"kind": "sql", "settings": {"table": "t"}}, "sink": {"kind": "file", "settings": {"dir": "/o", "format": "jsonl"}},
+		  "options": {"batch_size": 5, "health_checks": [{"kind": "replication_lag", "max_seconds": 2.5, "connection": "replica"}, {"kind": "lock_waits", "max": 1}]}}`,
 	} {
 		want, err := flows.ParseSpec([]byte(doc))
 		if err != nil {

@@ -514,7 +514,8 @@ func (s *Server) uiRunAgain(w http.ResponseWriter, r *http.Request, q *uiReq) {
 		BatchSize: &o.BatchSize, MaxInFlight: &o.MaxInFlight, MaxAttempts: &o.MaxAttempts,
 		RowsPerSecond: &o.RowsPerSecond, Sleep: &o.Sleep, BatchTimeout: &o.BatchTimeout, ErrorBudget: &o.ErrorBudget,
 		TargetBatchTime: &o.TargetBatchTime, MinBatchSize: &o.MinBatchSize, MaxBatchSize: &o.MaxBatchSize,
-		Created: s.createdEvent(q.identity, viaUI),
+		HealthChecks: o.HealthChecks,
+		Created:      s.createdEvent(q.identity, viaUI),
 	})
 	if err != nil {
 		_, msg := s.uiError(r, err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -920,7 +921,7 @@ func TestUIRunsListAndRunPage(t *testing.T) {
 	}
 	var again struct{ Note string }
 	if nr := e.run(newID); nr.Definition != failed.Definition || json.Unmarshal(nr.Params, &again) != nil || again.Note != "note-3" ||
-		nr.Options != e.run(failed.ID).Options || nr.CreatedBy != "alice" || nr.State != store.RunScheduled {
+		!reflect.DeepEqual(nr.Options, e.run(failed.ID).Options) || nr.CreatedBy != "alice" || nr.State != store.RunScheduled {
 		t.Errorf("run again made %+v from %+v", nr, e.run(failed.ID))
 	}
 	if body := c.get(loc).body; !strings.Contains(body, fmt.Sprintf("created with the params and options of run %d", failed.ID)) {

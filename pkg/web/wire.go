@@ -19,7 +19,43 @@ func optionsOf(o store.RunOptions) api.Options {
 		SleepMS: o.Sleep.Milliseconds(), RowsPerSecond: o.RowsPerSecond,
 		BatchTimeoutMS: o.BatchTimeout.Milliseconds(), ErrorBudget: o.ErrorBudget,
 		TargetBatchMS: o.TargetBatchTime.Milliseconds(), MinBatchSize: o.MinBatchSize, MaxBatchSize: o.MaxBatchSize,
+		HealthChecks: healthChecksOf(o.HealthChecks),
 	}
+}
+
+// healthChecksOf converts a run's health checks.
+func healthChecksOf(cs []store.HealthCheck) []api.HealthCheck {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]api.HealthCheck, len(cs))
+	for i, c := range cs {
+		out[i] = api.HealthCheck{Kind: string(c.Kind), Name: c.Name, Connection: c.Connection,
+			MaxSeconds: c.MaxSeconds, Table: c.Table, Max: c.Max, Query: c.Query}
+	}
+	return out
+}
+
+// healthChecksIn converts a request's health checks.
+func healthChecksIn(cs []api.HealthCheck) []store.HealthCheck {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]store.HealthCheck, len(cs))
+	for i, c := range cs {
+		out[i] = store.HealthCheck{Kind: store.HealthKind(c.Kind), Name: c.Name, Connection: c.Connection,
+			MaxSeconds: c.MaxSeconds, Table: c.Table, Max: c.Max, Query: c.Query}
+	}
+	return out
+}
+
+// holdOf converts why a run is held; only a running run reads as held (a
+// paused or ended run's last hold is history).
+func holdOf(r store.Run) *api.Hold {
+	if r.Held == nil || r.State != store.RunRunning {
+		return nil
+	}
+	return &api.Hold{Reason: r.Held.Reason, Check: r.Held.Check, Since: r.Held.Since}
 }
 
 // progressOf converts a run's progress.
@@ -43,5 +79,6 @@ func runOf(r store.Run, now time.Time) api.Run {
 		Progress: progressOf(control.ProgressOf(r, now)),
 		Rows:     api.Rows{Read: r.RowsRead, Written: r.RowsWritten, Skipped: r.RowsSkipped},
 		PlanDone: r.PlanDone,
+		Held:     holdOf(r),
 	}
 }

@@ -71,6 +71,37 @@ func (d *decoder) json(k string) json.RawMessage {
 	return json.RawMessage(d.h[k])
 }
 
+// healthChecks reads a run's checks (JSON; absent: none).
+func (d *decoder) healthChecks(k string) []store.HealthCheck {
+	if d.h[k] == "" {
+		return nil
+	}
+	var cs []store.HealthCheck
+	if err := json.Unmarshal([]byte(d.h[k]), &cs); err != nil && d.err == nil {
+		d.err = fmt.Errorf("%s: %w", k, err)
+	}
+	if len(cs) == 0 {
+		return nil
+	}
+	return cs
+}
+
+// hold reads a run's hold (JSON; absent: none).
+func (d *decoder) hold(k string) *store.RunHold {
+	if d.h[k] == "" {
+		return nil
+	}
+	var h store.RunHold
+	if err := json.Unmarshal([]byte(d.h[k]), &h); err != nil {
+		if d.err == nil {
+			d.err = fmt.Errorf("%s: %w", k, err)
+		}
+		return nil
+	}
+	h.Since = h.Since.UTC()
+	return &h
+}
+
 func boolArg(b bool) string {
 	if b {
 		return "1"
@@ -116,6 +147,10 @@ func runFields(n store.NewRun) []any {
 	if n.StartAt != nil {
 		f = append(f, "start_at", micros(*n.StartAt))
 	}
+	if len(o.HealthChecks) > 0 {
+		b, _ := json.Marshal(o.HealthChecks) // plain structs: cannot fail
+		f = append(f, "health_checks", string(b))
+	}
 	return f
 }
 
@@ -138,11 +173,13 @@ func decodeRun(h map[string]string) (store.Run, error) {
 			RowsPerSecond: d.int("rows_per_second"),
 			BatchTimeout:  d.duration("batch_timeout"),
 			ErrorBudget:   d.int("error_budget"),
+			HealthChecks:  d.healthChecks("health_checks"),
 
 			TargetBatchTime: d.duration("target_batch"),
 			MinBatchSize:    d.int("min_batch_size"),
 			MaxBatchSize:    d.int("max_batch_size"),
 		},
+		Held:           d.hold("held"),
 		StartAt:        d.timePtr("start_at"),
 		Total:          d.int64("total"),
 		TotalEstimated: d.bool("total_estimated"),

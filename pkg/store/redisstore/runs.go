@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/dripflow/dripflow/pkg/store"
@@ -168,6 +169,25 @@ func (s *Store) SetRunTotal(ctx context.Context, id int64, total int64, estimate
 		return fmt.Errorf("%s: run %w", op, store.ErrNotFound)
 	}
 	_, _, err := s.eval(ctx, setRunTotalScript, op, id, total, boolArg(estimated))
+	return err
+}
+
+// SetRunHold records why the scheduler holds the run's planning back (the
+// run hash's held field, JSON), or clears it (nil).
+func (s *Store) SetRunHold(ctx context.Context, id int64, h *store.RunHold) error {
+	op := fmt.Sprintf("set hold of run %d", id)
+	if id <= 0 {
+		return fmt.Errorf("%s: run %w", op, store.ErrNotFound)
+	}
+	v := ""
+	if h != nil {
+		b, err := json.Marshal(h.Normalize())
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		v = string(b)
+	}
+	_, _, err := s.eval(ctx, setRunHoldScript, op, id, v)
 	return err
 }
 

@@ -26,6 +26,7 @@ var (
 	createRunScript        = script("create_run")
 	transitionRunScript    = script("transition_run")
 	setRunTotalScript      = script("set_run_total")
+	setRunHoldScript       = script("set_run_hold")
 	cancelRunScript        = script("cancel_run")
 	appendBatchesScript    = script("append_batches")
 	enqueueBatchScript     = script("enqueue_batch")

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -350,6 +351,7 @@ func TestMigrationToKindIndexListsExistingRuns(t *testing.T) {
 // downgradeToV5 undoes migration 6 (the adaptive batch size's columns).
 func downgradeToV5(t *testing.T, db *gorm.DB, dialect string) {
 	t.Helper()
+	downgradeToV6(t, db, dialect)
 	for _, stmt := range []string{
 		"ALTER TABLE dripflow_runs DROP COLUMN target_batch_ns",
 		"ALTER TABLE dripflow_runs DROP COLUMN min_batch_size",
@@ -404,7 +406,7 @@ func TestMigrationToAdaptiveBatchSize(t *testing.T) {
 			}
 			defer s2.Close()
 			got, err := s2.GetRun(ctx, old.ID)
-			if err != nil || got.Options != opts || got.Options.Adaptive() {
+			if err != nil || !reflect.DeepEqual(got.Options, opts) || got.Options.Adaptive() {
 				t.Fatalf("run after the migration: %+v, %v; want options %+v, not adaptive", got.Options, err, opts)
 			}
 			b, err := s2.GetBatch(ctx, old.ID, 1)
@@ -417,8 +419,70 @@ func TestMigrationToAdaptiveBatchSize(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := s2.GetRun(ctx, r.ID); err != nil || got.Options != adaptive {
+			if got, err := s2.GetRun(ctx, r.ID); err != nil || !reflect.DeepEqual(got.Options, adaptive) {
 				t.Fatalf("adaptive run after the migration: %+v, %v; want %+v", got.Options, err, adaptive)
+			}
+		})
+	}
+}
+
+// downgradeToV6 undoes migration 7 (the runs' health checks and holds).
+func downgradeToV6(t *testing.T, db *gorm.DB, dialect string) {
+	t.Helper()
+	for _, stmt := range []string{
+		"ALTER TABLE dripflow_runs DROP COLUMN health_checks",
+		"ALTER TABLE dripflow_runs DROP COLUMN held",
+		"DELETE FROM dripflow_schema_migrations WHERE version >= 7",
+	} {
+		if err := db.Exec(stmt).Error; err != nil {
+			t.Fatalf("downgrade to schema version 6: %s: %v", stmt, err)
+		}
+	}
+}
+
+// Migrating a version 6 database to version 7 keeps its runs, without
+// health checks or holds, and the new store records both on them.
+func TestMigrationToHealthChecksKeepsRuns(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testCtx(t)
+			url := d.url(t)
+			s := openStore(t, url)
+			run, err := s.CreateRun(ctx, store.NewRun{Definition: "old_backfill", Kind: store.KindBackfill,
+				Options: store.RunOptions{BatchSize: 10, MaxAttempts: 1, MaxInFlight: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := rawDB(t, d.name, url)
+			downgradeToV6(t, db, d.name)
+			if _, err := sqlstore.Open(ctx, url, sqlstore.Config{}); err == nil {
+				t.Fatal("a store opened on a version 6 schema")
+			}
+			if d.name == "mysql" {
+				// Half applied: the first column made it, the second not.
+				if err := db.Exec("ALTER TABLE dripflow_runs ADD COLUMN health_checks MEDIUMTEXT NULL").Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := sqlstore.MigrateURL(ctx, url); err != nil {
+				t.Fatalf("migrate to version 7: %v", err)
+			}
+			s2, err := sqlstore.Open(ctx, url, sqlstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			got, err := s2.GetRun(ctx, run.ID)
+			if err != nil || got.Options.HealthChecks != nil || got.Held != nil {
+				t.Fatalf("run after the migration: %+v, %v; want no checks and no hold", got, err)
+			}
+			h := &store.RunHold{Reason: "lock waits 3 > 0", Check: "lock_waits", Since: time.Now()}
+			if err := s2.SetRunHold(ctx, run.ID, h); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s2.GetRun(ctx, run.ID); err != nil || got.Held == nil || got.Held.Reason != h.Reason {
+				t.Fatalf("hold after the migration: %+v, %v", got.Held, err)
 			}
 		})
 	}

@@ -28,6 +28,8 @@ type runRow struct {
 	RowsPerSecond    int        `gorm:"column:rows_per_second"`
 	BatchTimeoutNS   int64      `gorm:"column:batch_timeout_ns"`
 	ErrorBudget      int        `gorm:"column:error_budget"`
+	HealthChecks     *string    `gorm:"column:health_checks"`
+	Held             *string    `gorm:"column:held"`
 	TargetBatchNS    int64      `gorm:"column:target_batch_ns"`
 	MinBatchSize     int        `gorm:"column:min_batch_size"`
 	MaxBatchSize     int        `gorm:"column:max_batch_size"`
@@ -71,11 +73,13 @@ func (r runRow) run() store.Run {
 			RowsPerSecond: r.RowsPerSecond,
 			BatchTimeout:  time.Duration(r.BatchTimeoutNS),
 			ErrorBudget:   r.ErrorBudget,
+			HealthChecks:  decodeHealthChecks(r.HealthChecks),
 
 			TargetBatchTime: time.Duration(r.TargetBatchNS),
 			MinBatchSize:    r.MinBatchSize,
 			MaxBatchSize:    r.MaxBatchSize,
 		},
+		Held:           decodeHold(r.Held),
 		StartAt:        utcPtr(r.StartAt),
 		Total:          r.Total,
 		TotalEstimated: r.TotalEstimated,
@@ -282,4 +286,51 @@ func findOne(q *gorm.DB, dest any) (bool, error) {
 		return false, res.Error
 	}
 	return res.RowsAffected > 0, nil
+}
+
+// encodeHealthChecks is the health_checks column of a run's checks (NULL
+// for none).
+func encodeHealthChecks(cs []store.HealthCheck) *string {
+	if len(cs) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(cs) // plain structs: cannot fail
+	v := string(b)
+	return &v
+}
+
+// decodeHealthChecks reads the health_checks column; the store wrote it,
+// so what does not decode is taken as none.
+func decodeHealthChecks(v *string) []store.HealthCheck {
+	if v == nil || *v == "" {
+		return nil
+	}
+	var cs []store.HealthCheck
+	if json.Unmarshal([]byte(*v), &cs) != nil || len(cs) == 0 {
+		return nil
+	}
+	return cs
+}
+
+// encodeHold is the held column of a run's hold (NULL for none).
+func encodeHold(h *store.RunHold) *string {
+	if h == nil {
+		return nil
+	}
+	b, _ := json.Marshal(h.Normalize())
+	v := string(b)
+	return &v
+}
+
+// decodeHold reads the held column.
+func decodeHold(v *string) *store.RunHold {
+	if v == nil || *v == "" {
+		return nil
+	}
+	var h store.RunHold
+	if json.Unmarshal([]byte(*v), &h) != nil {
+		return nil
+	}
+	h.Since = h.Since.UTC()
+	return &h
 }

@@ -38,6 +38,7 @@ func (s *Store) CreateRun(ctx context.Context, n store.NewRun) (store.Run, error
 		RowsPerSecond:  n.Options.RowsPerSecond,
 		BatchTimeoutNS: int64(n.Options.BatchTimeout),
 		ErrorBudget:    n.Options.ErrorBudget,
+		HealthChecks:   encodeHealthChecks(n.Options.HealthChecks),
 		TargetBatchNS:  int64(n.Options.TargetBatchTime),
 		MinBatchSize:   n.Options.MinBatchSize,
 		MaxBatchSize:   n.Options.MaxBatchSize,
@@ -194,6 +195,27 @@ func (s *Store) SetRunTotal(ctx context.Context, id int64, total int64, estimate
 	})
 	if err != nil {
 		return fmt.Errorf("set total of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetRunHold records why the scheduler holds the run's planning back, or
+// clears it (nil).
+func (s *Store) SetRunHold(ctx context.Context, id int64, h *store.RunHold) error {
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		_, ok, err := s.lockRunForPlanning(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		return tx.Table(runsTable).Where("id = ?", id).Updates(map[string]any{
+			"held": encodeHold(h), "updated_at": s.clock(),
+		}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("set hold of run %d: %w", id, err)
 	}
 	return nil
 }

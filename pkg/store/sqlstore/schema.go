@@ -14,7 +14,7 @@ const (
 
 // SchemaVersion is the version of the schema this binary reads and writes:
 // the highest migration it knows.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // migration is one versioned schema change, written out per dialect. On
 // PostgreSQL and SQLite a migration runs in one transaction with the row that
@@ -58,6 +58,11 @@ var migrations = []migration{
 		dialectPostgres: v6,
 		dialectMySQL:    v6,
 		dialectSQLite:   v6,
+	}},
+	{version: 7, name: "runs' database health checks and holds", up: map[dialect][]string{
+		dialectPostgres: v7Postgres,
+		dialectMySQL:    v7MySQL,
+		dialectSQLite:   v7SQLite,
 	}},
 }
 
@@ -129,6 +134,24 @@ var v4SQLite = []string{
 var v5 = []string{
 	`CREATE INDEX dripflow_runs_kind_id ON dripflow_runs (kind, id)`,
 	`CREATE INDEX dripflow_runs_kind_state_id ON dripflow_runs (kind, state, id)`,
+}
+
+// v7 adds a run's database health checks (JSON, NULL for none) and why the
+// scheduler holds its planning back (JSON, NULL while it does not).
+var v7Postgres = []string{
+	`ALTER TABLE dripflow_runs ADD COLUMN health_checks TEXT NULL, ADD COLUMN held TEXT NULL`,
+}
+
+// v7MySQL adds one column per statement, so a statement that finds its
+// column already there (an interrupted migration run again) is skipped.
+var v7MySQL = []string{
+	`ALTER TABLE dripflow_runs ADD COLUMN health_checks MEDIUMTEXT NULL`,
+	`ALTER TABLE dripflow_runs ADD COLUMN held TEXT NULL`,
+}
+
+var v7SQLite = []string{
+	`ALTER TABLE dripflow_runs ADD COLUMN health_checks TEXT NULL`,
+	`ALTER TABLE dripflow_runs ADD COLUMN held TEXT NULL`,
 }
 
 // v3 adds the versions of flows stored as data (dripflow_flow_specs), the

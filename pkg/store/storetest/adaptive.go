@@ -29,7 +29,7 @@ func testAdaptiveRunOptions(t *testing.T, s store.Store) {
 		t.Errorf("GetRun: run with a target reads as not adaptive")
 	}
 	page, err := s.ListRuns(ctx(t), store.RunFilter{Definition: "adaptive"})
-	if err != nil || len(page.Items) != 1 || page.Items[0].Options != n.Options {
+	if err != nil || len(page.Items) != 1 || !cmp.Equal(page.Items[0].Options, n.Options) {
 		t.Errorf("ListRuns: %+v, %v; want the run with options %+v", page.Items, err, n.Options)
 	}
 

@@ -300,7 +300,7 @@
       }
       tlBusy = true;
       tlAt = Date.now();
-      swapFrom([timeline, document.getElementById("failed-before-box")], window.location.href).then(function () {
+      swapFrom([timeline, document.getElementById("failed-before-box"), document.getElementById("held-box")], window.location.href).then(function () {
         tlBusy = false;
         if (tlPending) { tlPending = false; refreshTimeline(); }
       });
