@@ -59,8 +59,8 @@ func TestSmoke(t *testing.T) {
 		res.FirstBatch == nil || len(res.FirstBatch.Sizes) != 2 || res.StoreOps == nil || res.Adaptive == nil || len(res.Adaptive.Loop) != len(AdaptiveLoopSizes) || res.Scale == nil {
 		t.Fatalf("a section is missing: %+v", res)
 	}
-	if len(res.Targets) != 18 {
-		t.Errorf("%d targets evaluated, want 18: %+v", len(res.Targets), res.Targets)
+	if len(res.Targets) != 20 {
+		t.Errorf("%d targets evaluated, want 20: %+v", len(res.Targets), res.Targets)
 	}
 	if a := res.Adaptive; a.Dripflow.Batches == 0 || a.Dripflow.MedianBatchSize == 0 || a.Dripflow.MaxVsTarget <= 0 || a.Dripflow.VsBestLoop <= 0 || a.BestLoop.Wall <= 0 {
 		t.Errorf("adaptive section incomplete: %+v", a)

@@ -29,10 +29,16 @@ func (res *Results) targets() []Target {
 		ts = append(ts, Target{Name: name, Goal: goal, Value: v, Got: fmt.Sprintf("%.2f×", v), Met: met})
 	}
 	if ip := res.InPlace; ip != nil {
+		// Issue 13's targets: ProcessRange within 1.25× the best loop,
+		// ProcessBatch (records loaded) within 1.6×.
+		for _, name := range []string{VariantSQLStoreRecords, VariantRedisRecords} {
+			if v := ip.variant(name); v != nil {
+				ratio(name+" (ProcessBatch) vs best hand-written loop", "≤ 1.60×", v.VsBestLoop, 1.60, true)
+			}
+		}
 		for _, name := range []string{VariantSQLStore, VariantRedis} {
 			if v := ip.variant(name); v != nil {
-				ratio(name+" vs best hand-written loop", "≤ 1.15×", v.VsBestLoop, 1.15, true)
-				ratio(name+" vs single UPDATE", "≤ 1.30×", v.VsUpdate, 1.30, true)
+				ratio(name+" (ProcessRange) vs best hand-written loop", "≤ 1.25×", v.VsBestLoop, 1.25, true)
 				if pl := v.Pipeline; pl != nil && pl.Slots > 0 {
 					goal := 0.95 * float64(pl.Slots)
 					ts = append(ts, Target{Name: name + " busy worker slots (the worker's dripflow_worker_busy_seconds_total / span)", Goal: fmt.Sprintf("≥ %.1f of %d", goal, pl.Slots),
@@ -57,8 +63,12 @@ func (res *Results) targets() []Target {
 		}
 	}
 	if n := res.Noop; n != nil {
-		ratio("no-op throughput, Redis store vs plain asynq", "≥ 0.50×", n.DripflowRedis.VsAsynq, 0.50, false)
+		ratio("no-op throughput, Redis store vs plain asynq", "≥ 0.60×", n.DripflowRedis.VsAsynq, 0.60, false)
 		ratio("no-op throughput, SQL store vs plain asynq", "≥ 0.25×", n.DripflowSQL.VsAsynq, 0.25, false)
+	}
+	if f := res.Flow; f != nil {
+		ratio("flow copy, SQL store vs INSERT … SELECT", "≤ 2.00×", f.SQLStore.VsInsert, 2.0, true)
+		ratio("flow copy, Redis store vs INSERT … SELECT", "≤ 2.00×", f.Redis.VsInsert, 2.0, true)
 	}
 	if fb := res.FirstBatch; fb != nil && len(fb.Sizes) > 0 {
 		flat := func(name string, g float64) {
