@@ -151,7 +151,9 @@ func (s *Server) writeDecodeError(w http.ResponseWriter, err error) {
 	case errors.As(err, &ute) && ute.Field == "":
 		writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, "", "the body must be a JSON object, not %s", ute.Value))
 	case errors.As(err, &ute):
-		writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, ute.Field, "%s must be %s", ute.Field, ute.Type))
+		// Say it in JSON's words (an integer, a list), not Go's (int64,
+		// []api.HealthCheck).
+		writeError(w, http.StatusUnprocessableEntity, errorf(codeInvalid, ute.Field, "%s must be %s, not %s", ute.Field, jsonKindOf(ute.Type), ute.Value))
 	default:
 		writeError(w, http.StatusBadRequest, errorf(codeBadRequest, "", "malformed JSON body"))
 	}
