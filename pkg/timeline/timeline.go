@@ -126,6 +126,13 @@ func Created(r store.Run) string {
 		lo, hi := o.BatchSizeBounds()
 		fmt.Fprintf(&b, ", adaptive: target %s a batch, size %s to %s", o.TargetBatchTime, Count(int64(lo)), Count(int64(hi)))
 	}
+	if len(o.HealthChecks) > 0 {
+		labels := make([]string, len(o.HealthChecks))
+		for i, c := range o.HealthChecks {
+			labels[i] = c.Label()
+		}
+		fmt.Fprintf(&b, ", health checks: %s", strings.Join(labels, ", "))
+	}
 	if r.StartAt != nil {
 		fmt.Fprintf(&b, "; starts at %s", r.StartAt.UTC().Format(time.RFC3339))
 	}

@@ -43,3 +43,17 @@ func TestMessages(t *testing.T) {
 		t.Errorf("final failure: %+v", e)
 	}
 }
+
+// The created event names what will hold the run back later: its health
+// checks and its adaptive batch size.
+func TestCreatedNamesHealthChecks(t *testing.T) {
+	r := store.Run{ID: 1, Definition: "fix_emails", Kind: store.KindBackfill,
+		Options: store.RunOptions{BatchSize: 1000, MaxInFlight: 4, MaxAttempts: 3, TargetBatchTime: 200 * time.Millisecond,
+			HealthChecks: []store.HealthCheck{{Kind: store.HealthLockWaits, Max: 2}, {Kind: store.HealthAutovacuum, Table: "users", Connection: "replica"}}}}
+	got := timeline.Created(r)
+	for _, want := range []string{"adaptive: target 200ms a batch", "health checks: lock_waits, autovacuum:users@replica"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Created = %q, lacks %q", got, want)
+		}
+	}
+}
