@@ -40,9 +40,9 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/dripflow/dripflow/internal/sqlres"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/store"
-	"github.com/dripflow/dripflow/pkg/store/sqlstore"
 )
 
 // DefaultTimeout bounds one check: its statements and the wait for a
@@ -223,35 +223,6 @@ func (k *Checker) isMariaDB(ctx context.Context, db *sql.DB) (bool, error) {
 // sharing the pool the SQL connectors use for that name.
 func ResourcesOpener(res *engine.Resources) Opener {
 	return func(ctx context.Context, name string) (*gorm.DB, error) {
-		if name == "" || name == engine.DefaultConnection {
-			if db := res.DB(); db != nil {
-				return db, nil
-			}
-			if _, err := res.URL(engine.DefaultConnection); err != nil {
-				return nil, fmt.Errorf("connection %q: this process has no application database (DRIPFLOW_DATABASE_URL)", engine.DefaultConnection)
-			}
-			name = engine.DefaultConnection
-		}
-		url, err := res.URL(name)
-		if err != nil {
-			return nil, err
-		}
-		v, err := res.Shared("sql:"+name, func() (any, func() error, error) {
-			db, err := sqlstore.OpenDB(ctx, url, 0)
-			if err != nil {
-				return nil, nil, fmt.Errorf("open connection %q: %w", name, err)
-			}
-			return db, func() error {
-				sqlDB, err := db.DB()
-				if err != nil {
-					return err
-				}
-				return sqlDB.Close()
-			}, nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		return v.(*gorm.DB), nil
+		return sqlres.Open(ctx, res, name)
 	}
 }

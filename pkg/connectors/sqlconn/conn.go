@@ -7,9 +7,9 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/dripflow/dripflow/internal/sqlres"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/flows"
-	"github.com/dripflow/dripflow/pkg/store/sqlstore"
 )
 
 // Kind is the connector's registered kind name.
@@ -27,42 +27,11 @@ func init() {
 
 // isDefault reports whether a connection name means the application
 // database.
-func isDefault(name string) bool { return name == "" || name == engine.DefaultConnection }
+func isDefault(name string) bool { return sqlres.IsDefault(name) }
 
-// open returns the gorm handle of the named connection: the application
-// database for "" and "default", else one pool per name per process, opened
-// on first use.
+// open returns the gorm handle of the named connection (sqlres.Open).
 func open(ctx context.Context, res *engine.Resources, name string) (*gorm.DB, error) {
-	if isDefault(name) {
-		if db := res.DB(); db != nil {
-			return db, nil
-		}
-		if _, err := res.URL(engine.DefaultConnection); err != nil {
-			return nil, fmt.Errorf("connection %q: this process has no application database (DRIPFLOW_DATABASE_URL)", engine.DefaultConnection)
-		}
-		name = engine.DefaultConnection
-	}
-	url, err := res.URL(name)
-	if err != nil {
-		return nil, err
-	}
-	v, err := res.Shared("sql:"+name, func() (any, func() error, error) {
-		db, err := sqlstore.OpenDB(ctx, url, 0)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open connection %q: %w", name, err)
-		}
-		return db, func() error {
-			sqlDB, err := db.DB()
-			if err != nil {
-				return err
-			}
-			return sqlDB.Close()
-		}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*gorm.DB), nil
+	return sqlres.Open(ctx, res, name)
 }
 
 // Scope narrows a model's query, as a gorm scope does.
