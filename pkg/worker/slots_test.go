@@ -2,59 +2,22 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"gorm.io/gorm"
 
 	"github.com/dripflow/dripflow/internal/testenv"
 	"github.com/dripflow/dripflow/pkg/engine"
 	"github.com/dripflow/dripflow/pkg/events"
 	"github.com/dripflow/dripflow/pkg/metrics"
-	"github.com/dripflow/dripflow/pkg/params"
 	"github.com/dripflow/dripflow/pkg/store"
 	"github.com/dripflow/dripflow/pkg/store/redisstore"
 	"github.com/dripflow/dripflow/pkg/tasks"
 	"github.com/dripflow/dripflow/pkg/worker"
 )
-
-// heldJob's batches take until release is closed.
-type heldJob struct {
-	started chan struct{}
-	release chan struct{}
-}
-
-func (j heldJob) Definition() store.Definition {
-	return store.Definition{Name: "held", Kind: store.KindBackfill}
-}
-func (j heldJob) Defaults() store.RunOptions {
-	return store.RunOptions{BatchSize: 10, MaxAttempts: 1, MaxInFlight: 1}
-}
-func (j heldJob) Params() params.Schema { return params.Schema{} }
-func (j heldJob) CanonicalParams(json.RawMessage) (json.RawMessage, error) {
-	return json.RawMessage(`{}`), nil
-}
-func (j heldJob) Open(context.Context, engine.Env, json.RawMessage) (engine.Pipeline, error) {
-	return heldPipeline(j), nil
-}
-
-type heldPipeline heldJob
-
-func (heldPipeline) Start(string) string                        { return "" }
-func (heldPipeline) Incremental() bool                          { return false }
-func (heldPipeline) WritesTo() *gorm.DB                         { return nil }
-func (heldPipeline) Count(context.Context) (int64, bool, error) { return 1, false, nil }
-func (heldPipeline) Next(context.Context, string, int) (string, bool, bool, error) {
-	return "[1]", false, true, nil
-}
-func (p heldPipeline) Process(context.Context, *gorm.DB, string, string) (store.Result, error) {
-	close(p.started)
-	<-p.release
-	return store.Result{RowsRead: 1}, nil
-}
 
 // The worker's slot metrics show a batch while it is handled and count
 // the time its slot spent on it, which the batch row of a same-transaction
@@ -66,7 +29,9 @@ func TestSlotMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := heldJob{started: make(chan struct{}), release: make(chan struct{})}
+	const hold = 150 * time.Millisecond
+	var attempts atomic.Int32
+	job := slowJob{d: hold, attempts: &attempts, started: make(chan struct{})}
 	reg := engine.NewRegistry()
 	if err := reg.Register(job); err != nil {
 		t.Fatal(err)
@@ -75,7 +40,7 @@ func TestSlotMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := st.CreateRun(ctx, store.NewRun{Definition: "held", Kind: store.KindBackfill, CreatedBy: "test", Options: job.Defaults()})
+	run, err := st.CreateRun(ctx, store.NewRun{Definition: "slow", Kind: store.KindBackfill, CreatedBy: "test", Options: job.Defaults()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +52,13 @@ func TestSlotMetrics(t *testing.T) {
 	}
 
 	busyBefore, runningBefore := value(t, metrics.WorkerBusy), value(t, metrics.WorkerRunning)
-	p := tasks.BatchPayload{RunID: run.ID, Seq: 1, Definition: "held"}
+	p := tasks.BatchPayload{RunID: run.ID, Seq: 1, Definition: "slow"}
 	done := make(chan error, 1)
 	go func() { done <- w.ProcessBatch(ctx, p, tasks.Attempt{TaskID: p.TaskID()}) }()
 	<-job.started
 	if got := value(t, metrics.WorkerRunning) - runningBefore; got != 1 {
 		t.Errorf("dripflow_worker_batches_running while the batch runs: +%v, want +1", got)
 	}
-	const hold = 150 * time.Millisecond
-	time.Sleep(hold)
-	close(job.release)
 	if err := <-done; err != nil {
 		t.Fatalf("ProcessBatch: %v", err)
 	}

@@ -20,10 +20,12 @@ import (
 	"github.com/dripflow/dripflow/pkg/worker"
 )
 
-// slowJob's one batch takes d, or until its context ends.
+// slowJob's one batch takes d, or until its context ends; started, when
+// set, is closed as the batch starts.
 type slowJob struct {
 	d        time.Duration
 	attempts *atomic.Int32
+	started  chan struct{}
 }
 
 func (j slowJob) Definition() store.Definition {
@@ -53,6 +55,9 @@ func (slowPipeline) Next(context.Context, string, int) (string, bool, bool, erro
 }
 func (p slowPipeline) Process(ctx context.Context, _ *gorm.DB, _, _ string) (store.Result, error) {
 	p.attempts.Add(1)
+	if p.started != nil {
+		close(p.started)
+	}
 	select {
 	case <-time.After(p.d):
 		return store.Result{RowsRead: 1, RowsWritten: 1}, nil
